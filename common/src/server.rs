@@ -1,0 +1,295 @@
+//! What every daemon does the same way: bind listeners (with a clear error when a port is taken),
+//! serve HTTP (optionally over TLS) with request ids, an access log, timeouts and a connection bound,
+//! serve Prometheus metrics, and drain on SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CommonArgs, ServiceConfig};
+use crate::credentials::CredentialStore;
+
+/// Idle keep-alive connections and slow request heads are dropped after this long.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Open connections per listener; further clients wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// How long shutdown waits for in-flight requests.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The request id of the current request, put in its extensions and echoed as `x-amz-request-id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// A running daemon's shared context.
+pub struct Daemon {
+    pub name: &'static str,
+    pub config: ServiceConfig,
+    pub credentials: Arc<CredentialStore>,
+    pub shutdown: CancellationToken,
+    metrics: PrometheusHandle,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Daemon {
+    /// Sets up logging, configuration, the data directory, credentials, metrics and signal handling.
+    pub fn start(
+        name: &'static str,
+        args: &CommonArgs,
+        default_listen: &str,
+        default_metrics: &str,
+    ) -> anyhow::Result<Self> {
+        init_tracing();
+        let config = args.resolve(name, default_listen, default_metrics)?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        let credentials = Arc::new(CredentialStore::open(&config.root_dir)?);
+        let shutdown = CancellationToken::new();
+        spawn_signal_handler(shutdown.clone());
+        tracing::info!(daemon = name, data_dir = %config.data_dir.display(), users = credentials.users().len(), "starting");
+        Ok(Self { name, config, credentials, shutdown, metrics: metrics_handle(), tasks: tokio::task::JoinSet::new() })
+    }
+
+    /// Binds `addr`; a port in use is one clear line naming the port and the flag that changes it.
+    pub async fn bind(&self, addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+        bind(self.name, addr, flag).await
+    }
+
+    /// Prints the line tests and the launcher wait for.
+    pub fn announce(&self, addr: SocketAddr, what: Option<&str>) {
+        announce(self.name, addr, what);
+    }
+
+    /// Binds and serves `/metrics` on the configured metrics address.
+    pub async fn serve_metrics(&mut self) -> anyhow::Result<SocketAddr> {
+        let listener = self.bind(self.config.metrics_listen, "--metrics-listen").await?;
+        let addr = listener.local_addr()?;
+        let handle = self.metrics.clone();
+        let router = Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let handle = handle.clone();
+                async move { handle.render() }
+            }),
+        );
+        self.spawn_http(listener, router, None);
+        self.announce(addr, Some("metrics"));
+        Ok(addr)
+    }
+
+    /// Serves `router` on the main listener, with TLS if configured, and announces it.
+    pub async fn serve_api(&mut self, router: Router) -> anyhow::Result<SocketAddr> {
+        let listener = self.bind(self.config.listen, "--listen").await?;
+        let addr = listener.local_addr()?;
+        let tls = crate::tls::acceptor(&self.config.tls, &self.config.data_dir)?;
+        self.spawn_http(listener, router, tls);
+        self.announce(addr, None);
+        Ok(addr)
+    }
+
+    /// Runs `router` on `listener` until shutdown.
+    pub fn spawn_http(&mut self, listener: TcpListener, router: Router, tls: Option<TlsAcceptor>) {
+        let shutdown = self.shutdown.clone();
+        let name = self.name;
+        self.tasks.spawn(async move { serve_http(name, listener, router, tls, shutdown).await });
+    }
+
+    /// Runs a daemon-specific task (another protocol's listener, a sweeper) that stops on shutdown.
+    pub fn spawn<F>(&mut self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// Waits for SIGTERM / SIGINT, then for every task to drain (bounded by [`DRAIN_TIMEOUT`]).
+    pub async fn run_until_shutdown(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancelled().await;
+        tracing::info!(daemon = self.name, "shutting down");
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_secs(2), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(daemon = self.name, "tasks did not stop in time; exiting anyway");
+        }
+        tracing::info!(daemon = self.name, "stopped");
+        Ok(())
+    }
+}
+
+pub async fn bind(daemon: &str, addr: SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::bail!("{daemon}: port {} is already in use (change it with {flag})", addr.port())
+        }
+        Err(e) => Err(anyhow::anyhow!("{daemon}: cannot listen on {addr} ({flag}): {e}")),
+    }
+}
+
+pub fn announce(daemon: &str, addr: SocketAddr, what: Option<&str>) {
+    use std::io::Write;
+    match what {
+        Some(what) => println!("{daemon} listening on {addr} ({what})"),
+        None => println!("{daemon} listening on {addr}"),
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = token.cancelled() => {}
+        }
+        token.cancel();
+    });
+}
+
+/// Adds a request id, logs one access line per request and counts requests by status.
+async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Response {
+    let id = crate::ids::request_id();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let mut response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Ok(value) = id.parse::<http::HeaderValue>() {
+        response.headers_mut().insert("x-amz-request-id", value.clone());
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+    tracing::info!(target: "access", daemon, %method, path, status, micros = elapsed.as_micros() as u64, request_id = id);
+    metrics::counter!("http_requests_total", "daemon" => daemon, "status" => status.to_string()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "daemon" => daemon).record(elapsed.as_secs_f64());
+    response
+}
+
+/// Accepts connections until `shutdown`, then lets in-flight requests finish (bounded).
+pub async fn serve_http(
+    daemon: &'static str,
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
+    let router = router.layer(axum::middleware::from_fn(move |req: Request, next: Next| access_log(daemon, req, next)));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(daemon, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned())
+                        .await
+                }
+                Some(acceptor) => match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => {
+                        watcher
+                            .watch(
+                                builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service).into_owned(),
+                            )
+                            .await
+                    }
+                    Ok(Err(e)) => Err(Box::new(e) as _),
+                    Err(_) => Ok(()),
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!(daemon, "in-flight requests did not finish before the drain timeout");
+    }
+}
+
+/// The whole `main` of a daemon binary: parse `A`, run `run` on a multi-threaded runtime, print a
+/// failure as one line and exit non-zero.
+pub fn run_main<A, F>(run: impl FnOnce(A) -> F) -> std::process::ExitCode
+where
+    A: clap::Parser,
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let args = A::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
