@@ -111,6 +111,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         stop_all(&mut children).await;
         anyhow::bail!("not every daemon started (see the errors above)");
     }
+    endpoints.sort();
     print_banner(&args.data_dir, &endpoints, credentials.root());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
