@@ -9,6 +9,7 @@ APT_PACKAGES=(
   redis-tools       # redis-cli, redis-benchmark (cache tests and benchmarks)
   redis-server      # the cache benchmark's peer
   memcached libmemcached-tools
+  fonts-dejavu-core # the benchmark report's charts
 )
 PIP_PACKAGES=(boto3 botocore awscli redis pymemcache)
 

@@ -1,0 +1,3 @@
+//! One module per benchmarked area.
+
+pub mod kv;
