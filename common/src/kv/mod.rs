@@ -4,12 +4,14 @@
 //!
 //! `write` returns only once the batch is durable (for RocksDB: in a synced WAL). Batches are atomic.
 
+mod group_commit;
 mod memory;
 mod rocks;
 
 #[cfg(test)]
 mod conformance;
 
+pub use group_commit::CommitStats;
 pub use memory::MemoryKv;
 pub use rocks::RocksKv;
 
@@ -20,8 +22,6 @@ pub enum KvError {
     UnknownColumnFamily(String),
     #[error("storage engine error: {0}")]
     Engine(String),
-    #[error("the store is shutting down")]
-    Closed,
 }
 
 /// One change inside a [`WriteBatch`].

@@ -1,43 +1,21 @@
-//! `KvStore` on RocksDB. Writes go through one committer thread that merges every batch waiting in its
-//! (bounded) queue into a single RocksDB write with a synced WAL: concurrent requests share one fsync
-//! (group commit), and each request's batch stays atomic.
+//! `KvStore` on RocksDB. Writes go through a [`GroupCommitter`]: concurrent requests' batches are merged
+//! into one RocksDB write with a synced WAL (one fsync for the group), each request's batch staying atomic.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread::JoinHandle;
 
 use rocksdb::{
     ColumnFamilyDescriptor, DBWithThreadMode, IteratorMode, MultiThreaded, Options, ReadOptions, WriteOptions,
 };
 
+use super::group_commit::{CommitStats, GroupCommitter};
 use super::{BatchOp, Direction, KeyRange, KvError, KvIter, KvSnapshot, KvStore, WriteBatch};
 
 type Db = DBWithThreadMode<MultiThreaded>;
 
-/// How many requests may wait for the committer before writers block (back-pressure, bounded memory).
-const COMMIT_QUEUE: usize = 1024;
-/// Most batches merged into one synced write.
-const MAX_GROUP: usize = 256;
-
-struct Commit {
-    batch: WriteBatch,
-    done: SyncSender<Result<(), KvError>>,
-}
-
-/// Counters of the committer: how many synced writes carried how many request batches.
-#[derive(Debug, Default)]
-pub struct CommitStats {
-    pub synced_writes: AtomicU64,
-    pub batches: AtomicU64,
-}
-
 pub struct RocksKv {
     db: Arc<Db>,
-    stats: Arc<CommitStats>,
-    commits: Option<SyncSender<Commit>>,
-    committer: Option<JoinHandle<()>>,
+    committer: GroupCommitter,
 }
 
 impl From<rocksdb::Error> for KvError {
@@ -59,50 +37,19 @@ impl RocksKv {
             ColumnFamilyDescriptor::new(*cf, cf_opts)
         });
         let db = Arc::new(Db::open_cf_descriptors(&opts, path, descriptors)?);
-        let (commits, queue) = sync_channel(COMMIT_QUEUE);
-        let stats = Arc::new(CommitStats::default());
-        let (committer_db, committer_stats) = (db.clone(), stats.clone());
-        let committer = std::thread::Builder::new()
-            .name("kv-commit".into())
-            .spawn(move || run_committer(&committer_db, &committer_stats, queue))
-            .map_err(|e| KvError::Engine(format!("cannot start commit thread: {e}")))?;
-        Ok(Self { db, stats, commits: Some(commits), committer: Some(committer) })
+        Ok(Self { db, committer: GroupCommitter::default() })
     }
 
     pub fn commit_stats(&self) -> &CommitStats {
-        &self.stats
+        self.committer.stats()
     }
-}
 
-impl Drop for RocksKv {
-    fn drop(&mut self) {
-        self.commits.take();
-        if let Some(committer) = self.committer.take() {
-            let _ = committer.join();
-        }
-    }
-}
-
-fn run_committer(db: &Db, stats: &CommitStats, queue: Receiver<Commit>) {
-    let mut sync = WriteOptions::default();
-    sync.set_sync(true);
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        let result = to_rocks_batch(db, group.iter().map(|c| &c.batch))
-            .and_then(|batch| db.write_opt(batch, &sync).map_err(|e| e.into_string()));
-        stats.synced_writes.fetch_add(1, Ordering::Relaxed);
-        stats.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
-        metrics::counter!("kv_synced_writes_total").increment(1);
-        metrics::counter!("kv_batches_committed_total").increment(group.len() as u64);
-        for commit in group {
-            let _ = commit.done.send(result.clone().map_err(KvError::Engine));
-        }
+    /// Applies a group of batches as one synced RocksDB write.
+    fn write_group(&self, group: &[WriteBatch]) -> Result<(), String> {
+        let mut sync = WriteOptions::default();
+        sync.set_sync(true);
+        let batch = to_rocks_batch(&self.db, group.iter())?;
+        self.db.write_opt(batch, &sync).map_err(|e| e.into_string())
     }
 }
 
@@ -162,9 +109,7 @@ impl KvStore for RocksKv {
             let (BatchOp::Put { cf, .. } | BatchOp::Delete { cf, .. }) = op;
             handle(&self.db, cf)?;
         }
-        let (done, wait) = sync_channel(1);
-        self.commits.as_ref().ok_or(KvError::Closed)?.send(Commit { batch, done }).map_err(|_| KvError::Closed)?;
-        wait.recv().map_err(|_| KvError::Closed)?
+        self.committer.commit(batch, |group| self.write_group(group))
     }
 
     fn scan(&self, cf: &str, range: KeyRange, direction: Direction) -> Result<KvIter<'_>, KvError> {
@@ -270,7 +215,10 @@ mod tests {
         let count = kv.scan("data", KeyRange::all(), Direction::Forward).unwrap().count();
         assert_eq!(count, 800);
         let stats = kv.commit_stats();
-        let (writes, batches) = (stats.synced_writes.load(Ordering::Relaxed), stats.batches.load(Ordering::Relaxed));
+        let (writes, batches) = (
+            stats.synced_writes.load(std::sync::atomic::Ordering::Relaxed),
+            stats.batches.load(std::sync::atomic::Ordering::Relaxed),
+        );
         assert_eq!(batches, 800);
         assert!(writes < batches, "16 concurrent writers never shared an fsync ({writes} synced writes)");
     }
