@@ -1,0 +1,482 @@
+//! DynamoDB load benchmark (YCSB workloads A and C): 1 KB items (10 fields of 100 B), zipfian keys,
+//! N concurrent clients, against dynamod and, in the same run, dynalite (npm). Prints ops/s, p50/p99
+//! and the ratio dynamod / dynalite.
+//!
+//! `cargo run --release -p benches --bin dynamodb -- [--records 10000] [--clients 32] [--seconds 10]`
+//!
+//! dynalite is installed with npm under `--dynalite-dir` (default /var/tmp/stratus-dynalite, outside the
+//! repo) if it is not there yet. The client is a minimal keep-alive HTTP/1.1 client; requests carry a
+//! SigV4 signature over `UNSIGNED-PAYLOAD` computed once per operation and minute (valid SigV4 for our
+//! verifier; dynalite checks only that a signature is present), so neither server pays for client-side
+//! hashing and both see the same bytes.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Parser, Debug)]
+#[command(about = "YCSB A/C against dynamod vs dynalite")]
+struct Args {
+    /// Records loaded before the workloads run.
+    #[arg(long, default_value_t = 10_000)]
+    records: usize,
+    /// Concurrent clients (one keep-alive connection each).
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Seconds per workload.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Path of the dynamod binary (default: next to this binary, else $CARGO_TARGET_DIR/release/dynamod).
+    #[arg(long)]
+    dynamod: Option<PathBuf>,
+    /// Where dynalite is (or gets) installed with npm.
+    #[arg(long, default_value = "/var/tmp/stratus-dynalite")]
+    dynalite_dir: PathBuf,
+    /// Skip dynalite (no ratio).
+    #[arg(long)]
+    no_dynalite: bool,
+}
+
+// ---- SigV4 over UNSIGNED-PAYLOAD (HMAC on common's SHA-256: no extra crates) ----
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let hex = common::sigv4::hex_sha256(data);
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    out
+}
+
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&sha256(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).chain(msg.iter().copied()).collect();
+    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).chain(sha256(&inner)).collect();
+    sha256(&outer)
+}
+
+/// (`YYYYMMDD`, `YYYYMMDDTHHMMSSZ`) for a Unix time (civil-from-days, no date crate).
+fn amz_dates(secs: u64) -> (String, String) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let date = format!("{y:04}{m:02}{d:02}");
+    (date.clone(), format!("{date}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60))
+}
+
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    addr: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl Target {
+    /// Signed request head (without Content-Length) for the DynamoDB operation `op`.
+    fn head(&self, op: &str) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        let (date, amz_date) = amz_dates(now);
+        let host = &self.addr;
+        let target = format!("DynamoDB_20120810.{op}");
+        let signed = "content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target";
+        let canonical = format!(
+            "POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{amz_date}\nx-amz-target:{target}\n\n{signed}\nUNSIGNED-PAYLOAD"
+        );
+        let scope = format!("{date}/us-east-1/dynamodb/aws4_request");
+        let to_sign =
+            format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", common::sigv4::hex_sha256(canonical.as_bytes()));
+        let key = common::sigv4::derive_signing_key(&self.secret_key, &date, "us-east-1", "dynamodb");
+        let sig: String = hmac_sha256(&key, to_sign.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nx-amz-date: {amz_date}\r\nx-amz-target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={sig}\r\n",
+            self.access_key
+        )
+    }
+}
+
+/// Signed heads per operation, re-signed once a minute (signatures stay valid for 15 minutes).
+struct Signer {
+    target: Target,
+    heads: Vec<(&'static str, String)>,
+    signed_at: Instant,
+}
+
+impl Signer {
+    fn new(target: Target) -> Self {
+        Self { target, heads: Vec::new(), signed_at: Instant::now() }
+    }
+    fn head(&mut self, op: &'static str) -> &str {
+        if self.signed_at.elapsed() > Duration::from_secs(60) {
+            self.heads.clear();
+            self.signed_at = Instant::now();
+        }
+        if let Some(i) = self.heads.iter().position(|(o, _)| *o == op) {
+            return &self.heads[i].1;
+        }
+        let head = self.target.head(op);
+        self.heads.push((op, head));
+        &self.heads.last().expect("pushed").1
+    }
+}
+
+// ---- a keep-alive HTTP/1.1 connection ----
+
+struct Conn {
+    stream: BufReader<TcpStream>,
+    signer: Signer,
+    body: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(target: &Target) -> anyhow::Result<Self> {
+        let s = TcpStream::connect(&target.addr).await?;
+        s.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufReader::with_capacity(64 * 1024, s),
+            signer: Signer::new(target.clone()),
+            body: Vec::new(),
+        })
+    }
+
+    /// Sends one operation; returns (status, response body).
+    async fn call(&mut self, op: &'static str, json: &str) -> anyhow::Result<(u16, &[u8])> {
+        let mut req = self.signer.head(op).to_string();
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", json.len()));
+        req.push_str(json);
+        self.stream.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("bad status line")?;
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await? == 0 {
+                bail!("connection closed");
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse()?;
+            }
+        }
+        self.body.resize(len, 0);
+        self.stream.read_exact(&mut self.body).await?;
+        Ok((status, &self.body))
+    }
+}
+
+// ---- YCSB pieces: xorshift random numbers and the zipfian generator (theta 0.99, scrambled) ----
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Gray et al.'s zipfian generator as YCSB uses it, with item ranks scattered over the key space.
+#[derive(Clone)]
+struct Zipf {
+    n: u64,
+    theta: f64,
+    alpha: f64,
+    zetan: f64,
+    eta: f64,
+}
+
+impl Zipf {
+    fn new(n: u64) -> Self {
+        let theta = 0.99;
+        let zeta = |n: u64| (1..=n).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
+        let (zetan, zeta2) = (zeta(n), zeta(2));
+        let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
+        Self { n, theta, alpha: 1.0 / (1.0 - theta), zetan, eta }
+    }
+    fn next(&self, rng: &mut Rng) -> u64 {
+        let u = rng.unit();
+        let uz = u * self.zetan;
+        let rank = if uz < 1.0 {
+            0
+        } else if uz < 1.0 + 0.5f64.powf(self.theta) {
+            1
+        } else {
+            ((self.n as f64) * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as u64
+        };
+        // Scramble so hot keys are spread over the table (YCSB's ScrambledZipfian).
+        let h = (rank.min(self.n - 1)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5bd1_e995;
+        h % self.n
+    }
+}
+
+fn key(i: u64) -> String {
+    format!("user{i:010}")
+}
+
+fn field_value(rng: &mut Rng) -> String {
+    (0..100).map(|_| (b'a' + (rng.next() % 26) as u8) as char).collect()
+}
+
+fn put_body(i: u64, rng: &mut Rng) -> String {
+    let fields: Vec<String> = (0..10).map(|f| format!("\"field{f}\":{{\"S\":\"{}\"}}", field_value(rng))).collect();
+    format!("{{\"TableName\":\"usertable\",\"Item\":{{\"pk\":{{\"S\":\"{}\"}},{}}}}}", key(i), fields.join(","))
+}
+
+fn get_body(i: u64) -> String {
+    format!("{{\"TableName\":\"usertable\",\"Key\":{{\"pk\":{{\"S\":\"{}\"}}}}}}", key(i))
+}
+
+fn update_body(i: u64, rng: &mut Rng) -> String {
+    let f = rng.next() % 10;
+    format!(
+        "{{\"TableName\":\"usertable\",\"Key\":{{\"pk\":{{\"S\":\"{}\"}}}},\"UpdateExpression\":\"SET field{f} = :v\",\"ExpressionAttributeValues\":{{\":v\":{{\"S\":\"{}\"}}}}}}",
+        key(i),
+        field_value(rng)
+    )
+}
+
+// ---- phases ----
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Stats {
+    ops: usize,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+impl Stats {
+    fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.secs
+    }
+}
+
+fn summarize(mut lat: Vec<Duration>, secs: f64) -> Stats {
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Stats { ops: lat.len(), secs, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+}
+
+async fn setup(target: &Target, records: usize, clients: usize) -> anyhow::Result<()> {
+    let mut conn = Conn::open(target).await?;
+    let create = r#"{"TableName":"usertable","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#;
+    let (status, body) = conn.call("CreateTable", create).await?;
+    if status != 200 {
+        bail!("{}: CreateTable answered {status}: {}", target.name, String::from_utf8_lossy(body));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = conn.call("DescribeTable", r#"{"TableName":"usertable"}"#).await?;
+        if String::from_utf8_lossy(body).contains("\"ACTIVE\"") {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{}: table never became ACTIVE", target.name);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut rng = Rng(0x1234_5678 + c as u64);
+            for i in (c..records).step_by(clients) {
+                let (status, body) = conn.call("PutItem", &put_body(i as u64, &mut rng)).await?;
+                if status != 200 {
+                    bail!("{}: load PutItem answered {status}: {}", target.name, String::from_utf8_lossy(body));
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Runs a workload with `read_share` reads (the rest updates) for `seconds`.
+async fn workload(
+    target: &Target,
+    records: usize,
+    clients: usize,
+    seconds: u64,
+    read_share: f64,
+) -> anyhow::Result<Stats> {
+    let zipf = Zipf::new(records as u64);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (target, zipf) = (target.clone(), zipf.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut rng = Rng(0x9E37_79B9 + 7919 * c as u64);
+            let mut lat = Vec::with_capacity(1 << 16);
+            while Instant::now() < deadline {
+                let k = zipf.next(&mut rng);
+                let read = rng.unit() < read_share;
+                let (op, body) = if read { ("GetItem", get_body(k)) } else { ("UpdateItem", update_body(k, &mut rng)) };
+                let t = Instant::now();
+                let (status, resp) = conn.call(op, &body).await?;
+                if status != 200 || (read && !resp.starts_with(b"{\"Item\"")) {
+                    bail!("{} {op} {}: status {status}: {}", target.name, key(k), String::from_utf8_lossy(resp));
+                }
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(summarize(all, started.elapsed().as_secs_f64()))
+}
+
+// ---- dynalite ----
+
+struct Dynalite {
+    child: Child,
+}
+
+impl Drop for Dynalite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_dynalite(dir: &std::path::Path) -> anyhow::Result<(Dynalite, Target)> {
+    let bin = dir.join("node_modules/.bin/dynalite");
+    if !bin.exists() {
+        std::fs::create_dir_all(dir)?;
+        eprintln!("# installing dynalite with npm under {}", dir.display());
+        let status = Command::new("npm")
+            .arg("install")
+            .arg("--prefix")
+            .arg(dir)
+            .arg("dynalite")
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success() && bin.exists(), "npm install dynalite failed");
+    }
+    // A port below the ephemeral range that nothing listens on.
+    let port = (20_000..32_000)
+        .map(|p| p + (std::process::id() as u16 % 997))
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .context("no free port for dynalite")?;
+    let child = Command::new(&bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--createTableMs", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start dynalite")?;
+    let proc_ = Dynalite { child };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "dynalite did not start listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let target = Target {
+        name: "dynalite",
+        addr: format!("127.0.0.1:{port}"),
+        access_key: "AKIDBENCH".into(),
+        secret_key: "bench".into(),
+    };
+    Ok((proc_, target))
+}
+
+fn print_row(workload: &str, clients: usize, name: &str, s: &Stats, base: Option<&Stats>) {
+    let ratio = base.map_or(String::new(), |b| format!("{:>7.2}x", s.ops_per_sec() / b.ops_per_sec()));
+    println!(
+        "{workload:<11} {clients:>3}c  {name:<9} {:>9.0} ops/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {ratio}",
+        s.ops_per_sec(),
+        s.p50_ms,
+        s.p99_ms
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = args.dynamod.clone().unwrap_or_else(|| {
+        let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("dynamod")));
+        beside.filter(|p| p.exists()).unwrap_or_else(|| {
+            PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("release/dynamod")
+        })
+    });
+    anyhow::ensure!(bin.exists(), "{} not found: build it with `cargo build --release -p dynamod`", bin.display());
+    let daemon = tests::DaemonProcess::start(&bin, &[], 2);
+    let (ak, sk) = daemon.root_credentials();
+    let ours = Target { name: "dynamod", addr: daemon.addr("api").to_string(), access_key: ak, secret_key: sk };
+    let peer = if args.no_dynalite { None } else { Some(start_dynalite(&args.dynalite_dir)?) };
+    println!(
+        "# YCSB, {} records of 1 KB, zipfian keys, {} clients, {} s per workload; dynamod {} vs dynalite{}; ratio = dynamod / dynalite",
+        args.records,
+        args.clients,
+        args.seconds,
+        bin.display(),
+        if peer.is_some() { " (in-memory)" } else { " (skipped)" }
+    );
+    let mut targets = vec![ours.clone()];
+    if let Some((_, t)) = &peer {
+        targets.push(t.clone());
+    }
+    for t in &targets {
+        let started = Instant::now();
+        setup(t, args.records, args.clients).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "load        {:>3}c  {:<9} {:>9.0} ops/s  ({} PutItem)",
+            args.clients,
+            t.name,
+            args.records as f64 / secs,
+            args.records
+        );
+    }
+    for (name, read_share) in [("A (50/50)", 0.5), ("C (100% r)", 1.0)] {
+        let mut results = Vec::new();
+        for t in &targets {
+            results.push(workload(t, args.records, args.clients, args.seconds, read_share).await?);
+        }
+        print_row(name, args.clients, "dynamod", &results[0], results.get(1));
+        if let Some(peer) = results.get(1) {
+            print_row(name, args.clients, "dynalite", peer, None);
+        }
+    }
+    drop(peer);
+    drop(daemon);
+    Ok(())
+}

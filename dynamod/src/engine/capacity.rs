@@ -1,0 +1,160 @@
+//! DynamoDB's capacity model: what an operation consumes (1 RCU per 4 KB strongly consistent, half
+//! for eventually consistent; 1 WCU per 1 KB), and per-table token buckets for PROVISIONED tables that
+//! hold up to 300 seconds of unused capacity.
+
+use common::clock::SharedClock;
+use common::token_bucket::SharedBucket;
+
+use super::error::{EngineError, Result};
+use super::tables::Billing;
+
+/// Unused capacity a table may bank, in seconds of its provisioned rate.
+pub const BURST_SECONDS: u64 = 300;
+
+/// Read units for `bytes` read (the sum of item sizes for Query/Scan), in half-units so eventually
+/// consistent reads stay integral. At least one (half) unit is charged.
+pub fn read_half_units(bytes: usize, consistent: bool) -> u64 {
+    let units = (bytes as u64).div_ceil(4096).max(1);
+    if consistent { units * 2 } else { units }
+}
+
+/// Write units for an item of `bytes` (the larger of the old and new item).
+pub fn write_units(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(1024).max(1)
+}
+
+/// Token buckets of one table; `None` when the table is PAY_PER_REQUEST (never throttled).
+#[derive(Debug)]
+pub struct TableCapacity {
+    /// Half read units.
+    read: Option<SharedBucket>,
+    write: Option<SharedBucket>,
+    clock: SharedClock,
+}
+
+fn bucket(rate: u64, clock: &SharedClock) -> SharedBucket {
+    SharedBucket::new(rate, rate * BURST_SECONDS, rate * BURST_SECONDS, clock.clone())
+}
+
+impl TableCapacity {
+    pub fn new(billing: &Billing, clock: SharedClock) -> Self {
+        match billing {
+            Billing::PayPerRequest => Self { read: None, write: None, clock },
+            Billing::Provisioned { read, write } => {
+                Self { read: Some(bucket(read * 2, &clock)), write: Some(bucket(*write, &clock)), clock }
+            }
+        }
+    }
+
+    pub fn reconfigure(&mut self, billing: &Billing) {
+        match (billing, &self.read, &self.write) {
+            (Billing::Provisioned { read, write }, Some(r), Some(w)) => {
+                r.reconfigure(read * 2, read * 2 * BURST_SECONDS);
+                w.reconfigure(*write, write * BURST_SECONDS);
+            }
+            _ => *self = Self::new(billing, self.clock.clone()),
+        }
+    }
+
+    /// Admits a read if the table has capacity left (its exact cost is known only after reading).
+    pub fn admit_read(&self, table: &str) -> Result<()> {
+        admit(self.read.as_ref(), table, "read")
+    }
+
+    pub fn admit_write(&self, table: &str) -> Result<()> {
+        admit(self.write.as_ref(), table, "write")
+    }
+
+    pub fn charge_read(&self, table: &str, half_units: u64) {
+        if let Some(b) = &self.read {
+            b.consume(half_units);
+        }
+        // CloudWatch's ConsumedReadCapacityUnits (cumulative; a gauge because reads consume half units).
+        metrics::gauge!("dynamodb_consumed_read_capacity_units", "table" => table.to_string())
+            .increment(half_units as f64 / 2.0);
+    }
+
+    pub fn charge_write(&self, table: &str, units: u64) {
+        if let Some(b) = &self.write {
+            b.consume(units);
+        }
+        metrics::counter!("dynamodb_consumed_write_capacity_units_total", "table" => table.to_string())
+            .increment(units);
+    }
+}
+
+fn admit(bucket: Option<&SharedBucket>, table: &str, kind: &'static str) -> Result<()> {
+    match bucket {
+        Some(b) if b.available() == 0 => {
+            metrics::counter!("dynamodb_throttled_requests_total", "table" => table.to_string()).increment(1);
+            let events = if kind == "read" {
+                "dynamodb_read_throttle_events_total"
+            } else {
+                "dynamodb_write_throttle_events_total"
+            };
+            metrics::counter!(events, "table" => table.to_string()).increment(1);
+            Err(EngineError::Throttled)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What an operation consumed, reported in ConsumedCapacity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Consumed {
+    pub table: String,
+    pub read: f64,
+    pub write: f64,
+}
+
+impl Consumed {
+    pub fn read(table: &str, half_units: u64) -> Self {
+        Consumed { table: table.into(), read: half_units as f64 / 2.0, write: 0.0 }
+    }
+    pub fn write(table: &str, units: u64) -> Self {
+        Consumed { table: table.into(), read: 0.0, write: units as f64 }
+    }
+    pub fn total(&self) -> f64 {
+        self.read + self.write
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::clock::FakeClock;
+    use std::time::Duration;
+
+    #[test]
+    fn unit_rounding() {
+        assert_eq!(read_half_units(1, true), 2);
+        assert_eq!(read_half_units(4096, true), 2);
+        assert_eq!(read_half_units(4097, true), 4);
+        assert_eq!(read_half_units(4097, false), 2);
+        assert_eq!(write_units(0), 1);
+        assert_eq!(write_units(1024), 1);
+        assert_eq!(write_units(1025), 2);
+    }
+
+    #[test]
+    fn provisioned_table_admits_its_burst_then_its_rate() {
+        let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
+        let cap = TableCapacity::new(&Billing::Provisioned { read: 10, write: 5 }, clock.clone());
+        for _ in 0..1500 {
+            cap.admit_write("t").unwrap();
+            cap.charge_write("t", 1);
+        }
+        assert!(matches!(cap.admit_write("t"), Err(EngineError::Throttled)));
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..5 {
+            cap.admit_write("t").unwrap();
+            cap.charge_write("t", 1);
+        }
+        assert!(cap.admit_write("t").is_err());
+        let free = TableCapacity::new(&Billing::PayPerRequest, clock);
+        for _ in 0..10_000 {
+            free.admit_write("t").unwrap();
+            free.charge_write("t", 1);
+        }
+    }
+}

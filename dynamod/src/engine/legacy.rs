@@ -1,0 +1,153 @@
+//! The pre-expression parameters older SDK code still sends (Expected, KeyConditions, QueryFilter,
+//! ScanFilter, AttributeUpdates, AttributesToGet), translated into the same trees expressions parse to.
+
+use super::error::{Result, invalid};
+use super::expr::ast::{CmpOp, Condition, Operand, PathElem, Update, UpdateAction};
+use super::value::AttrValue;
+
+/// One entry of `Expected`.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedAttr {
+    pub value: Option<AttrValue>,
+    pub exists: Option<bool>,
+    pub comparison_operator: Option<String>,
+    pub attribute_value_list: Option<Vec<AttrValue>>,
+}
+
+/// One entry of KeyConditions / QueryFilter / ScanFilter.
+#[derive(Debug, Clone)]
+pub struct LegacyCondition {
+    pub comparison_operator: String,
+    pub attribute_value_list: Vec<AttrValue>,
+}
+
+/// One entry of AttributeUpdates.
+#[derive(Debug, Clone)]
+pub struct AttributeUpdate {
+    pub action: Option<String>,
+    pub value: Option<AttrValue>,
+}
+
+fn path(name: &str) -> Vec<PathElem> {
+    vec![PathElem::Attr(name.to_string())]
+}
+
+fn combine(conds: Vec<Condition>, operator: Option<&str>) -> Result<Option<Condition>> {
+    let or = match operator {
+        None | Some("AND") => false,
+        Some("OR") => true,
+        Some(other) => {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{other}' at 'conditionalOperator' failed to satisfy constraint: Member must satisfy enum value set: [OR, AND]"
+            )));
+        }
+    };
+    Ok(conds.into_iter().reduce(|a, b| {
+        if or { Condition::Or(Box::new(a), Box::new(b)) } else { Condition::And(Box::new(a), Box::new(b)) }
+    }))
+}
+
+/// `ComparisonOperator` + `AttributeValueList` on attribute `name`.
+pub fn comparison(name: &str, op: &str, values: &[AttrValue]) -> Result<Condition> {
+    let p = || Operand::Path(path(name));
+    let v = |i: usize| Operand::Value(values[i].clone());
+    let want = match op {
+        "NULL" | "NOT_NULL" => 0,
+        "BETWEEN" => 2,
+        "IN" => usize::MAX,
+        "EQ" | "NE" | "LE" | "LT" | "GE" | "GT" | "CONTAINS" | "NOT_CONTAINS" | "BEGINS_WITH" => 1,
+        other => {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '{other}' at 'comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]"
+            )));
+        }
+    };
+    let ok = if want == usize::MAX { !values.is_empty() } else { values.len() == want };
+    if !ok {
+        return Err(invalid(format!(
+            "One or more parameter values were invalid: Invalid number of argument(s) for the {op} ComparisonOperator"
+        )));
+    }
+    let cmp = |o: CmpOp| Condition::Cmp(p(), o, v(0));
+    Ok(match op {
+        "EQ" => cmp(CmpOp::Eq),
+        "NE" => cmp(CmpOp::Ne),
+        "LE" => cmp(CmpOp::Le),
+        "LT" => cmp(CmpOp::Lt),
+        "GE" => cmp(CmpOp::Ge),
+        "GT" => cmp(CmpOp::Gt),
+        "NULL" => Condition::NotExists(path(name)),
+        "NOT_NULL" => Condition::Exists(path(name)),
+        "CONTAINS" => Condition::Contains(p(), v(0)),
+        "NOT_CONTAINS" => Condition::And(
+            Box::new(Condition::Exists(path(name))),
+            Box::new(Condition::Not(Box::new(Condition::Contains(p(), v(0))))),
+        ),
+        "BEGINS_WITH" => Condition::BeginsWith(p(), v(0)),
+        "BETWEEN" => Condition::Between(p(), v(0), v(1)),
+        _ => Condition::In(p(), values.iter().cloned().map(Operand::Value).collect()),
+    })
+}
+
+pub fn expected_to_condition(expected: &[(String, ExpectedAttr)], operator: Option<&str>) -> Result<Option<Condition>> {
+    let mut conds = Vec::new();
+    for (name, e) in expected {
+        let cond = match (&e.comparison_operator, &e.value, e.exists) {
+            (Some(op), None, None) => comparison(name, op, e.attribute_value_list.as_deref().unwrap_or(&[]))?,
+            (Some(op), Some(v), None) if e.attribute_value_list.is_none() => {
+                comparison(name, op, std::slice::from_ref(v))?
+            }
+            (Some(_), _, _) => {
+                return Err(invalid(
+                    "One or more parameter values were invalid: Value or AttributeValueList must be used with ComparisonOperator, but not both",
+                ));
+            }
+            (None, Some(v), None | Some(true)) => {
+                Condition::Cmp(Operand::Path(path(name)), CmpOp::Eq, Operand::Value(v.clone()))
+            }
+            (None, None, Some(false)) => Condition::NotExists(path(name)),
+            (None, Some(_), Some(false)) => {
+                return Err(invalid("One or more parameter values were invalid: Value cannot be used when Exists is false for Attribute: ".to_string() + name));
+            }
+            (None, None, _) => {
+                return Err(invalid(
+                    "One or more parameter values were invalid: Value must be provided when Exists is true for Attribute: ".to_string() + name,
+                ));
+            }
+        };
+        conds.push(cond);
+    }
+    combine(conds, operator)
+}
+
+pub fn filter_to_condition(filter: &[(String, LegacyCondition)], operator: Option<&str>) -> Result<Option<Condition>> {
+    let conds = filter
+        .iter()
+        .map(|(name, c)| comparison(name, &c.comparison_operator, &c.attribute_value_list))
+        .collect::<Result<Vec<_>>>()?;
+    combine(conds, operator)
+}
+
+pub fn attribute_updates_to_update(updates: &[(String, AttributeUpdate)]) -> Result<Update> {
+    let mut actions = Vec::new();
+    for (name, u) in updates {
+        let action = match (u.action.as_deref().unwrap_or("PUT"), &u.value) {
+            ("PUT", Some(v)) => UpdateAction::Set(path(name), Operand::Value(v.clone())),
+            ("DELETE", None) => UpdateAction::Remove(path(name)),
+            ("DELETE", Some(v)) => UpdateAction::Delete(path(name), v.clone()),
+            ("ADD", Some(v)) => UpdateAction::Add(path(name), v.clone()),
+            ("PUT" | "ADD", None) => {
+                return Err(invalid(format!(
+                    "One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified: {name}"
+                )));
+            }
+            (other, _) => {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{other}' at 'attributeUpdates.{name}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
+                )));
+            }
+        };
+        actions.push(action);
+    }
+    Ok(Update { actions })
+}

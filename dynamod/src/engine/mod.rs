@@ -1,0 +1,150 @@
+//! The table engine: DynamoDB's semantics over the store, independent of the wire format.
+
+pub mod batch;
+pub mod capacity;
+pub mod error;
+pub mod expr;
+pub mod items;
+pub mod keys;
+pub mod legacy;
+pub mod number;
+pub mod query;
+pub mod tables;
+pub mod transact;
+pub mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use common::clock::SharedClock;
+
+use crate::store::Store;
+use capacity::TableCapacity;
+use error::Result;
+use tables::{Billing, TableMeta, not_found_table};
+
+/// One table: its description, capacity buckets and running item statistics.
+pub struct Table {
+    pub meta: RwLock<TableMeta>,
+    pub capacity: RwLock<TableCapacity>,
+    pub item_count: AtomicI64,
+    pub size_bytes: AtomicI64,
+}
+
+impl Table {
+    fn new(meta: TableMeta, clock: SharedClock) -> Self {
+        let capacity = TableCapacity::new(&meta.billing, clock);
+        Self {
+            meta: RwLock::new(meta),
+            capacity: RwLock::new(capacity),
+            item_count: AtomicI64::new(0),
+            size_bytes: AtomicI64::new(0),
+        }
+    }
+
+    fn apply_billing(&self, billing: &Billing) {
+        self.capacity.write().expect("capacity lock").reconfigure(billing);
+    }
+
+    pub fn snapshot(&self) -> TableMeta {
+        self.meta.read().expect("meta lock").clone()
+    }
+
+    /// Keeps ItemCount / TableSizeBytes current after a write replaced `old` by `new` (sizes in bytes).
+    pub fn account(&self, old: Option<usize>, new: Option<usize>) {
+        let count = i64::from(new.is_some()) - i64::from(old.is_some());
+        self.item_count.fetch_add(count, Ordering::Relaxed);
+        self.size_bytes.fetch_add(new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64, Ordering::Relaxed);
+    }
+}
+
+/// Recounts a table's items and bytes after a restart, in the background so that start-up does not
+/// wait for a scan of every table. The iterator reads one consistent view; writes after it add their
+/// deltas to the same counters, so the totals converge (DynamoDB's ItemCount is approximate too).
+fn spawn_statistics(store: Store, table: Arc<Table>) {
+    std::thread::spawn(move || {
+        let prefix = store::keys::table_prefix(table.snapshot().id);
+        let (mut count, mut size) = (0i64, 0i64);
+        let scanned =
+            store.scan_items(common::kv::KeyRange::prefix(&prefix), common::kv::Direction::Forward, |_, item, _| {
+                count += 1;
+                size += value::item_size(&item) as i64;
+                true
+            });
+        match scanned {
+            Ok(()) => {
+                table.item_count.fetch_add(count, Ordering::Relaxed);
+                table.size_bytes.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "recounting a table's items failed"),
+        }
+    });
+}
+
+/// Striped locks serialising read-modify-write of one item (conditions, updates) without a global lock.
+const ITEM_LOCKS: usize = 1024;
+
+pub struct Engine {
+    store: Store,
+    tables: RwLock<HashMap<String, Arc<Table>>>,
+    clock: SharedClock,
+    next_table_id: AtomicU64,
+    item_locks: Vec<Mutex<()>>,
+}
+
+impl Engine {
+    /// Loads every table and recomputes item counts and sizes from the stored items.
+    pub fn open(store: Store, clock: SharedClock) -> Result<Self> {
+        let (metas, next, dropped) = store.load_tables()?;
+        let next = metas.iter().map(|m| m.id + 1).max().unwrap_or(1).max(next);
+        for id in dropped {
+            tables::spawn_purge(store.clone(), id);
+        }
+        let mut tables = HashMap::new();
+        for meta in metas {
+            let table = Arc::new(Table::new(meta, clock.clone()));
+            spawn_statistics(store.clone(), table.clone());
+            tables.insert(table.snapshot().name.clone(), table);
+        }
+        Ok(Self {
+            store,
+            tables: RwLock::new(tables),
+            clock,
+            next_table_id: AtomicU64::new(next),
+            item_locks: (0..ITEM_LOCKS).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    /// The table called `name`. Data-plane calls report DynamoDB's short not-found message.
+    pub fn table_named(&self, name: &str, control_plane: bool) -> Result<Arc<Table>> {
+        self.tables.read().expect("tables lock").get(name).cloned().ok_or_else(|| {
+            if control_plane {
+                not_found_table(name)
+            } else {
+                error::EngineError::ResourceNotFound("Requested resource not found".into())
+            }
+        })
+    }
+
+    fn lock_stripe(&self, key: &[u8]) -> usize {
+        crate::store::keys::stable_hash(key) as usize % ITEM_LOCKS
+    }
+
+    fn lock_item(&self, key: &[u8]) -> MutexGuard<'_, ()> {
+        self.item_locks[self.lock_stripe(key)].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks several items at once, in stripe order so that concurrent batches cannot deadlock.
+    fn lock_items(&self, keys: &[Vec<u8>]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.iter().map(|k| self.lock_stripe(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes.into_iter().map(|s| self.item_locks[s].lock().unwrap_or_else(|e| e.into_inner())).collect()
+    }
+}
+
+use crate::store;

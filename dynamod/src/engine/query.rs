@@ -1,0 +1,420 @@
+//! Query (one partition, in sort-key order) and Scan (the whole table or one segment's hash range).
+//! Both read a bounded range of the store, stop at Limit or 1 MB (before the filter), and resume from
+//! ExclusiveStartKey.
+
+use std::collections::HashMap;
+
+use common::kv::{Direction, KeyRange, prefix_successor};
+
+use super::Engine;
+use super::capacity::{Consumed, read_half_units};
+use super::error::{EngineError, Result, invalid};
+use super::expr::ast::{CmpOp, Condition, Operand, Path, PathElem};
+use super::expr::eval::{evaluate, project};
+use super::expr::{Placeholders, parse_condition};
+use super::items::{mixed, placeholders, projection_paths};
+use super::keys::{key_attributes, key_of_key};
+use super::legacy::{LegacyCondition, filter_to_condition};
+use super::tables::{KeyAttr, ScalarType, TableMeta};
+use super::value::{AttrValue, Item, item_size};
+use crate::store::keys::{encode_component, partition_prefix, segment_bounds, table_prefix};
+
+/// Most data one page reads, before filtering.
+pub const PAGE_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadRequest {
+    pub table: String,
+    pub consistent: bool,
+    pub limit: Option<usize>,
+    pub exclusive_start_key: Option<Item>,
+    pub select: Option<String>,
+    pub projection: Option<String>,
+    pub attributes_to_get: Option<Vec<String>>,
+    pub filter: Option<String>,
+    pub legacy_filter: Option<Vec<(String, LegacyCondition)>>,
+    pub conditional_operator: Option<String>,
+    pub names: Option<HashMap<String, String>>,
+    pub values: Option<HashMap<String, AttrValue>>,
+    // Query only.
+    pub key_condition: Option<String>,
+    pub key_conditions: Option<Vec<(String, LegacyCondition)>>,
+    pub forward: bool,
+    // Scan only.
+    pub segment: Option<u32>,
+    pub total_segments: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadPage {
+    /// `None` for Select=COUNT.
+    pub items: Option<Vec<Item>>,
+    pub count: usize,
+    pub scanned: usize,
+    pub last_evaluated_key: Option<Item>,
+    pub consumed: Consumed,
+}
+
+/// The sort-key part of a key condition.
+enum SortCond {
+    Cmp(CmpOp, AttrValue),
+    Between(AttrValue, AttrValue),
+    BeginsWith(AttrValue),
+}
+
+fn type_ok(v: &AttrValue, attr: &KeyAttr) -> bool {
+    matches!(
+        (v, attr.ty),
+        (AttrValue::S(_), ScalarType::S) | (AttrValue::N(_), ScalarType::N) | (AttrValue::B(_), ScalarType::B)
+    )
+}
+
+fn unsupported() -> EngineError {
+    invalid("Query key condition not supported")
+}
+
+fn flatten(c: Condition, out: &mut Vec<Condition>) {
+    match c {
+        Condition::And(a, b) => {
+            flatten(*a, out);
+            flatten(*b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+fn key_path(op: &Operand) -> Option<&str> {
+    match op {
+        Operand::Path(p) if p.len() == 1 => match &p[0] {
+            PathElem::Attr(a) => Some(a),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Splits a key condition into the partition value and an optional sort-key condition.
+fn split_key_condition(meta: &TableMeta, cond: Condition) -> Result<(AttrValue, Option<SortCond>)> {
+    let mut parts = Vec::new();
+    flatten(cond, &mut parts);
+    if parts.len() > 2 {
+        return Err(invalid("Conditions can be of length 1 or 2 only"));
+    }
+    let mut partition = None;
+    let mut sort = None;
+    for part in parts {
+        let (name, sc) = match part {
+            Condition::Cmp(a, op, Operand::Value(v)) if key_path(&a).is_some() && op != CmpOp::Ne => {
+                (key_path(&a).unwrap().to_string(), SortCond::Cmp(op, v))
+            }
+            Condition::Between(a, Operand::Value(lo), Operand::Value(hi)) if key_path(&a).is_some() => {
+                (key_path(&a).unwrap().to_string(), SortCond::Between(lo, hi))
+            }
+            Condition::BeginsWith(a, Operand::Value(p)) if key_path(&a).is_some() => {
+                (key_path(&a).unwrap().to_string(), SortCond::BeginsWith(p))
+            }
+            _ => return Err(unsupported()),
+        };
+        if name == meta.hash.name {
+            let SortCond::Cmp(CmpOp::Eq, v) = sc else { return Err(unsupported()) };
+            if partition.is_some() {
+                return Err(unsupported());
+            }
+            if !type_ok(&v, &meta.hash) {
+                return Err(invalid(
+                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                ));
+            }
+            partition = Some(v);
+        } else if meta.range.as_ref().is_some_and(|r| r.name == name) {
+            let range = meta.range.as_ref().expect("checked");
+            let values: Vec<&AttrValue> = match &sc {
+                SortCond::Cmp(_, v) | SortCond::BeginsWith(v) => vec![v],
+                SortCond::Between(a, b) => vec![a, b],
+            };
+            if values.iter().any(|v| !type_ok(v, range)) {
+                return Err(invalid(
+                    "One or more parameter values were invalid: Condition parameter type does not match schema type",
+                ));
+            }
+            if let SortCond::BeginsWith(AttrValue::N(_)) = sc {
+                return Err(invalid(
+                    "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                ));
+            }
+            if let SortCond::Between(a, b) = &sc
+                && a.compare(b).is_some_and(|o| o.is_gt())
+            {
+                return Err(invalid(
+                    "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound",
+                ));
+            }
+            if sort.is_some() {
+                return Err(unsupported());
+            }
+            sort = Some(sc);
+        } else {
+            return Err(invalid(format!("Query condition missed key schema element: {}", meta.hash.name)));
+        }
+    }
+    let partition =
+        partition.ok_or_else(|| invalid(format!("Query condition missed key schema element: {}", meta.hash.name)))?;
+    Ok((partition, sort))
+}
+
+fn enc(prefix: &[u8], v: &AttrValue) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    encode_component(&mut k, v);
+    k
+}
+
+/// The smallest key after `key` (keys are prefix-free, so nothing lies between).
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
+}
+
+fn sort_range(prefix: &[u8], sort: Option<&SortCond>) -> KeyRange {
+    let end = || prefix_successor(prefix);
+    match sort {
+        None => KeyRange { start: prefix.to_vec(), end: end() },
+        Some(SortCond::Cmp(op, v)) => {
+            let k = enc(prefix, v);
+            match op {
+                CmpOp::Eq => KeyRange { start: k.clone(), end: Some(after(&k)) },
+                CmpOp::Lt => KeyRange { start: prefix.to_vec(), end: Some(k) },
+                CmpOp::Le => KeyRange { start: prefix.to_vec(), end: Some(after(&k)) },
+                CmpOp::Gt => KeyRange { start: after(&k), end: end() },
+                CmpOp::Ge => KeyRange { start: k, end: end() },
+                CmpOp::Ne => unreachable!("rejected when parsing"),
+            }
+        }
+        Some(SortCond::Between(lo, hi)) => KeyRange { start: enc(prefix, lo), end: Some(after(&enc(prefix, hi))) },
+        Some(SortCond::BeginsWith(p)) => {
+            // The escaped bytes without the terminator: every longer value starts with them.
+            let mut k = enc(prefix, p);
+            k.truncate(k.len() - 2);
+            KeyRange { start: k.clone(), end: prefix_successor(&k) }
+        }
+    }
+}
+
+struct Plan {
+    range: KeyRange,
+    direction: Direction,
+    filter: Option<Condition>,
+    projection: Option<Vec<Path>>,
+    count_only: bool,
+}
+
+impl Engine {
+    fn plan_common(
+        &self,
+        meta: &TableMeta,
+        req: &ReadRequest,
+        ph: &mut Placeholders,
+    ) -> Result<(Option<Condition>, Option<Vec<Path>>, bool)> {
+        mixed(
+            &[
+                ("QueryFilter/ScanFilter", req.legacy_filter.is_some()),
+                ("AttributesToGet", req.attributes_to_get.is_some()),
+            ],
+            &[("FilterExpression", req.filter.is_some()), ("ProjectionExpression", req.projection.is_some())],
+        )?;
+        let filter = match (&req.filter, &req.legacy_filter) {
+            (Some(f), _) => Some(parse_condition(f, "FilterExpression", ph)?),
+            (None, Some(l)) => filter_to_condition(l, req.conditional_operator.as_deref())?,
+            _ => None,
+        };
+        let projection = projection_paths(&req.projection, &req.attributes_to_get, ph)?;
+        let count_only = match req.select.as_deref() {
+            None | Some("ALL_ATTRIBUTES") => {
+                if projection.is_some() && req.select.is_some() {
+                    return Err(invalid(
+                        "Cannot specify the AttributesToGet or ProjectionExpression when choosing to get ALL_ATTRIBUTES",
+                    ));
+                }
+                false
+            }
+            Some("SPECIFIC_ATTRIBUTES") => false,
+            Some("COUNT") => {
+                if projection.is_some() {
+                    return Err(invalid(
+                        "Cannot specify the AttributesToGet or ProjectionExpression when choosing to get COUNT",
+                    ));
+                }
+                true
+            }
+            Some("ALL_PROJECTED_ATTRIBUTES") => {
+                return Err(invalid(
+                    "One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is not allowed when not querying an index",
+                ));
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
+                )));
+            }
+        };
+        if let Some(l) = req.limit
+            && l == 0
+        {
+            return Err(invalid(
+                "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+            ));
+        }
+        let _ = meta;
+        Ok((filter, projection, count_only))
+    }
+
+    pub fn query(&self, req: ReadRequest) -> Result<ReadPage> {
+        let table = self.table_named(&req.table, false)?;
+        let meta = table.snapshot();
+        mixed(
+            &[("KeyConditions", req.key_conditions.is_some())],
+            &[("KeyConditionExpression", req.key_condition.is_some())],
+        )?;
+        let any_expr = req.key_condition.is_some() || req.filter.is_some() || req.projection.is_some();
+        let mut ph = placeholders(&req.names, &req.values, any_expr)?;
+        let key_cond = match (&req.key_condition, &req.key_conditions) {
+            (Some(k), _) => parse_condition(k, "KeyConditionExpression", &mut ph)?,
+            (None, Some(l)) => {
+                filter_to_condition(l, None)?.ok_or_else(|| invalid("Conditions can be of length 1 or 2 only"))?
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+                ));
+            }
+        };
+        let (filter, projection, count_only) = self.plan_common(&meta, &req, &mut ph)?;
+        ph.check_unused()?;
+        let (partition, sort) = split_key_condition(&meta, key_cond)?;
+        let prefix = partition_prefix(meta.id, &partition);
+        let mut range = sort_range(&prefix, sort.as_ref());
+        let direction = if req.forward { Direction::Forward } else { Direction::Reverse };
+        if let Some(esk) = &req.exclusive_start_key {
+            let start = key_of_key(&meta, esk).map_err(|_| {
+                invalid("The provided starting key is invalid: The provided key element does not match the schema")
+            })?;
+            if start.partition != partition {
+                return Err(invalid(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
+            match direction {
+                Direction::Forward => range.start = range.start.max(after(&start.storage)),
+                Direction::Reverse => {
+                    range.end = Some(range.end.map_or(start.storage.clone(), |e| e.min(start.storage.clone())))
+                }
+            }
+        }
+        self.read_page(&table, &meta, &req, Plan { range, direction, filter, projection, count_only })
+    }
+
+    pub fn scan(&self, req: ReadRequest) -> Result<ReadPage> {
+        let table = self.table_named(&req.table, false)?;
+        let meta = table.snapshot();
+        let any_expr = req.filter.is_some() || req.projection.is_some();
+        let mut ph = placeholders(&req.names, &req.values, any_expr)?;
+        let (filter, projection, count_only) = self.plan_common(&meta, &req, &mut ph)?;
+        ph.check_unused()?;
+        let (start, end) = match (req.segment, req.total_segments) {
+            (None, None) => (table_prefix(meta.id), prefix_successor(&table_prefix(meta.id))),
+            (Some(s), Some(t)) => {
+                if !(1..=1_000_000).contains(&t) {
+                    return Err(invalid(format!(
+                        "1 validation error detected: Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value {}",
+                        if t < 1 { "greater than or equal to 1" } else { "less than or equal to 1000000" }
+                    )));
+                }
+                if s >= t {
+                    return Err(invalid(format!(
+                        "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+                    )));
+                }
+                segment_bounds(meta.id, s, t)
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+                ));
+            }
+        };
+        let mut range = KeyRange { start, end };
+        if let Some(esk) = &req.exclusive_start_key {
+            let start = key_of_key(&meta, esk).map_err(|_| {
+                invalid("The provided starting key is invalid: The provided key element does not match the schema")
+            })?;
+            if !range.contains(&start.storage) {
+                return Err(invalid(
+                    "The provided starting key is invalid: Exclusive start key must lie within the segment",
+                ));
+            }
+            range.start = after(&start.storage);
+        }
+        self.read_page(
+            &table,
+            &meta,
+            &req,
+            Plan { range, direction: Direction::Forward, filter, projection, count_only },
+        )
+    }
+
+    fn read_page(&self, table: &super::Table, meta: &TableMeta, req: &ReadRequest, plan: Plan) -> Result<ReadPage> {
+        let capacity = table.capacity.read().expect("capacity lock");
+        capacity.admit_read(&req.table)?;
+        let limit = req.limit.unwrap_or(usize::MAX);
+        let mut page = ReadPage { items: if plan.count_only { None } else { Some(Vec::new()) }, ..Default::default() };
+        let (mut bytes, mut last, mut full, mut more) = (0usize, None, false, false);
+        let mut error = None;
+        self.store.scan_items(plan.range, plan.direction, |_, item, _| {
+            if full {
+                more = true;
+                return false;
+            }
+            page.scanned += 1;
+            bytes += item_size(&item);
+            let keep = match &plan.filter {
+                Some(f) => match evaluate(f, &item, "FilterExpression") {
+                    Ok(b) => b,
+                    Err(e) => {
+                        error = Some(e);
+                        return false;
+                    }
+                },
+                None => true,
+            };
+            last = Some(key_attributes(meta, &item));
+            if keep {
+                page.count += 1;
+                if let Some(items) = &mut page.items {
+                    items.push(match &plan.projection {
+                        Some(p) => project(&item, p),
+                        None => item,
+                    });
+                }
+            }
+            full = page.scanned >= limit || bytes >= PAGE_BYTES;
+            true
+        })?;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if more {
+            page.last_evaluated_key = last;
+        }
+        let units = read_half_units(bytes, req.consistent);
+        capacity.charge_read(&req.table, units);
+        page.consumed = Consumed::read(&req.table, units);
+        metrics::counter!("dynamodb_returned_item_count_total", "table" => req.table.clone())
+            .increment(page.count as u64);
+        Ok(page)
+    }
+}

@@ -1,0 +1,230 @@
+//! TransactWriteItems and TransactGetItems: up to 100 actions on distinct items, all or nothing,
+//! under the items' locks; each consumes twice the capacity of its plain counterpart.
+
+use super::capacity::{Consumed, read_half_units, write_units};
+use super::error::{CancelReason, EngineError, Result, invalid};
+use super::expr::ast::Update;
+use super::expr::eval::{evaluate, project};
+use super::expr::{Condition, parse_update};
+use super::items::{Conditional, GetItem, check_item_values, placeholders, projection_paths, write_condition};
+use super::keys::{PrimaryKey, is_key_attribute, key_of_item, key_of_key};
+use super::value::{Item, MAX_ITEM_SIZE, item_size};
+use super::{Engine, Table};
+use crate::store::ItemBatch;
+
+pub const MAX_TRANSACT_ITEMS: usize = 100;
+
+#[derive(Debug, Clone)]
+pub enum TransactWrite {
+    Put { table: String, item: Item, cond: Conditional },
+    Update { table: String, key: Item, update_expression: String, cond: Conditional },
+    Delete { table: String, key: Item, cond: Conditional },
+    ConditionCheck { table: String, key: Item, cond: Conditional },
+}
+
+enum Change {
+    Put(Item),
+    Update(Update),
+    Delete,
+    Check,
+}
+
+struct Prepared {
+    table: std::sync::Arc<Table>,
+    name: String,
+    key: PrimaryKey,
+    cond: Option<Condition>,
+    return_old: bool,
+    change: Change,
+}
+
+fn check_count(n: usize, what: &str) -> Result<()> {
+    if n == 0 || n > MAX_TRANSACT_ITEMS {
+        return Err(invalid(format!(
+            "1 validation error detected: Value at '{what}' failed to satisfy constraint: Member must have length less than or equal to {MAX_TRANSACT_ITEMS}"
+        )));
+    }
+    Ok(())
+}
+
+impl Engine {
+    fn prepare(&self, action: TransactWrite) -> Result<Prepared> {
+        let (name, cond_params) = match &action {
+            TransactWrite::Put { table, cond, .. }
+            | TransactWrite::Update { table, cond, .. }
+            | TransactWrite::Delete { table, cond, .. }
+            | TransactWrite::ConditionCheck { table, cond, .. } => (table.clone(), cond.clone()),
+        };
+        let table = self.table_named(&name, false)?;
+        let meta = table.snapshot();
+        let is_update = matches!(action, TransactWrite::Update { .. });
+        let mut ph = placeholders(
+            &cond_params.names,
+            &cond_params.values,
+            cond_params.condition_expression.is_some() || is_update,
+        )?;
+        let (key, change) = match action {
+            TransactWrite::Put { item, .. } => {
+                check_item_values(&item)?;
+                if item_size(&item) > MAX_ITEM_SIZE {
+                    return Err(invalid("Item size has exceeded the maximum allowed size"));
+                }
+                (key_of_item(&meta, &item)?, Change::Put(item))
+            }
+            TransactWrite::Update { key, update_expression, .. } => {
+                let update = parse_update(&update_expression, &mut ph)?;
+                for path in update.paths() {
+                    if let Some(super::expr::ast::PathElem::Attr(first)) = path.first()
+                        && is_key_attribute(&meta, first)
+                    {
+                        return Err(invalid(format!(
+                            "One or more parameter values were invalid: Cannot update attribute {first}. This attribute is part of the key"
+                        )));
+                    }
+                }
+                (key_of_key(&meta, &key)?, Change::Update(update))
+            }
+            TransactWrite::Delete { key, .. } => (key_of_key(&meta, &key)?, Change::Delete),
+            TransactWrite::ConditionCheck { key, .. } => {
+                if cond_params.condition_expression.is_none() {
+                    return Err(invalid("The ConditionExpression must be specified for a ConditionCheck"));
+                }
+                (key_of_key(&meta, &key)?, Change::Check)
+            }
+        };
+        let cond = write_condition(&cond_params, &mut ph)?;
+        ph.check_unused()?;
+        Ok(Prepared { table, name, key, cond, return_old: cond_params.return_old_on_failure, change })
+    }
+
+    pub fn transact_write(&self, actions: Vec<TransactWrite>) -> Result<Vec<Consumed>> {
+        check_count(actions.len(), "transactItems")?;
+        let prepared = actions.into_iter().map(|a| self.prepare(a)).collect::<Result<Vec<_>>>()?;
+        let keys: Vec<Vec<u8>> = prepared.iter().map(|p| p.key.storage.clone()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid("Transaction request cannot include multiple operations on one item"));
+        }
+        for p in &prepared {
+            p.table.capacity.read().expect("capacity lock").admit_write(&p.name)?;
+        }
+        let _guards = self.lock_items(&keys);
+        let mut reasons = Vec::new();
+        let mut results = Vec::new();
+        let empty = Item::new();
+        for p in &prepared {
+            let old = self.store.get_item(&p.key.storage)?;
+            let ok = match &p.cond {
+                Some(c) => evaluate(c, old.as_ref().unwrap_or(&empty), "ConditionExpression")?,
+                None => true,
+            };
+            if !ok {
+                reasons.push(CancelReason::failed(if p.return_old { old.clone() } else { None }));
+                results.push((old, None));
+                continue;
+            }
+            reasons.push(CancelReason::none());
+            let new = match &p.change {
+                Change::Put(item) => Some(item.clone()),
+                Change::Delete => None,
+                Change::Check => old.clone(),
+                Change::Update(update) => {
+                    let mut base = old.clone().unwrap_or_default();
+                    if old.is_none() {
+                        base.insert(p.key_name_hash(), p.key.partition.clone());
+                        if let (Some(name), Some(v)) = (p.key_name_range(), &p.key.sort) {
+                            base.insert(name, v.clone());
+                        }
+                    }
+                    let new = super::expr::update::apply(update, &base)?;
+                    check_item_values(&new)?;
+                    if item_size(&new) > MAX_ITEM_SIZE {
+                        return Err(invalid("Item size to update has exceeded the maximum allowed size"));
+                    }
+                    Some(new)
+                }
+            };
+            results.push((old, new));
+        }
+        if reasons.iter().any(|r| r.code != "None") {
+            metrics::counter!("dynamodb_transaction_conflicts_total").increment(1);
+            return Err(EngineError::TransactionCanceled { reasons });
+        }
+        let mut batch = ItemBatch::default();
+        let mut consumed: Vec<Consumed> = Vec::new();
+        for (p, (old, new)) in prepared.iter().zip(&results) {
+            if matches!(p.change, Change::Check) {
+                let units = 2 * write_units(old.as_ref().map(item_size).unwrap_or(0));
+                p.table.capacity.read().expect("capacity lock").charge_write(&p.name, units);
+                merge(&mut consumed, Consumed::write(&p.name, units));
+                continue;
+            }
+            match new {
+                Some(item) => batch.put(p.key.storage.clone(), item),
+                None => batch.delete(p.key.storage.clone()),
+            }
+            let units =
+                2 * write_units(old.as_ref().map(item_size).unwrap_or(0).max(new.as_ref().map(item_size).unwrap_or(0)));
+            p.table.capacity.read().expect("capacity lock").charge_write(&p.name, units);
+            merge(&mut consumed, Consumed::write(&p.name, units));
+        }
+        self.store.commit(batch)?;
+        for (p, (old, new)) in prepared.iter().zip(&results) {
+            if !matches!(p.change, Change::Check) {
+                p.table.account(old.as_ref().map(item_size), new.as_ref().map(item_size));
+            }
+        }
+        Ok(consumed)
+    }
+
+    /// Reads up to 100 items as of one moment (under their locks); twice the strongly consistent cost.
+    pub fn transact_get(&self, gets: Vec<GetItem>) -> Result<(Vec<Option<Item>>, Vec<Consumed>)> {
+        check_count(gets.len(), "transactItems")?;
+        let mut plans = Vec::new();
+        for g in &gets {
+            let table = self.table_named(&g.table, false)?;
+            let meta = table.snapshot();
+            let mut ph = placeholders(&g.names, &None, g.projection.is_some())?;
+            let paths = projection_paths(&g.projection, &g.attributes_to_get, &mut ph)?;
+            ph.check_unused()?;
+            let key = key_of_key(&meta, &g.key)?;
+            table.capacity.read().expect("capacity lock").admit_read(&g.table)?;
+            plans.push((table, key, paths));
+        }
+        let keys: Vec<Vec<u8>> = plans.iter().map(|(_, k, _)| k.storage.clone()).collect();
+        let _guards = self.lock_items(&keys);
+        let mut items = Vec::new();
+        let mut consumed: Vec<Consumed> = Vec::new();
+        for ((table, key, paths), g) in plans.iter().zip(&gets) {
+            let item = self.store.get_item(&key.storage)?;
+            let units = 2 * read_half_units(item.as_ref().map(item_size).unwrap_or(0), true);
+            table.capacity.read().expect("capacity lock").charge_read(&g.table, units);
+            merge(&mut consumed, Consumed::read(&g.table, units));
+            items.push(match (item, paths) {
+                (Some(i), Some(p)) => Some(project(&i, p)),
+                (i, _) => i,
+            });
+        }
+        Ok((items, consumed))
+    }
+}
+
+impl Prepared {
+    fn key_name_hash(&self) -> String {
+        self.table.snapshot().hash.name
+    }
+    fn key_name_range(&self) -> Option<String> {
+        self.table.snapshot().range.map(|r| r.name)
+    }
+}
+
+fn merge(all: &mut Vec<Consumed>, c: Consumed) {
+    match all.iter_mut().find(|x| x.table == c.table) {
+        Some(x) => {
+            x.read += c.read;
+            x.write += c.write;
+        }
+        None => all.push(c),
+    }
+}

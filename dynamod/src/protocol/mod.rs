@@ -1,0 +1,116 @@
+//! DynamoDB JSON 1.0 wire layer: one POST endpoint, the operation in `X-Amz-Target`, SigV4, bounded
+//! bodies, and engine calls on the blocking pool (they wait for durable writes).
+
+mod control;
+mod data;
+pub mod errors;
+pub mod json;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use common::clock::FakeClock;
+use common::sigv4::Verifier;
+use serde_json::Value;
+
+use crate::engine::Engine;
+use errors::ApiError;
+use json::Fields;
+
+/// DynamoDB's largest request (BatchWriteItem / BatchGetItem payloads), plus room for the JSON framing.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024 + 64 * 1024;
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+#[derive(Clone)]
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub verifier: Arc<Verifier>,
+    /// Set only when the daemon runs with `--fake-clock` (tests move time forward over HTTP).
+    pub fake_clock: Option<Arc<FakeClock>>,
+}
+
+pub fn router(app: App) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+/// What an operation needs besides its JSON: who called, for the region in ARNs, and the Host header.
+pub struct Call {
+    pub region: String,
+    pub host: String,
+}
+
+async fn handle(State(app): State<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if parts.uri.path() == "/_stratus/advance-clock"
+        && let Some(clock) = &app.fake_clock
+    {
+        return advance_clock(clock, body).await;
+    }
+    match serve(&app, parts, body).await {
+        Ok(v) => ([("content-type", "application/x-amz-json-1.0")], v.to_string()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn advance_clock(clock: &FakeClock, body: Body) -> Response {
+    let Ok(bytes) = axum::body::to_bytes(body, 64).await else {
+        return (axum::http::StatusCode::BAD_REQUEST, "bad body").into_response();
+    };
+    match std::str::from_utf8(&bytes).ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+        Some(secs) if secs >= 0.0 => {
+            clock.advance(std::time::Duration::from_secs_f64(secs));
+            "ok".into_response()
+        }
+        _ => (axum::http::StatusCode::BAD_REQUEST, "body must be seconds to advance").into_response(),
+    }
+}
+
+async fn serve(app: &App, parts: http::request::Parts, body: Body) -> Result<Value, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|_| ApiError::TooLarge)?;
+    let auth = app.verifier.verify(&parts, &bytes, time::OffsetDateTime::now_utc())?;
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let op = target.strip_prefix(TARGET_PREFIX).ok_or(ApiError::UnknownOperation)?.to_string();
+    if !data::is_operation(&op) && !control::is_operation(&op) {
+        return Err(ApiError::UnknownOperation);
+    }
+    let request: Value = if bytes.is_empty() {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Serialization(format!("Start of structure or map found where not expected: {e}")))?
+    };
+    if !request.is_object() {
+        return Err(ApiError::Serialization("Start of structure or map expected".into()));
+    }
+    let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost").to_string();
+    let call = Call { region: auth.region, host };
+    let engine = app.engine.clone();
+    let started = Instant::now();
+    let op_name = op.clone();
+    let run = move || {
+        let fields = Fields(request.as_object().expect("checked above"));
+        if data::is_operation(&op) {
+            data::dispatch(&engine, &op, fields)
+        } else {
+            control::dispatch(&engine, &op, fields, &call)
+        }
+    };
+    // A GetItem is one point lookup (memtable / block cache): cheaper inline than a hop to the blocking
+    // pool. Everything else may wait for a synced write or read up to 1 MB, so it runs there.
+    let result = if op_name == "GetItem" {
+        run()
+    } else {
+        tokio::task::spawn_blocking(run).await.map_err(|e| {
+            ApiError::Engine(crate::engine::error::EngineError::Internal(format!("operation task failed: {e}")))
+        })?
+    };
+    if result.is_ok() {
+        metrics::histogram!("dynamodb_successful_request_latency_seconds", "operation" => op_name)
+            .record(started.elapsed().as_secs_f64());
+    }
+    result
+}
