@@ -42,46 +42,6 @@ struct Args {
     no_dynalite: bool,
 }
 
-// ---- SigV4 over UNSIGNED-PAYLOAD (HMAC on common's SHA-256: no extra crates) ----
-
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let hex = common::sigv4::hex_sha256(data);
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
-    }
-    out
-}
-
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&sha256(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).chain(msg.iter().copied()).collect();
-    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).chain(sha256(&inner)).collect();
-    sha256(&outer)
-}
-
-/// (`YYYYMMDD`, `YYYYMMDDTHHMMSSZ`) for a Unix time (civil-from-days, no date crate).
-fn amz_dates(secs: u64) -> (String, String) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let date = format!("{y:04}{m:02}{d:02}");
-    (date.clone(), format!("{date}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60))
-}
-
 #[derive(Clone)]
 struct Target {
     name: &'static str,
@@ -93,23 +53,9 @@ struct Target {
 impl Target {
     /// Signed request head (without Content-Length) for the DynamoDB operation `op`.
     fn head(&self, op: &str) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-        let (date, amz_date) = amz_dates(now);
-        let host = &self.addr;
         let target = format!("DynamoDB_20120810.{op}");
-        let signed = "content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target";
-        let canonical = format!(
-            "POST\n/\n\ncontent-type:application/x-amz-json-1.0\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{amz_date}\nx-amz-target:{target}\n\n{signed}\nUNSIGNED-PAYLOAD"
-        );
-        let scope = format!("{date}/us-east-1/dynamodb/aws4_request");
-        let to_sign =
-            format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", common::sigv4::hex_sha256(canonical.as_bytes()));
-        let key = common::sigv4::derive_signing_key(&self.secret_key, &date, "us-east-1", "dynamodb");
-        let sig: String = hmac_sha256(&key, to_sign.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-        format!(
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nx-amz-date: {amz_date}\r\nx-amz-target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={sig}\r\n",
-            self.access_key
-        )
+        let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
+        benches::client::signed_head("POST", "/", &self.addr, &headers, "dynamodb", &self.access_key, &self.secret_key)
     }
 }
 

@@ -189,3 +189,13 @@ fn our_signer_agrees_with_our_verifier() {
     parts.uri = "/snapshots/snap-1/blocks?a=b%20c".parse().unwrap();
     assert_eq!(verifier().verify(&parts, b"body", now).unwrap().service, "ebs");
 }
+
+#[test]
+fn our_signer_signs_a_declared_unsigned_payload() {
+    let (mut parts, ()) = http::Request::post("http://127.0.0.1:8000/").body(()).unwrap().into_parts();
+    parts.headers.insert("x-amz-content-sha256", UNSIGNED_PAYLOAD.parse().unwrap());
+    let now = OffsetDateTime::now_utc();
+    sign_request(&mut parts, b"", AK, SK, "us-east-1", "dynamodb", now);
+    parts.uri = "/".parse().unwrap();
+    assert!(verifier().verify(&parts, br#"{"any":"body"}"#, now).is_ok());
+}

@@ -465,7 +465,8 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// Signs a request the way an AWS SDK does, adding `x-amz-date` and `Authorization` (for our own
-/// clients: snapshot uploads to an S3 endpoint, the load generator, tests).
+/// clients: snapshot uploads to an S3 endpoint, the load generators, tests). Signs `host`, `content-type`
+/// and every `x-amz-*` header; the payload hash is a declared `x-amz-content-sha256` or the body's.
 pub fn sign_request(
     parts: &mut http::request::Parts,
     body: &[u8],
@@ -491,7 +492,12 @@ pub fn sign_request(
         .collect();
     signed.sort();
     signed.dedup();
-    let canonical = canonical_request(parts, &signed, &hex_sha256(body), false);
+    // A declared payload hash (e.g. UNSIGNED-PAYLOAD, as load generators and S3 SDKs send) is what is signed.
+    let payload_hash = match parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+        Some(declared) => declared.to_string(),
+        None => hex_sha256(body),
+    };
+    let canonical = canonical_request(parts, &signed, &payload_hash, false);
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let signature = hex::encode(hmac(
         &derive_signing_key(secret, &date, region, service),

@@ -1,0 +1,205 @@
+//! `cache` against a Debian `redis-server` started in the same run: redis-benchmark (single-threaded,
+//! 50 clients) on SET/GET/INCR/LPUSH/HSET at -P 1 and -P 16, then memory per 1M 100-byte keys.
+//!
+//! cargo run --release -p benches --bin cache-bench [-- --requests 200000 --pipelined-requests 2000000]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// Requests per redis-benchmark run at -P 1.
+    #[arg(long, default_value_t = 200_000)]
+    requests: u64,
+    /// Requests per redis-benchmark run at -P 16.
+    #[arg(long, default_value_t = 2_000_000)]
+    pipelined_requests: u64,
+    #[arg(long, default_value_t = 50)]
+    clients: u32,
+    /// Keys written for the memory comparison.
+    #[arg(long, default_value_t = 1_000_000)]
+    memory_keys: u64,
+    /// The cache daemon binary. Default: `cache` next to this binary (`cargo build --release -p cache`).
+    #[arg(long)]
+    cache_bin: Option<String>,
+}
+
+struct RedisServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port below 32768 (the ephemeral range collides with kernel-chosen ports).
+fn free_low_port() -> anyhow::Result<u16> {
+    let base = 20_000 + (std::process::id() % 5_000) as u16;
+    for p in base..base + 2_000 {
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return Ok(p);
+        }
+    }
+    bail!("no free port below 32768")
+}
+
+fn start_redis() -> anyhow::Result<RedisServer> {
+    let port = free_low_port()?;
+    let dir = std::env::temp_dir().join(format!("cache-bench-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start redis-server (apt install redis-server)")?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if command(addr, &["PING"]).map(|r| r.starts_with("+PONG")).unwrap_or(false) {
+            return Ok(RedisServer { child, addr });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("redis-server did not start on port {port}")
+}
+
+/// Sends one command, returns the raw reply (enough for PING / INFO / FLUSHALL).
+fn command(addr: SocketAddr, args: &[&str]) -> anyhow::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes())?;
+    let mut r = BufReader::new(s);
+    let mut first = String::new();
+    r.read_line(&mut first)?;
+    if let Some(len) = first.strip_prefix('$') {
+        let n: usize = len.trim().parse()?;
+        let mut body = vec![0; n + 2];
+        r.read_exact(&mut body)?;
+        return Ok(String::from_utf8_lossy(&body).into_owned());
+    }
+    Ok(first)
+}
+
+fn info_field(addr: SocketAddr, field: &str) -> anyhow::Result<u64> {
+    let info = command(addr, &["INFO", "memory"])?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no {field} in INFO"))
+}
+
+/// Runs redis-benchmark and returns requests per second.
+fn bench(addr: SocketAddr, test: &str, pipeline: u32, requests: u64, clients: u32) -> anyhow::Result<f64> {
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-q", "-t", test])
+        .args(["-c", &clients.to_string(), "-n", &requests.to_string(), "-P", &pipeline.to_string()])
+        .args(["-r", "100000"])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run redis-benchmark (apt install redis-tools)")?;
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    text.lines()
+        .filter(|l| l.contains("requests per second"))
+        .filter_map(|l| l.split(':').nth(1)?.split_whitespace().next()?.parse::<f64>().ok())
+        .next_back()
+        .with_context(|| format!("no result from redis-benchmark: {text}"))
+}
+
+/// Writes `n` keys `key:%012d` with 100-byte values, pipelined.
+fn fill(addr: SocketAddr, n: u64) -> anyhow::Result<()> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let value = "v".repeat(100);
+    let mut reader = BufReader::new(s.try_clone()?);
+    let batch = 1000;
+    let mut line = String::new();
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch).min(n);
+        let mut req = String::with_capacity(((end - i) * 150) as usize);
+        for k in i..end {
+            req.push_str(&format!("*3\r\n$3\r\nSET\r\n$16\r\nkey:{k:012}\r\n$100\r\n{value}\r\n"));
+        }
+        s.write_all(req.as_bytes())?;
+        for _ in i..end {
+            line.clear();
+            reader.read_line(&mut line)?;
+            if !line.starts_with("+OK") {
+                bail!("SET failed: {line}");
+            }
+        }
+        i = end;
+    }
+    Ok(())
+}
+
+/// Bytes per key of `used_memory` and of RSS after writing `n` keys.
+fn memory_per_key(addr: SocketAddr, n: u64) -> anyhow::Result<(f64, f64)> {
+    command(addr, &["FLUSHALL"])?;
+    std::thread::sleep(Duration::from_millis(300));
+    let (u0, r0) = (info_field(addr, "used_memory")?, info_field(addr, "used_memory_rss")?);
+    fill(addr, n)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let (u1, r1) = (info_field(addr, "used_memory")?, info_field(addr, "used_memory_rss")?);
+    Ok(((u1.saturating_sub(u0)) as f64 / n as f64, (r1.saturating_sub(r0)) as f64 / n as f64))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let ours = start_cache(args.cache_bin.as_deref())?;
+    let ours_addr = ours.addr("api");
+    let redis = start_redis()?;
+    println!("cache at {ours_addr}, redis-server {} at {}", redis_version(), redis.addr);
+    println!("{:<8} {:>4} {:>14} {:>14} {:>7}", "test", "-P", "cache rps", "redis rps", "ratio");
+    for pipeline in [1u32, 16] {
+        let n = if pipeline == 1 { args.requests } else { args.pipelined_requests };
+        for test in ["set", "get", "incr", "lpush", "hset"] {
+            let r = bench(redis.addr, test, pipeline, n, args.clients)?;
+            let o = bench(ours_addr, test, pipeline, n, args.clients)?;
+            println!("{:<8} {:>4} {:>14.0} {:>14.0} {:>6.2}x", test.to_uppercase(), pipeline, o, r, o / r);
+        }
+    }
+    let (ou, or) = memory_per_key(ours_addr, args.memory_keys)?;
+    command(ours_addr, &["FLUSHALL"])?;
+    let (ru, rr) = memory_per_key(redis.addr, args.memory_keys)?;
+    println!("memory per key ({} x 100-byte values):", args.memory_keys);
+    println!("  used_memory: cache {ou:.0} B, redis {ru:.0} B, ratio {:.2}", ou / ru);
+    println!("  RSS growth:  cache {or:.0} B, redis {rr:.0} B, ratio {:.2}", or / rr);
+    Ok(())
+}
+
+fn start_cache(explicit: Option<&str>) -> anyhow::Result<tests::DaemonProcess> {
+    let extra = ["--memcached-listen", "127.0.0.1:0", "--save", ""];
+    let daemon = match explicit {
+        Some(bin) => std::path::PathBuf::from(bin),
+        None => std::env::current_exe()?.with_file_name("cache"),
+    };
+    if !daemon.exists() {
+        bail!("no cache daemon at {}: run `cargo build --release -p cache` or pass --cache-bin", daemon.display());
+    }
+    Ok(tests::DaemonProcess::start(&daemon, &extra, 3))
+}
+
+fn redis_version() -> String {
+    Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(2).unwrap_or("?").to_string())
+        .unwrap_or_else(|_| "?".into())
+}

@@ -1,0 +1,3 @@
+//! What the benchmark harness and the load binaries share.
+
+pub mod client;

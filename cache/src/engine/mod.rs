@@ -1,0 +1,187 @@
+//! The cache's semantics: a sharded in-memory keyspace of 16 databases, typed values, expiry, eviction,
+//! blocking-pop wake-ups and pub/sub. Knows nothing about RESP or memcached framing.
+
+pub mod blocking;
+pub mod config;
+pub mod error;
+pub mod eviction;
+pub mod expire;
+pub mod glob;
+pub mod keyspace;
+pub mod memcache;
+pub mod pubsub;
+pub mod scan;
+pub mod strings;
+pub mod table;
+pub mod zset;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use common::clock::SharedClock;
+use parking_lot::Mutex;
+
+pub use config::{EngineConfig, Policy};
+pub use error::{CacheError, CacheResult};
+pub use keyspace::{Blob, Entry, Shard, Value, View};
+
+/// Databases Redis clients can SELECT.
+pub const DATABASES: usize = 16;
+/// memcached's items live in one more, hidden database, so they share memory accounting, eviction
+/// and expiry with the Redis keyspace.
+pub const MEMCACHED_DB: usize = DATABASES;
+pub const ALL_DATABASES: usize = DATABASES + 1;
+
+#[derive(Default)]
+pub struct Stats {
+    pub expired_keys: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub commands: AtomicU64,
+    pub connections_received: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    pub rejected_oom: AtomicU64,
+    pub dirty: AtomicU64,
+}
+
+pub struct Engine {
+    /// `DATABASES * shards_per_db` shards; slot = db * shards_per_db + shard.
+    shards: Box<[Mutex<Shard>]>,
+    pub shards_per_db: usize,
+    slot_hasher: foldhash::fast::FixedState,
+    pub clock: SharedClock,
+    pub config: EngineConfig,
+    pub stats: Stats,
+    pub blocking: blocking::Registry,
+    pub pubsub: pubsub::PubSub,
+    pub(crate) evict_state: Mutex<eviction::Pool>,
+    pub started_ms: u64,
+}
+
+impl Engine {
+    /// An engine with `shards_per_db` rounded up to a power of two.
+    pub fn new(clock: SharedClock, shards_per_db: usize, config: EngineConfig) -> Self {
+        let n = shards_per_db.max(1).next_power_of_two();
+        let shards = (0..ALL_DATABASES * n).map(|_| Mutex::new(Shard::default())).collect();
+        let started_ms = wall_ms(&clock);
+        Engine {
+            shards,
+            shards_per_db: n,
+            slot_hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe),
+            clock,
+            config,
+            stats: Stats::default(),
+            blocking: blocking::Registry::default(),
+            pubsub: pubsub::PubSub::default(),
+            evict_state: Mutex::new(eviction::Pool::default()),
+            started_ms,
+        }
+    }
+
+    /// Shards sized to the machine: 16 per core keeps lock collisions rare.
+    pub fn default_shards() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 16
+    }
+
+    pub fn slot(&self, db: usize, key: &[u8]) -> usize {
+        let h = keyspace::hash_key(&self.slot_hasher, key);
+        db * self.shards_per_db + (h >> 40) as usize % self.shards_per_db
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        wall_ms(&self.clock)
+    }
+
+    pub fn lru_clock(&self) -> u32 {
+        (self.clock.monotonic_nanos() / 1_000_000) as u32
+    }
+
+    /// Locks the shards holding `keys` in database `db` (in slot order, so never deadlocks).
+    pub fn lock_keys<'a, K: AsRef<[u8]>>(&'a self, db: usize, keys: impl IntoIterator<Item = K>) -> View<'a> {
+        let mut keys = keys.into_iter();
+        let first = keys.next();
+        let second = keys.next();
+        if let (Some(k), None) = (&first, &second) {
+            // The common single-key command: one lock, no sorting.
+            let slot = self.slot(db, k.as_ref());
+            return View::new(self, vec![(slot, self.shards[slot].lock())], db);
+        }
+        let mut slots: Vec<usize> =
+            first.into_iter().chain(second).chain(keys).map(|k| self.slot(db, k.as_ref())).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        self.lock_slots(slots, db)
+    }
+
+    /// Locks every shard of one database.
+    pub fn lock_db(&self, db: usize) -> View<'_> {
+        let n = self.shards_per_db;
+        self.lock_slots((db * n..(db + 1) * n).collect(), db)
+    }
+
+    /// Locks the whole keyspace (MULTI/EXEC, FLUSHALL, snapshots).
+    pub fn lock_all(&self, db: usize) -> View<'_> {
+        self.lock_slots((0..self.shards.len()).collect(), db)
+    }
+
+    fn lock_slots(&self, slots: Vec<usize>, db: usize) -> View<'_> {
+        let guards = slots.into_iter().map(|s| (s, self.shards[s].lock())).collect();
+        View::new(self, guards, db)
+    }
+
+    /// Locks one shard by slot (background cycles walk shards one at a time).
+    pub fn lock_slot(&self, slot: usize) -> parking_lot::MutexGuard<'_, Shard> {
+        self.shards[slot].lock()
+    }
+
+    pub fn slot_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Keys and keys-with-TTL of each database (INFO keyspace), without locking more than one shard
+    /// at a time.
+    pub fn keyspace_sizes(&self) -> Vec<(usize, usize)> {
+        let mut out = vec![(0, 0); ALL_DATABASES];
+        for (slot, shard) in self.shards.iter().enumerate() {
+            let g = shard.lock();
+            let db = slot / self.shards_per_db;
+            out[db].0 += g.map.len();
+            out[db].1 += g.volatile;
+        }
+        out
+    }
+
+    /// Keyspace hits and misses summed over the shards.
+    pub fn hits_misses(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(h, m), s| {
+            let g = s.lock();
+            (h + g.hits, m + g.misses)
+        })
+    }
+
+    pub fn reset_hits_misses(&self) {
+        for s in self.shards.iter() {
+            let mut g = s.lock();
+            g.hits = 0;
+            g.misses = 0;
+        }
+    }
+
+    pub fn used_memory(&self) -> usize {
+        crate::alloc::allocated_bytes()
+    }
+
+    /// Makes room before a write that may grow memory: evicts per the policy until `used_memory` is
+    /// under `maxmemory`, or refuses with OOM (noeviction, or nothing left to evict).
+    pub fn ensure_memory(&self) -> CacheResult<()> {
+        let max = self.config.maxmemory.load(Ordering::Relaxed);
+        if max == 0 || (self.used_memory() as u64) <= max {
+            return Ok(());
+        }
+        eviction::evict_until_under(self, max).inspect_err(|_| {
+            self.stats.rejected_oom.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+}
+
+pub fn wall_ms(clock: &SharedClock) -> u64 {
+    (clock.wall().unix_timestamp_nanos() / 1_000_000).max(0) as u64
+}

@@ -1,0 +1,176 @@
+//! String values: number parsing as Redis does it, and the read-modify-write string commands.
+
+use super::keyspace::{Value, View};
+use super::{CacheError, CacheResult};
+
+/// Largest string value (Redis's `proto-max-bulk-len`).
+pub const MAX_STRING: usize = 512 * 1024 * 1024;
+
+/// Redis's string2ll: optional '-', digits, no leading zeros, no spaces, fits in i64.
+pub fn parse_int(s: &[u8]) -> Option<i64> {
+    crate::protocol::resp::parse_i64(s)
+}
+
+/// Redis's string → long double: decimal or exponent notation, `inf`; no spaces, no NaN.
+pub fn parse_float(s: &[u8]) -> Option<f64> {
+    let t = std::str::from_utf8(s).ok()?;
+    if t.is_empty() || t.starts_with(char::is_whitespace) || t.ends_with(char::is_whitespace) {
+        return None;
+    }
+    let lower = t.to_ascii_lowercase();
+    let v = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ => {
+            if lower.contains("inf") || lower.contains("nan") || lower.starts_with("0x") {
+                return None;
+            }
+            t.parse::<f64>().ok()?
+        }
+    };
+    if v.is_nan() { None } else { Some(v) }
+}
+
+/// INCRBYFLOAT's output. Redis computes in `long double` and prints 17 significant digits in fixed
+/// point, so 0.1 + 0.2 prints as 0.3; in f64 we get the same text by rounding to 15 significant
+/// digits (all an f64 holds reliably) and printing the shortest fixed-point form.
+pub fn format_long_double(v: f64) -> String {
+    let rounded: f64 = format!("{v:.14e}").parse().unwrap_or(v);
+    let s = format!("{rounded}");
+    if s == "-0" { "0".into() } else { s }
+}
+
+fn string_value<'v>(view: &'v mut View<'_>, key: &[u8]) -> CacheResult<Option<&'v mut Box<[u8]>>> {
+    match view.write(key) {
+        None => Ok(None),
+        Some(e) => match &mut e.value {
+            Value::Str(s) => Ok(Some(s)),
+            _ => Err(CacheError::WrongType),
+        },
+    }
+}
+
+/// INCR / DECR / INCRBY / DECRBY.
+pub fn incr_by(view: &mut View<'_>, key: &[u8], delta: i64) -> CacheResult<i64> {
+    let current = match string_value(view, key)? {
+        None => 0,
+        Some(s) => parse_int(s).ok_or(CacheError::NotInteger)?,
+    };
+    let next = current.checked_add(delta).ok_or(CacheError::Overflow)?;
+    let mut buf = itoa::Buffer::new();
+    let bytes: Box<[u8]> = buf.format(next).as_bytes().into();
+    view.replace_value(key, Value::Str(bytes));
+    Ok(next)
+}
+
+/// INCRBYFLOAT: returns the new value as text.
+pub fn incr_by_float(view: &mut View<'_>, key: &[u8], delta: f64) -> CacheResult<String> {
+    let current = match string_value(view, key)? {
+        None => 0.0,
+        Some(s) => parse_float(s).ok_or(CacheError::NotFloat)?,
+    };
+    let next = current + delta;
+    if !next.is_finite() {
+        return Err(CacheError::NanOrInfinity);
+    }
+    let text = format_long_double(next);
+    view.replace_value(key, Value::Str(text.as_bytes().into()));
+    Ok(text)
+}
+
+/// APPEND: returns the new length.
+pub fn append(view: &mut View<'_>, key: &[u8], tail: &[u8]) -> CacheResult<usize> {
+    match string_value(view, key)? {
+        None => {
+            view.insert(key, Value::Str(tail.into()), 0);
+            Ok(tail.len())
+        }
+        Some(s) => {
+            if s.len() + tail.len() > MAX_STRING {
+                return Err(CacheError::StringTooLong);
+            }
+            let mut v = std::mem::take(s).into_vec();
+            v.extend_from_slice(tail);
+            let len = v.len();
+            *s = v.into_boxed_slice();
+            Ok(len)
+        }
+    }
+}
+
+/// SETRANGE: returns the new length.
+pub fn set_range(view: &mut View<'_>, key: &[u8], offset: usize, data: &[u8]) -> CacheResult<usize> {
+    if offset + data.len() > MAX_STRING {
+        return Err(CacheError::StringTooLong);
+    }
+    match string_value(view, key)? {
+        None => {
+            if data.is_empty() {
+                return Ok(0);
+            }
+            let mut v = vec![0u8; offset];
+            v.extend_from_slice(data);
+            let len = v.len();
+            view.insert(key, Value::Str(v.into_boxed_slice()), 0);
+            Ok(len)
+        }
+        Some(s) => {
+            if data.is_empty() {
+                return Ok(s.len());
+            }
+            let mut v = std::mem::take(s).into_vec();
+            if v.len() < offset + data.len() {
+                v.resize(offset + data.len(), 0);
+            }
+            v[offset..offset + data.len()].copy_from_slice(data);
+            let len = v.len();
+            *s = v.into_boxed_slice();
+            Ok(len)
+        }
+    }
+}
+
+/// Normalises a Redis (start, end) pair with negative indexes into an inclusive range of `len`.
+pub fn normalise_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    if s < 0 {
+        s = 0;
+    }
+    if e < 0 {
+        e = 0;
+    }
+    if e >= len {
+        e = len - 1;
+    }
+    if s > e || len == 0 {
+        return None;
+    }
+    Some((s as usize, e as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_int(b"-12"), Some(-12));
+        assert_eq!(parse_int(b"012"), None);
+        assert_eq!(parse_int(b" 1"), None);
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        assert_eq!(parse_float(b"1.5e3"), Some(1500.0));
+        assert_eq!(parse_float(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_float(b"nan"), None);
+        assert_eq!(parse_float(b" 1"), None);
+        assert_eq!(format_long_double(10.5), "10.5");
+        assert_eq!(format_long_double(3.0), "3");
+        assert_eq!(format_long_double(5.0e3), "5000");
+        assert_eq!(format_long_double(0.1 + 0.2), "0.3");
+        assert_eq!(format_long_double(1e20), "100000000000000000000");
+        assert_eq!(normalise_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(normalise_range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(normalise_range(3, 1, 5), None);
+    }
+}

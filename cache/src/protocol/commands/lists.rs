@@ -1,0 +1,285 @@
+//! List commands, including the blocking pops.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{BLOCKING, Blocked, Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, eq, int, keyed};
+use crate::engine::keyspace::Blob;
+use crate::engine::strings::normalise_range;
+use crate::engine::{CacheError, CacheResult, Value, View};
+
+pub fn commands() -> Vec<Command> {
+    let g = "list";
+    vec![
+        keyed(g, "lpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), push),
+        keyed(g, "rpush", -3, WRITE | DENYOOM | FAST, (1, 1, 1), push),
+        keyed(g, "lpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), push),
+        keyed(g, "rpushx", -3, WRITE | DENYOOM | FAST, (1, 1, 1), push),
+        keyed(g, "lpop", -2, WRITE | FAST, (1, 1, 1), pop),
+        keyed(g, "rpop", -2, WRITE | FAST, (1, 1, 1), pop),
+        keyed(g, "llen", 2, READONLY | FAST, (1, 1, 1), llen),
+        keyed(g, "lrange", 4, READONLY, (1, 1, 1), lrange),
+        keyed(g, "lindex", 3, READONLY, (1, 1, 1), lindex),
+        keyed(g, "lset", 4, WRITE | DENYOOM, (1, 1, 1), lset),
+        keyed(g, "lrem", 4, WRITE, (1, 1, 1), lrem),
+        keyed(g, "ltrim", 4, WRITE, (1, 1, 1), ltrim),
+        keyed(g, "linsert", 5, WRITE | DENYOOM, (1, 1, 1), linsert),
+        keyed(g, "rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), rpoplpush),
+        keyed(g, "lmove", 5, WRITE | DENYOOM, (1, 2, 1), lmove),
+        keyed(g, "blpop", -3, WRITE | BLOCKING, (1, -2, 1), bpop),
+        keyed(g, "brpop", -3, WRITE | BLOCKING, (1, -2, 1), bpop),
+    ]
+}
+
+fn push(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let name = super::text(&a[0]).to_ascii_lowercase();
+    let left = name.starts_with('l');
+    let only_existing = name.ends_with('x');
+    if v.list(&a[1], true)?.is_none() {
+        if only_existing {
+            c.out.int(0);
+            c.propagate = Some(vec![]);
+            return Ok(());
+        }
+        v.insert(&a[1], Value::List(Box::default()), 0);
+    }
+    let l = v.list(&a[1], true)?.expect("created above");
+    for item in &a[2..] {
+        let item: Blob = item.as_ref().into();
+        if left { l.push_front(item) } else { l.push_back(item) }
+    }
+    let n = l.len();
+    v.eng.blocking.signal(v.db, &a[1]);
+    c.out.int(n as i64);
+    Ok(())
+}
+
+fn pop_n(l: &mut VecDeque<Blob>, left: bool, n: usize) -> Vec<Blob> {
+    (0..n).map_while(|_| if left { l.pop_front() } else { l.pop_back() }).collect()
+}
+
+fn pop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let left = eq(&a[0], "lpop");
+    if a.len() > 3 {
+        return Err(CacheError::Syntax);
+    }
+    let n = if a.len() == 3 { Some(count(&a[2])?) } else { None };
+    let Some(l) = v.list(&a[1], true)? else {
+        if n.is_some() {
+            c.out.null_array()
+        } else {
+            c.out.null()
+        }
+        c.propagate = Some(vec![]);
+        return Ok(());
+    };
+    let items = pop_n(l, left, n.unwrap_or(1));
+    v.drop_if_empty(&a[1]);
+    match n {
+        None => c.out.opt_bulk(items.first().map(|b| &b[..])),
+        Some(_) => {
+            c.out.array(items.len());
+            for i in items {
+                c.out.bulk(&i);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn llen(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let n = v.list(&a[1], false)?.map_or(0, |l| l.len());
+    c.out.int(n as i64);
+    Ok(())
+}
+
+fn lrange(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let (s, e) = (int(&a[2])?, int(&a[3])?);
+    let Some(l) = v.list(&a[1], false)? else {
+        c.out.array(0);
+        return Ok(());
+    };
+    match normalise_range(s, e, l.len()) {
+        None => c.out.array(0),
+        Some((s, e)) => {
+            c.out.array(e - s + 1);
+            for item in l.range(s..=e) {
+                c.out.bulk(item);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn index_of(len: usize, i: i64) -> Option<usize> {
+    let i = if i < 0 { len as i64 + i } else { i };
+    (i >= 0 && (i as usize) < len).then_some(i as usize)
+}
+
+fn lindex(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let i = int(&a[2])?;
+    let item = v.list(&a[1], false)?.and_then(|l| index_of(l.len(), i).and_then(|i| l.get(i)));
+    c.out.opt_bulk(item.map(|b| &b[..]));
+    Ok(())
+}
+
+fn lset(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let i = int(&a[2])?;
+    let l = v.list(&a[1], true)?.ok_or(CacheError::NoSuchKey)?;
+    let i = index_of(l.len(), i).ok_or(CacheError::IndexOutOfRange)?;
+    l[i] = a[3].as_ref().into();
+    c.out.ok();
+    Ok(())
+}
+
+fn lrem(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let n = int(&a[2])?;
+    let target = a[3].as_ref();
+    let mut removed = 0usize;
+    if let Some(l) = v.list(&a[1], true)? {
+        let limit = if n == 0 { usize::MAX } else { n.unsigned_abs() as usize };
+        let mut keep: Vec<bool> = vec![true; l.len()];
+        let order: Box<dyn Iterator<Item = usize>> =
+            if n < 0 { Box::new((0..l.len()).rev()) } else { Box::new(0..l.len()) };
+        for i in order {
+            if removed >= limit {
+                break;
+            }
+            if &l[i][..] == target {
+                keep[i] = false;
+                removed += 1;
+            }
+        }
+        let mut i = 0;
+        l.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+    v.drop_if_empty(&a[1]);
+    c.out.int(removed as i64);
+    Ok(())
+}
+
+fn ltrim(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let (s, e) = (int(&a[2])?, int(&a[3])?);
+    if let Some(l) = v.list(&a[1], true)? {
+        match normalise_range(s, e, l.len()) {
+            None => l.clear(),
+            Some((s, e)) => {
+                l.truncate(e + 1);
+                l.drain(..s);
+            }
+        }
+    }
+    v.drop_if_empty(&a[1]);
+    c.out.ok();
+    Ok(())
+}
+
+fn linsert(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let before = if eq(&a[2], "before") {
+        true
+    } else if eq(&a[2], "after") {
+        false
+    } else {
+        return Err(CacheError::Syntax);
+    };
+    let Some(l) = v.list(&a[1], true)? else {
+        c.out.int(0);
+        return Ok(());
+    };
+    match l.iter().position(|x| &x[..] == a[3].as_ref()) {
+        None => c.out.int(-1),
+        Some(p) => {
+            l.insert(if before { p } else { p + 1 }, a[4].as_ref().into());
+            c.out.int(l.len() as i64);
+        }
+    }
+    Ok(())
+}
+
+fn move_item(
+    c: &mut Ctx<'_>,
+    v: &mut View<'_>,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> CacheResult<()> {
+    // Type-check the destination before popping, so a WRONGTYPE loses nothing.
+    v.list(dst, false)?;
+    let Some(l) = v.list(src, true)? else {
+        c.out.null();
+        return Ok(());
+    };
+    let item = if from_left { l.pop_front() } else { l.pop_back() }.expect("lists are never empty");
+    v.drop_if_empty(src);
+    if v.list(dst, true)?.is_none() {
+        v.insert(dst, Value::List(Box::default()), 0);
+    }
+    let d = v.list(dst, true)?.expect("created above");
+    if to_left {
+        d.push_front(item.clone())
+    } else {
+        d.push_back(item.clone())
+    }
+    v.eng.blocking.signal(v.db, dst);
+    c.out.bulk(&item);
+    Ok(())
+}
+
+fn rpoplpush(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    move_item(c, v, &a[1], &a[2], false, true)
+}
+
+fn lmove(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let side = |b: &[u8]| {
+        if eq(b, "left") {
+            Ok(true)
+        } else if eq(b, "right") {
+            Ok(false)
+        } else {
+            Err(CacheError::Syntax)
+        }
+    };
+    let (from, to) = (side(&a[3])?, side(&a[4])?);
+    move_item(c, v, &a[1], &a[2], from, to)
+}
+
+/// BLPOP/BRPOP: pops from the first non-empty list, else blocks (inside MULTI: replies nil at once).
+fn bpop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let left = eq(&a[0], "blpop");
+    let t = crate::engine::strings::parse_float(&a[a.len() - 1]).ok_or(CacheError::BadTimeout)?;
+    if t < 0.0 {
+        return Err(CacheError::Other("ERR timeout is negative".into()));
+    }
+    if !t.is_finite() || t > 1e12 {
+        return Err(CacheError::BadTimeout);
+    }
+    let keys = &a[1..a.len() - 1];
+    for k in keys {
+        // WRONGTYPE on any key is reported before blocking, as Redis does.
+        v.list(k, false)?;
+    }
+    for k in keys {
+        if let Some(l) = v.list(k, true)? {
+            let item = if left { l.pop_front() } else { l.pop_back() }.expect("lists are never empty");
+            v.drop_if_empty(k);
+            c.propagate = Some(vec![vec![Bytes::from_static(if left { b"LPOP" } else { b"RPOP" }), k.clone()]]);
+            c.out.array(2);
+            c.out.bulk(k);
+            c.out.bulk(&item);
+            return Ok(());
+        }
+    }
+    if c.in_exec {
+        c.out.null_array();
+        return Ok(());
+    }
+    let timeout = if t == 0.0 { None } else { Some(Duration::from_secs_f64(t)) };
+    c.block = Some(Blocked { keys: keys.iter().map(|k| k.as_ref().into()).collect(), timeout, args: a.to_vec() });
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! The Redis command table and dispatcher: arity and auth checks, MULTI queueing, locking the keys'
+//! shards, OOM checks, AOF propagation, and the one place engine errors become Redis error text.
+
+pub mod admin;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod txn;
+pub mod zsets;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::Server;
+use super::conn::Client;
+use super::resp::Out;
+use crate::engine::keyspace::Blob;
+use crate::engine::{CacheError, CacheResult, View};
+
+pub const WRITE: u32 = 1;
+pub const READONLY: u32 = 1 << 1;
+pub const DENYOOM: u32 = 1 << 2;
+pub const FAST: u32 = 1 << 3;
+pub const ADMIN: u32 = 1 << 4;
+pub const PUBSUB: u32 = 1 << 5;
+pub const NOAUTH: u32 = 1 << 6;
+pub const BLOCKING: u32 = 1 << 7;
+pub const LOADING: u32 = 1 << 8;
+pub const STALE: u32 = 1 << 9;
+
+const FLAG_NAMES: [(u32, &str); 10] = [
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (FAST, "fast"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOAUTH, "no_auth"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+];
+
+pub enum Flow {
+    Done,
+    Block(Blocked),
+}
+
+/// A pop that found nothing and may wait.
+pub struct Blocked {
+    pub keys: Vec<Blob>,
+    pub timeout: Option<Duration>,
+    pub args: Vec<Bytes>,
+}
+
+pub struct Ctx<'a> {
+    pub srv: &'a Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Out,
+    /// What the AOF records instead of the command itself (SPOP → SREM, relative → absolute TTLs).
+    pub propagate: Option<Vec<Vec<Bytes>>>,
+    pub in_exec: bool,
+    pub block: Option<Blocked>,
+}
+
+pub type KeyedFn = fn(&mut Ctx<'_>, &mut View<'_>, &[Bytes]) -> CacheResult<()>;
+pub type PlainFn = fn(&mut Ctx<'_>, &[Bytes]) -> CacheResult<()>;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Keyed(KeyedFn),
+    Plain(PlainFn),
+}
+
+/// Which shards a command locks: its keys (first, last, step; last < 0 counts from the end), a whole
+/// database, or everything.
+#[derive(Clone, Copy)]
+pub enum Lock {
+    Keys(i32, i32, i32),
+    Db,
+    All,
+    None,
+}
+
+pub struct Command {
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    pub lock: Lock,
+    pub handler: Handler,
+    pub group: &'static str,
+}
+
+pub fn keyed(
+    group: &'static str,
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    f: KeyedFn,
+) -> Command {
+    Command { name, arity, flags, lock: Lock::Keys(keys.0, keys.1, keys.2), handler: Handler::Keyed(f), group }
+}
+pub fn whole_db(group: &'static str, name: &'static str, arity: i32, flags: u32, f: KeyedFn) -> Command {
+    Command { name, arity, flags, lock: Lock::Db, handler: Handler::Keyed(f), group }
+}
+pub fn everything(group: &'static str, name: &'static str, arity: i32, flags: u32, f: KeyedFn) -> Command {
+    Command { name, arity, flags, lock: Lock::All, handler: Handler::Keyed(f), group }
+}
+pub fn plain(group: &'static str, name: &'static str, arity: i32, flags: u32, f: PlainFn) -> Command {
+    Command { name, arity, flags, lock: Lock::None, handler: Handler::Plain(f), group }
+}
+
+pub struct Table {
+    pub commands: Vec<Command>,
+    by_name: HashMap<&'static [u8], usize, foldhash::fast::RandomState>,
+}
+
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut commands = Vec::new();
+        commands.extend(strings::commands());
+        commands.extend(keys::commands());
+        commands.extend(hashes::commands());
+        commands.extend(lists::commands());
+        commands.extend(sets::commands());
+        commands.extend(zsets::commands());
+        commands.extend(server::commands());
+        commands.extend(txn::commands());
+        commands.extend(pubsub::commands());
+        let by_name = commands.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect();
+        Table { commands, by_name }
+    })
+}
+
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    for (d, s) in lower.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let t = table();
+    t.by_name.get(&lower[..name.len()]).map(|&i| &t.commands[i])
+}
+
+pub fn flag_names(flags: u32) -> Vec<&'static str> {
+    FLAG_NAMES.iter().filter(|(f, _)| flags & f != 0).map(|(_, n)| *n).collect()
+}
+
+/// The Redis text of every engine error (the only place this mapping lives).
+pub fn wire_error(e: &CacheError, cmd: &str) -> String {
+    match e {
+        CacheError::WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value".into(),
+        CacheError::NotInteger => "ERR value is not an integer or out of range".into(),
+        CacheError::NotFloat => "ERR value is not a valid float".into(),
+        CacheError::Overflow => "ERR increment or decrement would overflow".into(),
+        CacheError::NanOrInfinity => "ERR increment would produce NaN or Infinity".into(),
+        CacheError::Syntax => "ERR syntax error".into(),
+        CacheError::WrongArity(name) => format!("ERR wrong number of arguments for '{name}' command"),
+        CacheError::NoSuchKey => "ERR no such key".into(),
+        CacheError::IndexOutOfRange => "ERR index out of range".into(),
+        CacheError::OutOfMemory => "OOM command not allowed when used memory > 'maxmemory'.".into(),
+        CacheError::StringTooLong => "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+        CacheError::InvalidExpire => format!("ERR invalid expire time in '{cmd}' command"),
+        CacheError::NotPositive => "ERR value is out of range, must be positive".into(),
+        CacheError::BadTimeout => "ERR timeout is not a float or out of range".into(),
+        CacheError::Other(s) => s.clone(),
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs one request from a client.
+pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> Flow {
+    let Some(cmd) = lookup(&args[0]) else {
+        let mut msg = format!("ERR unknown command '{}', with args beginning with: ", lossy(&args[0]));
+        for a in args.iter().skip(1).take(16) {
+            msg.push_str(&format!("'{}' ", lossy(a)));
+        }
+        if client.multi.is_some() {
+            client.multi_failed = true;
+        }
+        out.error(&msg);
+        return Flow::Done;
+    };
+    let n = args.len() as i32;
+    if (cmd.arity > 0 && n != cmd.arity) || (cmd.arity < 0 && n < -cmd.arity) {
+        if client.multi.is_some() {
+            client.multi_failed = true;
+        }
+        out.error(&wire_error(&CacheError::WrongArity(cmd.name.into()), cmd.name));
+        return Flow::Done;
+    }
+    if !client.authed && cmd.flags & NOAUTH == 0 {
+        out.error("NOAUTH Authentication required.");
+        return Flow::Done;
+    }
+    if !client.resp3 && client.subscriptions() > 0 && !pubsub::allowed_in_subscribe(cmd.name) {
+        out.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        ));
+        return Flow::Done;
+    }
+    if let Some(queue) = client.multi.as_mut()
+        && !matches!(cmd.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    {
+        if cmd.flags & DENYOOM != 0 && srv.engine.ensure_memory().is_err() {
+            client.multi_failed = true;
+            out.error(&wire_error(&CacheError::OutOfMemory, cmd.name));
+            return Flow::Done;
+        }
+        queue.push(args.to_vec());
+        out.simple("QUEUED");
+        return Flow::Done;
+    }
+    *client.info.last_cmd.lock() = cmd.name;
+    match execute(srv, client, out, cmd, args, None) {
+        Some(b) => Flow::Block(b),
+        None => Flow::Done,
+    }
+}
+
+/// Executes `cmd`; within EXEC `view` is the transaction's all-shards view.
+pub fn execute(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    cmd: &Command,
+    args: &[Bytes],
+    view: Option<&mut View<'_>>,
+) -> Option<Blocked> {
+    let in_exec = view.is_some();
+    if cmd.flags & DENYOOM != 0
+        && !client.loading
+        && !in_exec
+        && let Err(e) = srv.engine.ensure_memory()
+    {
+        out.error(&wire_error(&e, cmd.name));
+        return None;
+    }
+    let mut ctx = Ctx { srv, client, out, propagate: None, in_exec, block: None };
+    let result = match cmd.handler {
+        Handler::Plain(f) => f(&mut ctx, args),
+        Handler::Keyed(f) => match view {
+            Some(v) => {
+                v.db = ctx.client.db;
+                let r = f(&mut ctx, v, args);
+                propagate(&mut ctx, cmd, args, v, &r);
+                r
+            }
+            None => {
+                let eng = &srv.engine;
+                let db = ctx.client.db;
+                let mut v = match cmd.lock {
+                    Lock::Keys(first, last, step) => eng.lock_keys(db, key_args(args, first, last, step)),
+                    Lock::Db => eng.lock_db(db),
+                    Lock::All | Lock::None => eng.lock_all(db),
+                };
+                let r = f(&mut ctx, &mut v, args);
+                propagate(&mut ctx, cmd, args, &v, &r);
+                r
+            }
+        },
+    };
+    if let Err(e) = result {
+        ctx.out.error(&wire_error(&e, cmd.name));
+    }
+    ctx.block.take()
+}
+
+fn propagate(ctx: &mut Ctx<'_>, cmd: &Command, args: &[Bytes], view: &View<'_>, r: &CacheResult<()>) {
+    if cmd.flags & WRITE == 0 || r.is_err() || ctx.client.loading || ctx.block.is_some() {
+        return;
+    }
+    ctx.client.dirty += 1;
+    let p = &ctx.srv.persistence;
+    if !p.aof_enabled() {
+        return;
+    }
+    match ctx.propagate.take() {
+        Some(lines) => {
+            for line in lines {
+                p.append(view.db, &line);
+            }
+        }
+        None => p.append(view.db, args),
+    }
+}
+
+/// The key arguments per a (first, last, step) spec.
+pub fn key_args(args: &[Bytes], first: i32, last: i32, step: i32) -> impl Iterator<Item = &Bytes> {
+    let n = args.len() as i32;
+    let last = if last < 0 { n + last } else { last.min(n - 1) };
+    let (first, step) = (first.max(1), step.max(1));
+    (first..=last).step_by(step as usize).filter_map(move |i| args.get(i as usize))
+}
+
+/// Re-runs a blocked command after a wake-up; true if it completed (its reply is written).
+pub fn retry_blocked(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> bool {
+    let Some(cmd) = lookup(&args[0]) else { return true };
+    out.resp3 = client.resp3;
+    execute(srv, client, out, cmd, args, None).is_none()
+}
+
+/// Releases what a closing connection holds (WATCHes, subscriptions).
+pub fn cleanup_client(srv: &Server, client: &mut Client) {
+    txn::unwatch_all(srv, client);
+    pubsub::unsubscribe_all(srv, client);
+}
+
+/// Redis 7's reply to a bad subcommand: unknown ones name the subcommand, known ones used with the
+/// wrong arguments get the arity error of `cmd|sub`.
+pub fn subcommand_error(cmd: &str, sub: &[u8], known: &[&str]) -> CacheError {
+    let s = lossy(sub);
+    let lower = s.to_ascii_lowercase();
+    if known.contains(&lower.as_str()) {
+        CacheError::Other(format!("ERR wrong number of arguments for '{cmd}|{lower}' command"))
+    } else {
+        CacheError::Other(format!("ERR unknown subcommand '{s}'. Try {} HELP.", cmd.to_ascii_uppercase()))
+    }
+}
+
+// ---- argument helpers shared by the command families ----
+
+pub fn eq(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+pub fn int(arg: &[u8]) -> CacheResult<i64> {
+    crate::engine::strings::parse_int(arg).ok_or(CacheError::NotInteger)
+}
+
+pub fn float(arg: &[u8]) -> CacheResult<f64> {
+    crate::engine::strings::parse_float(arg).ok_or(CacheError::NotFloat)
+}
+
+pub fn text(arg: &[u8]) -> String {
+    lossy(arg)
+}
+
+/// Non-negative count argument ("value is out of range, must be positive" below zero).
+pub fn count(arg: &[u8]) -> CacheResult<usize> {
+    let n = int(arg)?;
+    if n < 0 {
+        return Err(CacheError::NotPositive);
+    }
+    Ok(n as usize)
+}

@@ -1,0 +1,573 @@
+//! memcached's text protocol (get/gets/gat/gats, set/add/replace/append/prepend/cas, delete,
+//! incr/decr, touch, flush_all, stats, version, verbosity, quit) and meta commands (mg/ms/md/ma/mn).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Server;
+use crate::engine::memcache::{self as mc, IncrResult, Mode, StoreResult};
+use crate::engine::{MEMCACHED_DB, View};
+
+/// memcached's default item size limit (-I 1m).
+const MAX_ITEM: usize = 1024 * 1024;
+const MAX_LINE: usize = 8192;
+const MAX_KEY: usize = 250;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const VERSION: &str = "1.6.18";
+
+pub async fn serve_client(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
+    let info = srv.register_client(addr, stream.local_addr().unwrap_or(addr));
+    if let Err(e) = run(&srv, &mut stream).await {
+        tracing::debug!(%addr, error = %e, "memcached connection ended");
+    }
+    srv.unregister_client(info.id);
+}
+
+enum Step {
+    /// Need more input.
+    More,
+    /// Consumed this many bytes.
+    Done(usize),
+    Close,
+}
+
+async fn run(srv: &Server, stream: &mut TcpStream) -> std::io::Result<()> {
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    loop {
+        loop {
+            match step(srv, &rbuf, &mut out) {
+                Step::More => break,
+                Step::Done(n) => {
+                    let _ = rbuf.split_to(n);
+                }
+                Step::Close => {
+                    flush(stream, &mut out).await?;
+                    return Ok(());
+                }
+            }
+        }
+        flush(stream, &mut out).await?;
+        rbuf.reserve(16 * 1024);
+        tokio::select! {
+            n = stream.read_buf(&mut rbuf) => if n? == 0 { return Ok(()) },
+            _ = srv.shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+async fn flush(stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(out))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading"))??;
+    out.clear();
+    Ok(())
+}
+
+fn line(out: &mut BytesMut, s: &str) {
+    out.put_slice(s.as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// Parses and executes one command from the front of `buf`.
+fn step(srv: &Server, buf: &[u8], out: &mut BytesMut) -> Step {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        if buf.len() > MAX_LINE {
+            line(out, "CLIENT_ERROR line too long");
+            return Step::Close;
+        }
+        return Step::More;
+    };
+    let end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+    let Ok(text) = std::str::from_utf8(&buf[..end]) else {
+        line(out, "CLIENT_ERROR bad command line format");
+        return Step::Done(nl + 1);
+    };
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    let Some(&cmd) = words.first() else {
+        line(out, "ERROR");
+        return Step::Done(nl + 1);
+    };
+    let consumed = nl + 1;
+    match cmd {
+        "set" | "add" | "replace" | "append" | "prepend" | "cas" => storage(srv, cmd, &words, buf, consumed, out),
+        "ms" => meta_set(srv, &words, buf, consumed, out),
+        _ => {
+            match cmd {
+                "quit" => return Step::Close,
+                _ => simple(srv, cmd, &words, out),
+            }
+            Step::Done(consumed)
+        }
+    }
+}
+
+fn view<'s>(srv: &'s Server, key: &[u8]) -> View<'s> {
+    srv.engine.lock_keys(MEMCACHED_DB, [key])
+}
+
+fn bad_format(out: &mut BytesMut) {
+    line(out, "CLIENT_ERROR bad command line format");
+}
+
+fn key_ok(k: &str) -> bool {
+    !k.is_empty() && k.len() <= MAX_KEY
+}
+
+fn storage(srv: &Server, cmd: &str, w: &[&str], buf: &[u8], consumed: usize, out: &mut BytesMut) -> Step {
+    let is_cas = cmd == "cas";
+    let need = if is_cas { 6 } else { 5 };
+    if w.len() < need || w.len() > need + 1 {
+        line(out, "ERROR");
+        return Step::Done(consumed);
+    }
+    let (Ok(flags), Ok(exptime), Ok(len)) = (w[2].parse::<u32>(), w[3].parse::<i64>(), w[4].parse::<usize>()) else {
+        bad_format(out);
+        return Step::Done(consumed);
+    };
+    let cas = if is_cas {
+        match w[5].parse::<u64>() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                bad_format(out);
+                return Step::Done(consumed);
+            }
+        }
+    } else {
+        None
+    };
+    let noreply = w.len() == need + 1 && w[need] == "noreply";
+    if len > MAX_ITEM {
+        line(out, "SERVER_ERROR object too large for cache");
+        // The data block is swallowed only if it is already here; otherwise the connection is closed.
+        return if buf.len() >= consumed + len + 2 { Step::Done(consumed + len + 2) } else { Step::Close };
+    }
+    if buf.len() < consumed + len + 2 {
+        return Step::More;
+    }
+    let data = &buf[consumed..consumed + len];
+    if &buf[consumed + len..consumed + len + 2] != b"\r\n" {
+        line(out, "CLIENT_ERROR bad data chunk");
+        return Step::Close;
+    }
+    let total = consumed + len + 2;
+    if !key_ok(w[1]) {
+        bad_format(out);
+        return Step::Done(total);
+    }
+    if srv.engine.ensure_memory().is_err() {
+        line(out, "SERVER_ERROR out of memory storing object");
+        return Step::Done(total);
+    }
+    let mode = match cmd {
+        "add" => Mode::Add,
+        "replace" => Mode::Replace,
+        "append" => Mode::Append,
+        "prepend" => Mode::Prepend,
+        _ => Mode::Set,
+    };
+    let mut v = view(srv, w[1].as_bytes());
+    let expire = mc::exptime_to_ms(v.now, exptime);
+    let (r, _) = mc::store(&mut v, w[1].as_bytes(), mode, flags, expire, data, cas);
+    drop(v);
+    if !noreply {
+        line(out, store_word(r));
+    }
+    Step::Done(total)
+}
+
+fn store_word(r: StoreResult) -> &'static str {
+    match r {
+        StoreResult::Stored => "STORED",
+        StoreResult::NotStored => "NOT_STORED",
+        StoreResult::Exists => "EXISTS",
+        StoreResult::NotFound => "NOT_FOUND",
+    }
+}
+
+fn write_value(out: &mut BytesMut, key: &str, item: &mc::Item<'_>, with_cas: bool) {
+    let header = if with_cas {
+        format!("VALUE {key} {} {} {}", item.flags, item.data.len(), item.cas)
+    } else {
+        format!("VALUE {key} {} {}", item.flags, item.data.len())
+    };
+    line(out, &header);
+    out.put_slice(item.data);
+    out.put_slice(b"\r\n");
+}
+
+fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
+    let noreply = w.last() == Some(&"noreply");
+    match cmd {
+        "get" | "gets" | "gat" | "gats" => {
+            let touch = cmd.starts_with("gat");
+            let first = if touch { 2 } else { 1 };
+            if w.len() <= first {
+                line(out, "ERROR");
+                return;
+            }
+            let exptime = if touch {
+                match w[1].parse::<i64>() {
+                    Ok(e) => Some(e),
+                    Err(_) => return bad_format(out),
+                }
+            } else {
+                None
+            };
+            for key in &w[first..] {
+                if !key_ok(key) {
+                    return bad_format(out);
+                }
+                let mut v = view(srv, key.as_bytes());
+                if let Some(e) = exptime {
+                    let at = mc::exptime_to_ms(v.now, e);
+                    mc::touch(&mut v, key.as_bytes(), at);
+                }
+                if let Some(item) = mc::get(&mut v, key.as_bytes()) {
+                    write_value(out, key, &item, cmd == "gets" || cmd == "gats");
+                }
+            }
+            line(out, "END");
+        }
+        "delete" => {
+            if w.len() < 2 || w.len() > 3 + noreply as usize {
+                return line(out, "ERROR");
+            }
+            let r = mc::delete(&mut view(srv, w[1].as_bytes()), w[1].as_bytes(), None);
+            if !noreply {
+                line(out, if r == StoreResult::Stored { "DELETED" } else { "NOT_FOUND" });
+            }
+        }
+        "incr" | "decr" => {
+            if w.len() < 3 {
+                return line(out, "ERROR");
+            }
+            let Ok(delta) = w[2].parse::<u64>() else {
+                return line(out, "CLIENT_ERROR invalid numeric delta argument");
+            };
+            let r = mc::incr(&mut view(srv, w[1].as_bytes()), w[1].as_bytes(), delta, cmd == "decr");
+            if noreply {
+                return;
+            }
+            match r {
+                IncrResult::Value(n, _) => line(out, &n.to_string()),
+                IncrResult::NotFound => line(out, "NOT_FOUND"),
+                IncrResult::NonNumeric => line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value"),
+            }
+        }
+        "touch" => {
+            if w.len() < 3 {
+                return line(out, "ERROR");
+            }
+            let Ok(e) = w[2].parse::<i64>() else { return bad_format(out) };
+            let mut v = view(srv, w[1].as_bytes());
+            let at = mc::exptime_to_ms(v.now, e);
+            let found = mc::touch(&mut v, w[1].as_bytes(), at);
+            if !noreply {
+                line(out, if found { "TOUCHED" } else { "NOT_FOUND" });
+            }
+        }
+        "flush_all" => {
+            let delay = w.get(1).and_then(|d| d.parse::<i64>().ok()).unwrap_or(0);
+            let mut v = srv.engine.lock_db(MEMCACHED_DB);
+            let now = v.now;
+            for shard in v.db_shards() {
+                if delay <= 0 {
+                    shard.clear();
+                } else {
+                    let at = now + delay as u64 * 1000;
+                    for (_, e) in shard.map.iter_mut() {
+                        if e.expire_at == 0 || e.expire_at > at {
+                            if e.expire_at == 0 {
+                                shard.volatile += 1;
+                            }
+                            e.expire_at = at;
+                        }
+                    }
+                }
+            }
+            if !noreply {
+                line(out, "OK");
+            }
+        }
+        "stats" => stats(srv, out),
+        "version" => line(out, &format!("VERSION {VERSION}")),
+        "verbosity" => {
+            if !noreply {
+                line(out, "OK");
+            }
+        }
+        "mn" => line(out, "MN"),
+        "mg" => meta_get(srv, w, out),
+        "md" => meta_delete(srv, w, out),
+        "ma" => meta_arithmetic(srv, w, out),
+        _ => line(out, "ERROR"),
+    }
+}
+
+fn stats(srv: &Server, out: &mut BytesMut) {
+    let eng = &srv.engine;
+    let st = &eng.stats;
+    let items = eng.keyspace_sizes()[MEMCACHED_DB].0;
+    let rows = [
+        ("pid", std::process::id().to_string()),
+        ("uptime", srv.uptime().as_secs().to_string()),
+        ("time", (eng.now_ms() / 1000).to_string()),
+        ("version", VERSION.to_string()),
+        ("pointer_size", "64".into()),
+        ("curr_connections", st.connected_clients.load(Ordering::Relaxed).to_string()),
+        ("total_connections", st.connections_received.load(Ordering::Relaxed).to_string()),
+        ("get_hits", eng.hits_misses().0.to_string()),
+        ("get_misses", eng.hits_misses().1.to_string()),
+        ("curr_items", items.to_string()),
+        ("bytes", eng.used_memory().to_string()),
+        ("limit_maxbytes", eng.config.maxmemory.load(Ordering::Relaxed).to_string()),
+        ("evictions", st.evicted_keys.load(Ordering::Relaxed).to_string()),
+        ("expired_unfetched", st.expired_keys.load(Ordering::Relaxed).to_string()),
+        ("threads", std::thread::available_parallelism().map_or(2, |n| n.get()).to_string()),
+    ];
+    for (k, v) in rows {
+        line(out, &format!("STAT {k} {v}"));
+    }
+    line(out, "END");
+}
+
+/// Meta flags: single letters, some with a token (`T30`, `Oabc`, `C123`).
+struct MetaFlags<'a> {
+    flags: Vec<(char, &'a str)>,
+}
+
+impl<'a> MetaFlags<'a> {
+    fn parse(words: &[&'a str]) -> Self {
+        MetaFlags { flags: words.iter().filter_map(|w| w.chars().next().map(|c| (c, &w[c.len_utf8()..]))).collect() }
+    }
+    fn has(&self, c: char) -> bool {
+        self.flags.iter().any(|(f, _)| *f == c)
+    }
+    fn token(&self, c: char) -> Option<&'a str> {
+        self.flags.iter().find(|(f, _)| *f == c).map(|(_, t)| *t)
+    }
+    fn num<T: std::str::FromStr>(&self, c: char) -> Result<Option<T>, ()> {
+        match self.token(c) {
+            None => Ok(None),
+            Some(t) => t.parse().map(Some).map_err(|_| ()),
+        }
+    }
+    /// The flags echoed back on every response (opaque and key).
+    fn echo(&self, key: &str, out: &mut String) {
+        if let Some(o) = self.token('O') {
+            out.push_str(&format!(" O{o}"));
+        }
+        if self.has('k') {
+            out.push_str(&format!(" k{key}"));
+        }
+    }
+}
+
+fn ttl_left(expire_at: u64, now: u64) -> i64 {
+    if expire_at == 0 { -1 } else { (expire_at.saturating_sub(now) / 1000) as i64 }
+}
+
+fn meta_get(srv: &Server, w: &[&str], out: &mut BytesMut) {
+    if w.len() < 2 || !key_ok(w[1]) {
+        return line(out, "CLIENT_ERROR bad command line format");
+    }
+    let key = w[1];
+    let f = MetaFlags::parse(&w[2..]);
+    let Ok(touch) = f.num::<i64>('T') else { return line(out, "CLIENT_ERROR bad token in command line format") };
+    let mut v = view(srv, key.as_bytes());
+    let now = v.now;
+    if let Some(t) = touch {
+        let at = mc::exptime_to_ms(now, t);
+        mc::touch(&mut v, key.as_bytes(), at);
+    }
+    let Some(item) = mc::get(&mut v, key.as_bytes()) else {
+        if !f.has('q') {
+            let mut s = "EN".to_string();
+            f.echo(key, &mut s);
+            line(out, &s);
+        }
+        return;
+    };
+    // Return flags come back in the order they were asked for.
+    let mut flags = String::new();
+    for (c, token) in &f.flags {
+        match c {
+            'f' => flags.push_str(&format!(" f{}", item.flags)),
+            'c' => flags.push_str(&format!(" c{}", item.cas)),
+            't' => flags.push_str(&format!(" t{}", ttl_left(item.expire_at, now))),
+            's' => flags.push_str(&format!(" s{}", item.data.len())),
+            'k' => flags.push_str(&format!(" k{key}")),
+            'O' => flags.push_str(&format!(" O{token}")),
+            _ => {}
+        }
+    }
+    if f.has('v') {
+        line(out, &format!("VA {}{flags}", item.data.len()));
+        out.put_slice(item.data);
+        out.put_slice(b"\r\n");
+    } else {
+        line(out, &format!("HD{flags}"));
+    }
+}
+
+fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut BytesMut) -> Step {
+    if w.len() < 3 {
+        line(out, "CLIENT_ERROR bad command line format");
+        return Step::Done(consumed);
+    }
+    let Ok(len) = w[2].parse::<usize>() else {
+        line(out, "CLIENT_ERROR bad data chunk");
+        return Step::Done(consumed);
+    };
+    if len > MAX_ITEM {
+        line(out, "SERVER_ERROR object too large for cache");
+        return if buf.len() >= consumed + len + 2 { Step::Done(consumed + len + 2) } else { Step::Close };
+    }
+    if buf.len() < consumed + len + 2 {
+        return Step::More;
+    }
+    if &buf[consumed + len..consumed + len + 2] != b"\r\n" {
+        line(out, "CLIENT_ERROR bad data chunk");
+        return Step::Close;
+    }
+    let data = &buf[consumed..consumed + len];
+    let total = consumed + len + 2;
+    let key = w[1];
+    let f = MetaFlags::parse(&w[3..]);
+    let (Ok(flags), Ok(ttl), Ok(cas)) = (f.num::<u32>('F'), f.num::<i64>('T'), f.num::<u64>('C')) else {
+        line(out, "CLIENT_ERROR bad token in command line format");
+        return Step::Done(total);
+    };
+    let mode = match f.token('M').map(|m| m.to_ascii_uppercase()) {
+        None => Mode::Set,
+        Some(m) => match m.as_str() {
+            "S" => Mode::Set,
+            "E" => Mode::Add,
+            "A" => Mode::Append,
+            "P" => Mode::Prepend,
+            "R" => Mode::Replace,
+            _ => {
+                line(out, "CLIENT_ERROR invalid mode for ms STORE");
+                return Step::Done(total);
+            }
+        },
+    };
+    if !key_ok(key) {
+        line(out, "CLIENT_ERROR bad command line format");
+        return Step::Done(total);
+    }
+    if srv.engine.ensure_memory().is_err() {
+        line(out, "SERVER_ERROR out of memory storing object");
+        return Step::Done(total);
+    }
+    let mut v = view(srv, key.as_bytes());
+    let expire = mc::exptime_to_ms(v.now, ttl.unwrap_or(0));
+    let (r, new_cas) = mc::store(&mut v, key.as_bytes(), mode, flags.unwrap_or(0), expire, data, cas);
+    drop(v);
+    let word = match r {
+        StoreResult::Stored => "HD",
+        StoreResult::NotStored => "NS",
+        StoreResult::Exists => "EX",
+        StoreResult::NotFound => "NF",
+    };
+    if f.has('q') && r == StoreResult::Stored {
+        return Step::Done(total);
+    }
+    let mut s = word.to_string();
+    if f.has('c') && r == StoreResult::Stored {
+        s.push_str(&format!(" c{new_cas}"));
+    }
+    f.echo(key, &mut s);
+    line(out, &s);
+    Step::Done(total)
+}
+
+fn meta_delete(srv: &Server, w: &[&str], out: &mut BytesMut) {
+    if w.len() < 2 || !key_ok(w[1]) {
+        return line(out, "CLIENT_ERROR bad command line format");
+    }
+    let f = MetaFlags::parse(&w[2..]);
+    let Ok(cas) = f.num::<u64>('C') else { return line(out, "CLIENT_ERROR bad token in command line format") };
+    let r = mc::delete(&mut view(srv, w[1].as_bytes()), w[1].as_bytes(), cas);
+    if f.has('q') && r == StoreResult::Stored {
+        return;
+    }
+    let mut s = match r {
+        StoreResult::Stored => "HD",
+        StoreResult::Exists => "EX",
+        _ => "NF",
+    }
+    .to_string();
+    f.echo(w[1], &mut s);
+    line(out, &s);
+}
+
+fn meta_arithmetic(srv: &Server, w: &[&str], out: &mut BytesMut) {
+    if w.len() < 2 || !key_ok(w[1]) {
+        return line(out, "CLIENT_ERROR bad command line format");
+    }
+    let key = w[1];
+    let f = MetaFlags::parse(&w[2..]);
+    let (Ok(delta), Ok(autoviv), Ok(initial)) = (f.num::<u64>('D'), f.num::<i64>('N'), f.num::<u64>('J')) else {
+        return line(out, "CLIENT_ERROR bad token in command line format");
+    };
+    let decr = matches!(f.token('M'), Some("D" | "d" | "-" | "decr"));
+    let mut v = view(srv, key.as_bytes());
+    let now = v.now;
+    let mut r = mc::incr(&mut v, key.as_bytes(), delta.unwrap_or(1), decr);
+    if matches!(r, IncrResult::NotFound)
+        && let Some(ttl) = autoviv
+    {
+        let init = initial.unwrap_or(0);
+        let (_, cas) = mc::store(
+            &mut v,
+            key.as_bytes(),
+            Mode::Add,
+            0,
+            mc::exptime_to_ms(now, ttl),
+            init.to_string().as_bytes(),
+            None,
+        );
+        r = IncrResult::Value(init, cas);
+    }
+    let exp = v.peek(key.as_bytes()).map_or(0, |e| e.expire_at);
+    drop(v);
+    match r {
+        IncrResult::NotFound => {
+            let mut s = "NF".to_string();
+            f.echo(key, &mut s);
+            line(out, &s);
+        }
+        IncrResult::NonNumeric => line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value"),
+        IncrResult::Value(n, cas) => {
+            if f.has('q') {
+                return;
+            }
+            let mut flags = String::new();
+            if f.has('t') {
+                flags.push_str(&format!(" t{}", ttl_left(exp, now)));
+            }
+            if f.has('c') {
+                flags.push_str(&format!(" c{cas}"));
+            }
+            f.echo(key, &mut flags);
+            if f.has('v') {
+                let s = n.to_string();
+                line(out, &format!("VA {}{flags}", s.len()));
+                line(out, &s);
+            } else {
+                line(out, &format!("HD{flags}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+"""Every Redis command family and its error texts, driven by redis-py against the cache daemon.
+
+usage: redis_commands.py PORT
+"""
+import socket
+import sys
+import threading
+import time
+
+import redis
+
+PORT = int(sys.argv[1])
+
+
+def client(**kw):
+    return redis.Redis(host="127.0.0.1", port=PORT, socket_timeout=10, **kw)
+
+
+r = client()
+rb = client(decode_responses=True)
+
+
+def expect_error(fn, text):
+    try:
+        fn()
+    except redis.exceptions.ResponseError as e:
+        assert str(e) == text, f"expected {text!r}, got {str(e)!r}"
+        return
+    raise AssertionError(f"expected error {text!r}")
+
+
+def connection_and_server():
+    assert r.ping()
+    assert r.echo("hi") == b"hi"
+    assert r.select(1)
+    r.set("in-db1", "x")
+    assert r.dbsize() == 1
+    r.execute_command("SELECT", 0)
+    expect_error(lambda: r.execute_command("SELECT", 99), "DB index is out of range")
+    assert r.client_setname("worker-1")
+    assert r.client_getname() in ("worker-1", b"worker-1")
+    cid = r.client_id()
+    assert any(c["id"] == str(cid) or c["id"] == cid for c in rb.client_list())
+    info = rb.info()
+    for key in ["redis_version", "connected_clients", "used_memory", "maxmemory", "keyspace_hits", "keyspace_misses", "evicted_keys", "expired_keys"]:
+        assert key in info, key
+    assert "db1" in rb.info("keyspace")
+    assert rb.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+    assert rb.config_set("maxmemory-samples", 7)
+    assert rb.config_get("maxmemory-samples")["maxmemory-samples"] == "7"
+    expect_error(lambda: rb.config_set("no-such-option", 1), "Unknown option or number of arguments for CONFIG SET - 'no-such-option'")
+    secs, micros = r.time()
+    assert abs(secs - time.time()) < 5 and 0 <= micros < 1_000_000
+    assert r.execute_command("COMMAND COUNT") > 100
+    info = r.execute_command("COMMAND INFO", "get")
+    assert info[0][0] == b"get" and info[0][1] == 2
+    docs = r.execute_command("COMMAND DOCS", "set")
+    assert docs
+    r3 = client(protocol=3)
+    assert r3.ping()
+    r3.hset("h3", mapping={"a": "1"})
+    assert r3.hgetall("h3") == {b"a": b"1"}
+    r3.zadd("z3", {"m": 1.5})
+    assert r3.zscore("z3", "m") == 1.5
+    r.flushdb()
+    r.execute_command("SELECT", 1)
+    r.flushdb(asynchronous=True)
+    r.execute_command("SELECT", 0)
+    r.set("a", 1)
+    r.flushall()
+    assert r.dbsize() == 0
+
+
+def strings():
+    assert r.set("s", "v")
+    assert r.get("s") == b"v"
+    assert r.set("s", "w", nx=True) is None
+    assert r.set("s", "w", xx=True)
+    assert r.set("s", "old-then", get=True) == b"w"
+    assert r.set("t", "v", ex=100)
+    assert 99 <= r.ttl("t") <= 100
+    assert r.set("t", "v2", keepttl=True)
+    assert r.ttl("t") > 0
+    assert r.set("p", "v", px=100000)
+    assert r.set("ea", "v", exat=int(time.time()) + 100)
+    assert r.set("pa", "v", pxat=int(time.time() * 1000) + 100000)
+    assert not r.setnx("s", "x")
+    assert r.setex("se", 100, "v") and r.ttl("se") > 0
+    assert r.psetex("pse", 100000, "v") and r.pttl("pse") > 0
+    assert r.getex("s", ex=50) == b"old-then" and r.ttl("s") > 0
+    assert r.getex("s", persist=True) == b"old-then" and r.ttl("s") == -1
+    assert r.getdel("s") == b"old-then" and r.get("s") is None
+    assert r.mset({"m1": "1", "m2": "2"})
+    assert r.mget("m1", "m2", "nope") == [b"1", b"2", None]
+    assert not r.msetnx({"m2": "x", "m3": "3"})
+    assert r.incr("n") == 1 and r.incrby("n", 10) == 11 and r.decr("n") == 10 and r.decrby("n", 5) == 5
+    assert r.incrbyfloat("f", 1.5) == 1.5 and r.incrbyfloat("f", 0.25) == 1.75
+    assert r.append("ap", "ab") == 2 and r.append("ap", "cd") == 4 and r.strlen("ap") == 4
+    assert r.getrange("ap", 1, -2) == b"bc"
+    assert r.setrange("ap", 6, "x") == 7 and r.get("ap") == b"abcd\x00\x00x"
+    r.set("big", "9223372036854775807")
+    expect_error(lambda: r.incr("big"), "increment or decrement would overflow")
+    r.set("txt", "abc")
+    expect_error(lambda: r.incr("txt"), "value is not an integer or out of range")
+    expect_error(lambda: r.incrbyfloat("txt", 1), "value is not a valid float")
+    expect_error(lambda: r.execute_command("GET"), "wrong number of arguments for 'get' command")
+    expect_error(lambda: r.execute_command("SET", "k", "v", "EX", "0"), "invalid expire time in 'set' command")
+    expect_error(lambda: r.execute_command("SET", "k", "v", "NX", "XX"), "syntax error")
+    expect_error(lambda: r.execute_command("SET", "k", "v", "EX", "ten"), "value is not an integer or out of range")
+    expect_error(lambda: r.execute_command("NOSUCHCMD", "a"), "unknown command 'NOSUCHCMD', with args beginning with: 'a' ")
+    r.lpush("alist", "x")
+    expect_error(lambda: r.get("alist"), "WRONGTYPE Operation against a key holding the wrong kind of value")
+
+
+def keys_family():
+    r.flushdb()
+    r.set("k1", "1")
+    r.set("k2", "2")
+    r.lpush("l", "a")
+    assert r.exists("k1", "k2", "nope") == 2
+    assert r.type("l") == b"list" and r.type("nope") == b"none"
+    assert r.delete("k1", "nope") == 1
+    assert r.unlink("k2") == 1
+    r.set("a", "1")
+    assert r.rename("a", "b") and r.get("b") == b"1"
+    expect_error(lambda: r.rename("nope", "x"), "no such key")
+    r.set("c", "3")
+    assert not r.renamenx("b", "c")
+    assert r.expire("c", 100) and 99 <= r.ttl("c") <= 100
+    assert r.expire("c", 200, gt=True) and r.ttl("c") > 150
+    assert not r.expire("c", 50, gt=True)
+    assert r.expire("c", 50, lt=True) and r.ttl("c") <= 50
+    assert not r.expire("c", 10, nx=True)
+    assert not r.expire("nope", 10)
+    expect_error(lambda: r.execute_command("EXPIRE", "c", "10", "NX", "XX"), "NX and XX, GT or LT options at the same time are not compatible")
+    assert r.pexpire("c", 100000) and r.pttl("c") > 90000
+    at = int(time.time()) + 1000
+    assert r.expireat("c", at) and r.expiretime("c") == at
+    assert r.pexpireat("c", at * 1000) and r.execute_command("PEXPIRETIME", "c") == at * 1000
+    assert r.persist("c") and r.ttl("c") == -1 and not r.persist("c")
+    assert r.ttl("nope") == -2
+    assert r.expire("c", -1) and r.exists("c") == 0
+    for i in range(500):
+        r.set(f"user:{i}", i)
+    r.set("other", 1)
+    assert len(r.keys("user:*")) == 500
+    seen = set()
+    cursor = 0
+    while True:
+        cursor, batch = r.scan(cursor, match="user:*", count=37)
+        seen.update(batch)
+        if cursor == 0:
+            break
+    assert len(seen) == 500
+    assert set(r.scan_iter(_type="list")) == {b"l"}
+    assert r.randomkey() is not None
+    r.set("obj", "12345")
+    assert r.object("encoding", "obj") == b"int"
+    r.set("obj2", "x" * 100)
+    assert r.object("encoding", "obj2") == b"raw"
+    assert r.object("idletime", "obj") == 0
+    expect_error(lambda: r.object("freq", "obj"), "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+    assert r.touch("obj", "obj2", "nope") == 2
+
+
+def hashes():
+    r.flushdb()
+    assert r.hset("h", mapping={"a": "1", "b": "2"}) == 2
+    assert r.hset("h", "a", "10") == 0
+    assert r.hget("h", "a") == b"10" and r.hget("h", "zz") is None
+    assert r.hmget("h", "a", "b", "c") == [b"10", b"2", None]
+    assert r.hgetall("h") == {b"a": b"10", b"b": b"2"}
+    assert r.hincrby("h", "a", 5) == 15
+    assert r.hincrbyfloat("h", "f", 1.5) == 1.5
+    assert r.hexists("h", "a") and not r.hexists("h", "zz")
+    assert sorted(r.hkeys("h")) == [b"a", b"b", b"f"]
+    assert sorted(r.hvals("h")) == [b"1.5", b"15", b"2"]
+    assert r.hlen("h") == 3
+    assert r.hdel("h", "a", "zz") == 1
+    assert not r.hsetnx("h", "b", "x")
+    for i in range(300):
+        r.hset("big", f"f{i}", i)
+    fields = dict(r.hscan_iter("big", match="f1*"))
+    assert len(fields) == 111
+    r.hset("h", "t", "abc")
+    expect_error(lambda: r.hincrby("h", "t", 1), "hash value is not an integer")
+    r.set("str", "x")
+    expect_error(lambda: r.hget("str", "a"), "WRONGTYPE Operation against a key holding the wrong kind of value")
+    expect_error(lambda: r.execute_command("HSET", "h", "a"), "wrong number of arguments for 'hset' command")
+    r.hdel("h", "b", "f", "t")
+    assert r.exists("h") == 0, "empty hashes are deleted"
+
+
+def lists():
+    r.flushdb()
+    assert r.rpush("l", "a", "b", "c") == 3
+    assert r.lpush("l", "z") == 4
+    assert r.lrange("l", 0, -1) == [b"z", b"a", b"b", b"c"]
+    assert r.llen("l") == 4 and r.lindex("l", -1) == b"c"
+    assert r.lset("l", 0, "y")
+    expect_error(lambda: r.lset("l", 10, "y"), "index out of range")
+    expect_error(lambda: r.lset("nolist", 0, "y"), "no such key")
+    assert r.lpop("l") == b"y" and r.rpop("l") == b"c"
+    r.rpush("l", "a", "a", "x", "a")
+    assert r.lrem("l", 2, "a") == 2
+    assert r.lrange("l", 0, -1) == [b"b", b"a", b"x", b"a"]
+    assert r.lrem("l", -1, "a") == 1
+    assert r.ltrim("l", 1, -1) and r.lrange("l", 0, -1) == [b"a", b"x"]
+    assert r.lpop("l", 5) == [b"a", b"x"] and r.exists("l") == 0
+    assert r.lpop("nolist") is None
+    r.rpush("q", "1")
+    assert r.blpop(["empty", "q"], timeout=1) == (b"q", b"1")
+    t0 = time.time()
+    assert r.brpop(["empty"], timeout=0.3) is None
+    assert time.time() - t0 >= 0.25
+
+    def pusher():
+        time.sleep(0.3)
+        client().rpush("jobs", "job-1")
+
+    threading.Thread(target=pusher).start()
+    assert r.blpop(["jobs"], timeout=5) == (b"jobs", b"job-1")
+    expect_error(lambda: r.blpop(["q"], timeout=-1), "timeout is negative")
+    r.set("str", "x")
+    expect_error(lambda: r.lpush("str", "a"), "WRONGTYPE Operation against a key holding the wrong kind of value")
+
+
+def sets():
+    r.flushdb()
+    assert r.sadd("s1", "a", "b", "c") == 3 and r.sadd("s1", "a") == 0
+    r.sadd("s2", "b", "c", "d")
+    assert r.smembers("s1") == {b"a", b"b", b"c"}
+    assert r.sismember("s1", "a") and not r.sismember("s1", "z")
+    assert r.scard("s1") == 3
+    assert r.sinter("s1", "s2") == {b"b", b"c"}
+    assert r.sunion("s1", "s2") == {b"a", b"b", b"c", b"d"}
+    assert r.sdiff("s1", "s2") == {b"a"}
+    assert r.srem("s1", "a", "zz") == 1
+    popped = r.spop("s2")
+    assert popped in {b"b", b"c", b"d"} and r.scard("s2") == 2
+    assert len(r.spop("s2", 5)) == 2 and r.exists("s2") == 0
+    r.sadd("s3", *range(100))
+    assert r.srandmember("s3") is not None
+    assert len(set(r.srandmember("s3", 10))) == 10
+    assert len(r.srandmember("s3", -200)) == 200
+    assert len(set(r.sscan_iter("s3"))) == 100
+
+
+def zsets():
+    r.flushdb()
+    assert r.zadd("lb", {"alice": 10, "bob": 20, "carol": 15}) == 3
+    assert r.zadd("lb", {"alice": 5}, nx=True) == 0
+    assert r.zadd("lb", {"alice": 30}, xx=True, ch=True) == 1
+    assert r.zadd("lb", {"alice": 1}, gt=True) == 0 and r.zscore("lb", "alice") == 30
+    assert r.zadd("lb", {"alice": 1}, lt=True, ch=True) == 1
+    assert r.zadd("lb", {"alice": 2}, incr=True) == 3.0
+    assert r.zincrby("lb", 10, "bob") == 30.0
+    assert r.zrange("lb", 0, -1) == [b"alice", b"carol", b"bob"]
+    assert r.zrange("lb", 0, -1, desc=True, withscores=True) == [(b"bob", 30.0), (b"carol", 15.0), (b"alice", 3.0)]
+    assert r.zrange("lb", 10, 20, byscore=True) == [b"carol"]
+    assert r.zrangebyscore("lb", "(3", "+inf") == [b"carol", b"bob"]
+    assert r.zrevrangebyscore("lb", "+inf", "-inf", start=0, num=1) == [b"bob"]
+    assert r.zrank("lb", "bob") == 2 and r.zrevrank("lb", "bob") == 0 and r.zrank("lb", "zz") is None
+    assert r.zcard("lb") == 3 and r.zcount("lb", 0, 15) == 2
+    r.zadd("lex", {"a": 0, "b": 0, "c": 0, "d": 0})
+    assert r.zrangebylex("lex", "[b", "(d") == [b"b", b"c"]
+    assert r.zrange("lex", "[a", "[b", bylex=True) == [b"a", b"b"]
+    assert r.zpopmin("lb") == [(b"alice", 3.0)]
+    assert r.zpopmax("lb", 2) == [(b"bob", 30.0), (b"carol", 15.0)]
+    assert r.exists("lb") == 0
+    assert r.zrem("lex", "a", "zz") == 1
+    expect_error(lambda: r.execute_command("ZADD", "lex", "NX", "XX", "1", "a"), "XX and NX options at the same time are not compatible")
+    expect_error(lambda: r.execute_command("ZADD", "lex", "nan-ish", "a"), "value is not a valid float")
+    expect_error(lambda: r.execute_command("ZRANGEBYSCORE", "lex", "x", "1"), "min or max is not a float")
+    # A leaderboard entry with a TTL (the course's example).
+    r.zadd("daily", {"p1": 100})
+    r.expire("daily", 1)
+    time.sleep(1.2)
+    assert r.zcard("daily") == 0 and r.exists("daily") == 0
+
+
+def transactions():
+    r.flushdb()
+    p = r.pipeline(transaction=True)
+    p.set("a", 1).incr("a").get("a")
+    assert p.execute() == [True, 2, b"2"]
+    # WATCH: a concurrent change aborts EXEC.
+    with r.pipeline() as p:
+        p.watch("a")
+        client().set("a", 100)
+        p.multi()
+        p.set("a", 5)
+        try:
+            p.execute()
+            raise AssertionError("EXEC should have aborted")
+        except redis.exceptions.WatchError:
+            pass
+    assert r.get("a") == b"100"
+    with r.pipeline() as p:
+        p.watch("a")
+        p.multi()
+        p.incr("a")
+        assert p.execute() == [101]
+    # A queueing error aborts the whole transaction.
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    s.sendall(b"MULTI\r\nSET x 1\r\nGET\r\nEXEC\r\n")
+    time.sleep(0.2)
+    data = s.recv(4096)
+    assert b"EXECABORT Transaction discarded because of previous errors." in data, data
+    s.close()
+    # Runtime errors are per command.
+    p = r.pipeline(transaction=True)
+    p.set("s", "x").incr("s").set("after", 1)
+    res = p.execute(raise_on_error=False)
+    assert res[0] is True and isinstance(res[1], redis.exceptions.ResponseError) and res[2] is True
+    # Server commands inside EXEC (they must not wait for shards EXEC already holds).
+    p = r.pipeline(transaction=True)
+    p.info().config_set("maxmemory-samples", 5).dbsize().keys("*").scan(0)
+    res = p.execute()
+    assert res[1] is True and res[2] >= 1
+    expect_error(lambda: r.execute_command("EXEC"), "EXEC without MULTI")
+    expect_error(lambda: r.execute_command("DISCARD"), "DISCARD without MULTI")
+
+
+def pubsub():
+    sub = client()
+    ps = sub.pubsub()
+    ps.subscribe("news")
+    ps.psubscribe("news.*")
+    assert ps.get_message(timeout=2)["type"] == "subscribe"
+    assert ps.get_message(timeout=2)["type"] == "psubscribe"
+    assert r.publish("news", "hello") == 1
+    assert r.publish("news.sport", "goal") == 1
+    m = ps.get_message(timeout=2)
+    assert m["type"] == "message" and m["data"] == b"hello", m
+    m = ps.get_message(timeout=2)
+    assert m["type"] == "pmessage" and m["channel"] == b"news.sport" and m["data"] == b"goal", m
+    raw = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    raw.sendall(b"PUBSUB NUMSUB news\r\n")
+    time.sleep(0.1)
+    assert raw.recv(100) == b"*2\r\n$4\r\nnews\r\n:1\r\n"
+    raw.close()
+    assert r.pubsub_numpat() == 1
+    ps.unsubscribe("news")
+    ps.punsubscribe("news.*")
+    time.sleep(0.2)
+    assert r.publish("news", "x") == 0
+    ps.close()
+    # RESP2: only pub/sub commands in subscribe mode.
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    s.sendall(b"SUBSCRIBE c\r\nGET k\r\n")
+    time.sleep(0.2)
+    data = s.recv(4096)
+    assert b"ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context" in data, data
+    s.close()
+
+
+def expiry():
+    r.flushdb()
+    r.set("short", "v", px=150)
+    assert r.get("short") == b"v"
+    time.sleep(0.25)
+    assert r.get("short") is None and r.exists("short") == 0
+    # The active cycle removes keys nobody reads.
+    before = int(rb.info("stats")["expired_keys"])
+    p = r.pipeline(transaction=False)
+    for i in range(2000):
+        p.set(f"tmp:{i}", "x", px=100)
+    p.execute()
+    r.set("keep", "x")
+    deadline = time.time() + 5
+    while time.time() < deadline and r.dbsize() > 1:
+        time.sleep(0.2)
+    assert r.dbsize() == 1, r.dbsize()
+    assert int(rb.info("stats")["expired_keys"]) - before >= 2000
+
+
+def wire_robustness():
+    # Inline commands work (telnet / nc).
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    s.sendall(b"PING\r\nSET inline \"a b\"\r\nGET inline\r\n")
+    time.sleep(0.2)
+    assert s.recv(4096) == b"+PONG\r\n+OK\r\n$3\r\na b\r\n"
+    s.close()
+    # A malformed frame closes only that connection.
+    bad = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    bad.sendall(b"*1\r\n$-5\r\n")
+    data = bad.recv(4096)
+    assert data.startswith(b"-ERR Protocol error"), data
+    assert bad.recv(4096) == b""
+    bad.close()
+    huge = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    huge.sendall(b"*1\r\n$999999999999\r\n")
+    assert huge.recv(4096).startswith(b"-ERR Protocol error")
+    huge.close()
+    assert r.ping()
+    # Pipelining: many commands in one write, replies in order.
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    s.sendall(b"".join(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%d\r\n" % (len(str(i)), i) for i in range(1000)))
+    want = b"".join(b"$%d\r\n%d\r\n" % (len(str(i)), i) for i in range(1000))
+    got = b""
+    while len(got) < len(want):
+        got += s.recv(65536)
+    assert got == want
+    s.close()
+    # CLIENT KILL closes another connection.
+    victim = client()
+    victim.client_setname("victim")
+    vid = victim.client_id()
+    assert r.client_kill_filter(_id=vid) == 1
+    time.sleep(0.2)
+    assert "victim" not in [c.get("name") for c in rb.client_list()]
+
+
+for name, test in [
+    ("connection_and_server", connection_and_server),
+    ("strings", strings),
+    ("keys", keys_family),
+    ("hashes", hashes),
+    ("lists", lists),
+    ("sets", sets),
+    ("zsets", zsets),
+    ("transactions", transactions),
+    ("pubsub", pubsub),
+    ("expiry", expiry),
+    ("wire", wire_robustness),
+]:
+    test()
+    print(f"{name}: ok", flush=True)
+print("ALL OK")
