@@ -10,8 +10,9 @@ APT_PACKAGES=(
   redis-server      # the cache benchmark's peer
   memcached libmemcached-tools
   fonts-dejavu-core # the benchmark report's charts
+  rclone curl       # S3 clients in s3d's tests
 )
-PIP_PACKAGES=(boto3 botocore awscli redis pymemcache)
+PIP_PACKAGES=(boto3 botocore awscli redis pymemcache requests)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

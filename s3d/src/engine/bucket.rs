@@ -1,0 +1,97 @@
+//! Buckets: create (global namespace, owned by their creator), delete (only when empty), head, list.
+
+use time::OffsetDateTime;
+
+use super::names::validate_bucket_name;
+use super::{Caller, Engine, EngineError, Result, ms_to_time};
+use crate::store::meta::{BucketRecord, MetaBatch};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created: OffsetDateTime,
+    /// `None` for us-east-1 (S3 returns an empty LocationConstraint for it).
+    pub location: Option<String>,
+}
+
+impl Engine {
+    pub async fn create_bucket(&self, caller: &Caller, name: &str, location: Option<String>) -> Result<()> {
+        validate_bucket_name(name)?;
+        let _guard = self.locks.lock(name, "").await;
+        if let Some(existing) = self.meta.bucket(name)? {
+            return Err(if existing.owner == caller.user {
+                EngineError::BucketAlreadyOwnedByYou
+            } else {
+                EngineError::BucketAlreadyExists
+            });
+        }
+        let location = location.filter(|l| !l.is_empty() && l != "us-east-1");
+        let mut batch = MetaBatch::new();
+        batch.put_bucket(name, &BucketRecord { owner: caller.user.clone(), created_ms: self.now_ms(), location });
+        self.commit(batch).await
+    }
+
+    pub async fn delete_bucket(&self, caller: &Caller, name: &str) -> Result<()> {
+        self.owned_bucket(caller, name)?;
+        let _writers = self.bucket_lock(name).write().await;
+        let _guard = self.locks.lock(name, "").await;
+        if !self.meta.bucket_is_empty(name)? {
+            return Err(EngineError::BucketNotEmpty);
+        }
+        // Unfinished multipart uploads go with the bucket, and so do their parts' blobs.
+        let mut batch = MetaBatch::new();
+        let mut released = Vec::new();
+        for upload in self.meta.scan_uploads(name, b"")? {
+            let (key, id, _) = upload?;
+            batch.delete_upload(name, &key, &id);
+            for part in self.meta.scan_parts(&id, 0)? {
+                let (n, part) = part?;
+                batch.delete_part(&id, n).release_blob(&part.blob);
+                released.push(part.blob);
+            }
+        }
+        batch.delete_bucket(name);
+        self.commit(batch).await?;
+        self.delete_blobs(released).await;
+        Ok(())
+    }
+
+    pub fn head_bucket(&self, caller: &Caller, name: &str) -> Result<BucketInfo> {
+        let rec = self.owned_bucket(caller, name)?;
+        Ok(BucketInfo { name: name.into(), created: ms_to_time(rec.created_ms), location: rec.location })
+    }
+
+    /// The caller's buckets, by name.
+    pub fn list_buckets(&self, caller: &Caller) -> Result<Vec<BucketInfo>> {
+        Ok(self
+            .meta
+            .buckets()?
+            .into_iter()
+            .filter(|(_, rec)| rec.owner == caller.user)
+            .map(|(name, rec)| BucketInfo { name, created: ms_to_time(rec.created_ms), location: rec.location })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+    use super::*;
+
+    #[tokio::test]
+    async fn buckets_belong_to_their_creator() {
+        let e = engine();
+        let bob = Caller { user: "bob".into() };
+        e.create_bucket(&alice(), "photos", None).await.unwrap();
+        assert!(matches!(e.create_bucket(&alice(), "photos", None).await, Err(EngineError::BucketAlreadyOwnedByYou)));
+        assert!(matches!(e.create_bucket(&bob, "photos", None).await, Err(EngineError::BucketAlreadyExists)));
+        assert!(matches!(e.head_bucket(&bob, "photos"), Err(EngineError::AccessDenied)));
+        assert!(matches!(e.head_bucket(&bob, "nope"), Err(EngineError::NoSuchBucket)));
+        assert_eq!(e.list_buckets(&alice()).unwrap().len(), 1);
+        assert!(e.list_buckets(&bob).unwrap().is_empty());
+        assert!(matches!(e.create_bucket(&bob, "Bad_Name", None).await, Err(EngineError::InvalidBucketName(_))));
+        assert!(matches!(e.delete_bucket(&bob, "photos").await, Err(EngineError::AccessDenied)));
+        e.delete_bucket(&alice(), "photos").await.unwrap();
+        assert!(matches!(e.delete_bucket(&alice(), "photos").await, Err(EngineError::NoSuchBucket)));
+    }
+}

@@ -1,0 +1,251 @@
+//! The object engine: S3's semantics (buckets and their owners, objects, conditional requests, listing,
+//! multipart uploads) over the metadata store and the blob store. It never sees HTTP or XML: the
+//! protocol layer hands it typed requests and maps [`EngineError`] to S3's wire errors.
+
+pub mod bucket;
+pub mod checksum;
+pub mod ingest;
+pub mod list;
+pub mod multipart;
+pub mod names;
+pub mod object;
+pub mod read;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use common::clock::SharedClock;
+use time::OffsetDateTime;
+
+use crate::store::meta::{BucketRecord, MetaBatch, MetaError};
+use crate::store::{BlobId, BlobStore, MetaStore};
+
+pub use checksum::ChecksumAlgorithm;
+pub use ingest::ByteStream;
+
+/// Largest single PUT / part / copy source (5 GiB), as in S3.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest object (5 TiB).
+pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Bodies up to this size live inside their metadata record: one group-committed WAL write, no file.
+pub const INLINE_MAX: usize = 16 * 1024;
+
+/// Everything that can go wrong, named after the S3 error each one becomes.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket,
+    #[error("The specified key does not exist.")]
+    NoSuchKey,
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload,
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
+    #[error(
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+    )]
+    BucketAlreadyExists,
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou,
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    #[error("The specified bucket is not valid: {0}")]
+    InvalidBucketName(&'static str),
+    #[error("Access Denied")]
+    AccessDenied,
+    #[error("The requested range is not satisfiable")]
+    InvalidRange { size: u64 },
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    #[error("Not Modified")]
+    NotModified { etag: String, last_modified: OffsetDateTime },
+    #[error("The Content-MD5 you specified did not match what we received.")]
+    BadDigest,
+    #[error("The {0} you specified did not match the calculated checksum.")]
+    ChecksumMismatch(&'static str),
+    #[error("The Content-MD5 or checksum value you specified is not valid.")]
+    InvalidDigest,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Your metadata headers exceed the maximum allowed metadata size.")]
+    MetadataTooLarge,
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("Your proposed upload is smaller than the minimum allowed size")]
+    EntityTooSmall,
+    #[error("Your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge,
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
+    InvalidPartOrder,
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedXml,
+    #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
+    IncompleteBody,
+    #[error("Your socket connection to the server was not read from or written to within the timeout period.")]
+    RequestTimeout,
+    #[error("The storage class you specified is not valid")]
+    InvalidStorageClass,
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber,
+    #[error("Your key is too long")]
+    KeyTooLong,
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metadata error: {0}")]
+    Meta(#[from] MetaError),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Who is asking: the authenticated user's name (buckets belong to the user who created them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: String,
+}
+
+/// Per-key mutual exclusion for read-check-commit sequences (overwrites, conditional writes, tagging,
+/// completing uploads). Striped so memory stays fixed; held only around the metadata commit, never while
+/// a body streams.
+struct KeyLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl KeyLocks {
+    fn new(n: usize) -> Self {
+        Self { stripes: (0..n).map(|_| tokio::sync::Mutex::new(())).collect() }
+    }
+    async fn lock(&self, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut h);
+        self.stripes[(h.finish() as usize) % self.stripes.len()].lock().await
+    }
+}
+
+pub struct Engine {
+    meta: MetaStore,
+    blobs: Arc<dyn BlobStore>,
+    locks: KeyLocks,
+    /// Striped by bucket name: writes that add records to a bucket hold it shared, DeleteBucket holds
+    /// it exclusively, so no object or upload can land in a bucket that is being deleted.
+    bucket_locks: Vec<tokio::sync::RwLock<()>>,
+    clock: SharedClock,
+}
+
+/// What start-up recovery removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub temporaries: usize,
+    pub orphans: usize,
+}
+
+impl Engine {
+    pub fn new(meta: MetaStore, blobs: Arc<dyn BlobStore>, clock: SharedClock) -> Self {
+        let bucket_locks = (0..64).map(|_| tokio::sync::RwLock::new(())).collect();
+        Self { meta, blobs, locks: KeyLocks::new(1024), bucket_locks, clock }
+    }
+
+    /// Removes what interrupted writes left: temporary files and committed blobs that no metadata
+    /// references (a PUT killed between its blob commit and its metadata commit). Run before serving.
+    pub async fn recover(&self) -> Result<RecoveryReport> {
+        let temporaries = self.blobs.remove_incomplete()?;
+        let mut candidates = Vec::new();
+        let mut failure = None;
+        self.blobs.scan(&mut |id| match self.meta.blob_is_referenced(&id) {
+            Ok(true) => {}
+            Ok(false) => candidates.push(id),
+            Err(e) => failure = Some(e),
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        let orphans = candidates.len();
+        for id in candidates {
+            self.blobs.delete(&id).await?;
+        }
+        Ok(RecoveryReport { temporaries, orphans })
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.wall()
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.now().unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    /// The bucket, if it exists and `caller` owns it.
+    fn owned_bucket(&self, caller: &Caller, bucket: &str) -> Result<BucketRecord> {
+        let rec = self.meta.bucket(bucket)?.ok_or(EngineError::NoSuchBucket)?;
+        if rec.owner != caller.user {
+            return Err(EngineError::AccessDenied);
+        }
+        Ok(rec)
+    }
+
+    fn bucket_lock(&self, bucket: &str) -> &tokio::sync::RwLock<()> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bucket.hash(&mut h);
+        &self.bucket_locks[(h.finish() as usize) % self.bucket_locks.len()]
+    }
+
+    /// Held while a write adds records to `bucket`; fails if the bucket was deleted meanwhile.
+    async fn bucket_alive(&self, bucket: &str) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let guard = self.bucket_lock(bucket).read().await;
+        self.meta.bucket(bucket)?.ok_or(EngineError::NoSuchBucket)?;
+        Ok(guard)
+    }
+
+    /// Commits on the blocking pool: the KV write waits for a synced WAL.
+    async fn commit(&self, batch: MetaBatch) -> Result<()> {
+        let meta = self.meta.clone();
+        tokio::task::spawn_blocking(move || meta.commit(batch)).await.map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
+    /// Deletes blobs that committed metadata no longer references. A failure only leaks space until the
+    /// next start-up GC, so it is logged, not returned.
+    async fn delete_blobs(&self, ids: Vec<BlobId>) {
+        for id in ids {
+            if let Err(e) = self.blobs.delete(&id).await {
+                tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released blob");
+            }
+        }
+    }
+}
+
+pub fn ms_to_time(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn time_to_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn engine() -> Engine {
+        Engine::new(
+            MetaStore::memory(),
+            Arc::new(crate::store::MemoryBlobStore::default()),
+            common::clock::SystemClock::shared(),
+        )
+    }
+
+    pub fn alice() -> Caller {
+        Caller { user: "alice".into() }
+    }
+
+    pub fn body(data: &[u8]) -> ByteStream {
+        let chunks: Vec<std::io::Result<bytes::Bytes>> =
+            data.chunks(7000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+        Box::pin(futures::stream::iter(chunks))
+    }
+}

@@ -1,0 +1,58 @@
+//! Bucket operations.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::errors::to_s3;
+use super::service::S3Api;
+
+pub async fn create_bucket(api: &S3Api, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let location =
+        input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_string());
+    api.engine.create_bucket(&caller, &input.bucket, location).await.map_err(to_s3)?;
+    Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
+}
+
+pub async fn delete_bucket(api: &S3Api, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let caller = api.caller(&req)?;
+    api.engine.delete_bucket(&caller, &req.input.bucket).await.map_err(to_s3)?;
+    Ok(S3Response::new(DeleteBucketOutput::default()))
+}
+
+pub async fn head_bucket(api: &S3Api, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    let caller = api.caller(&req)?;
+    let info = api.engine.head_bucket(&caller, &req.input.bucket).map_err(to_s3)?;
+    let region = info.location.unwrap_or_else(|| api.region.clone());
+    Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(region), ..Default::default() }))
+}
+
+pub async fn list_buckets(api: &S3Api, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    let caller = api.caller(&req)?;
+    let buckets = api.engine.list_buckets(&caller).map_err(to_s3)?;
+    let buckets = buckets
+        .into_iter()
+        .map(|b| Bucket {
+            bucket_region: Some(b.location.unwrap_or_else(|| api.region.clone())),
+            creation_date: Some(super::convert::timestamp(b.created)),
+            name: Some(b.name),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(super::convert::owner(&caller.user)),
+        ..Default::default()
+    }))
+}
+
+pub async fn get_bucket_location(
+    api: &S3Api,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let caller = api.caller(&req)?;
+    let info = api.engine.head_bucket(&caller, &req.input.bucket).map_err(to_s3)?;
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint: info.location.map(BucketLocationConstraint::from),
+    }))
+}

@@ -1,0 +1,102 @@
+//! The one place where engine errors become S3 wire errors (code, HTTP status, message).
+
+use s3s::{S3Error, S3ErrorCode};
+
+use crate::engine::EngineError;
+
+pub fn to_s3(err: EngineError) -> S3Error {
+    use EngineError as E;
+    use S3ErrorCode as C;
+    let message = err.to_string();
+    let (code, status) = match &err {
+        E::NoSuchBucket => (C::NoSuchBucket, 404),
+        E::NoSuchKey => (C::NoSuchKey, 404),
+        E::NoSuchUpload => (C::NoSuchUpload, 404),
+        E::NoSuchVersion => (C::NoSuchVersion, 404),
+        E::BucketAlreadyExists => (C::BucketAlreadyExists, 409),
+        E::BucketAlreadyOwnedByYou => (C::BucketAlreadyOwnedByYou, 409),
+        E::BucketNotEmpty => (C::BucketNotEmpty, 409),
+        E::InvalidBucketName(_) => (C::InvalidBucketName, 400),
+        E::AccessDenied => (C::AccessDenied, 403),
+        E::InvalidRange { size } => {
+            let mut e = S3Error::with_message(C::InvalidRange, message);
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = format!("bytes */{size}").parse() {
+                headers.insert(http::header::CONTENT_RANGE, v);
+            }
+            e.set_headers(headers);
+            return e;
+        }
+        E::PreconditionFailed => (C::PreconditionFailed, 412),
+        E::NotModified { etag, last_modified } => {
+            let mut e = S3Error::with_message(C::NotModified, message);
+            e.set_status_code(http::StatusCode::NOT_MODIFIED);
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = format!("\"{etag}\"").parse() {
+                headers.insert(http::header::ETAG, v);
+            }
+            if let Ok(v) = httpdate_of(*last_modified).parse() {
+                headers.insert(http::header::LAST_MODIFIED, v);
+            }
+            e.set_headers(headers);
+            return e;
+        }
+        E::BadDigest | E::ChecksumMismatch(_) => (C::BadDigest, 400),
+        E::InvalidDigest => (C::InvalidDigest, 400),
+        E::InvalidArgument(_) => (C::InvalidArgument, 400),
+        E::InvalidRequest(_) => (C::InvalidRequest, 400),
+        E::MetadataTooLarge => (C::MetadataTooLarge, 400),
+        E::InvalidTag(_) => (C::InvalidTag, 400),
+        E::EntityTooSmall => (C::EntityTooSmall, 400),
+        E::EntityTooLarge => (C::EntityTooLarge, 400),
+        E::InvalidPart(_) => (C::InvalidPart, 400),
+        E::InvalidPartOrder => (C::InvalidPartOrder, 400),
+        E::MalformedXml => (C::MalformedXML, 400),
+        E::IncompleteBody => (C::IncompleteBody, 400),
+        E::RequestTimeout => (C::RequestTimeout, 400),
+        E::InvalidStorageClass => (C::InvalidStorageClass, 400),
+        E::InvalidPartNumber => (C::Custom("InvalidPartNumber".into()), 416),
+        E::KeyTooLong => (C::KeyTooLongError, 400),
+        E::Io(_) | E::Meta(_) => {
+            tracing::error!(error = %err, "internal error");
+            (C::InternalError, 500)
+        }
+    };
+    let mut e = S3Error::with_message(
+        code,
+        if status == 500 { "We encountered an internal error. Please try again.".to_string() } else { message },
+    );
+    if let Ok(s) = http::StatusCode::from_u16(status) {
+        e.set_status_code(s);
+    }
+    e
+}
+
+fn httpdate_of(t: time::OffsetDateTime) -> String {
+    let secs = t.unix_timestamp().max(0) as u64;
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_match_s3() {
+        let cases = [
+            (EngineError::NoSuchBucket, 404, "NoSuchBucket"),
+            (EngineError::BucketNotEmpty, 409, "BucketNotEmpty"),
+            (EngineError::InvalidRange { size: 3 }, 416, "InvalidRange"),
+            (EngineError::PreconditionFailed, 412, "PreconditionFailed"),
+            (EngineError::ChecksumMismatch("CRC32"), 400, "BadDigest"),
+            (EngineError::AccessDenied, 403, "AccessDenied"),
+            (EngineError::EntityTooSmall, 400, "EntityTooSmall"),
+        ];
+        for (err, status, code) in cases {
+            let e = to_s3(err);
+            assert_eq!(e.status_code().unwrap().as_u16(), status);
+            assert_eq!(e.code().as_str(), code);
+        }
+    }
+}

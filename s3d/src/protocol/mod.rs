@@ -1,0 +1,145 @@
+//! S3 REST wire layer: s3s does routing, DTOs, XML and SigV4 (header, presigned, aws-chunked, POST
+//! policy); this module plugs our engine, credentials and host names into it and adds what s3s leaves
+//! to us: a bound on requests in flight, and S3's `<Resource>`/`<RequestId>` in every error body.
+
+mod auth;
+mod buckets;
+mod convert;
+mod errors;
+mod listing;
+mod multipart;
+mod objects;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::error_handling::HandleError;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use common::CredentialStore;
+use common::server::RequestId;
+use http_body_util::BodyExt;
+use s3s::config::{S3Config, StaticConfigProvider};
+use s3s::service::S3ServiceBuilder;
+use tokio::sync::Semaphore;
+
+use crate::engine::Engine;
+
+/// Requests being handled at once; more wait up to [`QUEUE_WAIT`], then get 503 SlowDown.
+pub const MAX_IN_FLIGHT: usize = 512;
+pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
+/// Largest XML request body (DeleteObjects with 1000 long keys fits).
+pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
+/// Error bodies larger than this are passed through untouched.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, domain: Option<String>) -> Router {
+    let mut builder = S3ServiceBuilder::new(service::S3Api::new(engine, credentials.clone()));
+    builder.set_auth(auth::StoreAuth(credentials));
+    builder.set_access(auth::SignedOnly);
+    builder.set_host(auth::Hosts::new(domain));
+    let mut config = S3Config::default();
+    config.xml_max_body_size = MAX_XML_BODY;
+    builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
+    let s3 = HandleError::new(builder.build(), |e: s3s::HttpError| async move {
+        tracing::error!(error = ?e, "s3 service error");
+        error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    });
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    Router::new().fallback_service(s3).layer(axum::middleware::from_fn_with_state(slots, guard))
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(Body::from(body))
+        .expect("static response")
+}
+
+/// Bounds concurrency and completes error bodies with the request's resource and id.
+async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let resource = req.uri().path().to_string();
+    let permit = match tokio::time::timeout(QUEUE_WAIT, slots.acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            metrics::counter!("s3d_requests_shed_total").increment(1);
+            return finish_error(
+                error_response(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", "Please reduce your request rate."),
+                &resource,
+                &request_id,
+            )
+            .await;
+        }
+    };
+    let response = next.run(req).await;
+    drop(permit);
+    if response.status().is_client_error()
+        || response.status().is_server_error()
+        || response.status() == StatusCode::NOT_MODIFIED
+    {
+        return finish_error(response, &resource, &request_id).await;
+    }
+    response
+}
+
+async fn finish_error(response: Response, resource: &str, request_id: &str) -> Response {
+    let (mut parts, body) = response.into_parts();
+    if parts.status == StatusCode::NOT_MODIFIED {
+        parts.headers.remove(http::header::CONTENT_TYPE);
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::empty());
+    }
+    let small = axum::body::HttpBody::size_hint(&body).upper().is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+    if !small {
+        return Response::from_parts(parts, body);
+    }
+    let Ok(collected) = http_body_util::Limited::new(body, MAX_ERROR_BODY).collect().await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let text = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+    let completed = complete_error_xml(&text, resource, request_id);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(completed))
+}
+
+/// Adds `<Resource>` and `<RequestId>` before `</Error>` when s3s left them out.
+fn complete_error_xml(xml: &str, resource: &str, request_id: &str) -> String {
+    let Some(end) = xml.rfind("</Error>") else { return xml.to_string() };
+    let mut extra = String::new();
+    if !xml.contains("<Resource>") {
+        extra.push_str(&format!("<Resource>{}</Resource>", xml_escape(resource)));
+    }
+    if !xml.contains("<RequestId>") && !request_id.is_empty() {
+        extra.push_str(&format!("<RequestId>{}</RequestId>", xml_escape(request_id)));
+    }
+    format!("{}{}{}", &xml[..end], extra, &xml[end..])
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_bodies_gain_resource_and_request_id() {
+        let xml = "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>";
+        let out = super::complete_error_xml(xml, "/b/a&b", "ABC");
+        assert!(out.ends_with("<Resource>/b/a&amp;b</Resource><RequestId>ABC</RequestId></Error>"), "{out}");
+        assert_eq!(super::complete_error_xml("not xml", "/", "x"), "not xml");
+    }
+}

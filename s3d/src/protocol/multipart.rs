@@ -1,0 +1,285 @@
+//! Multipart upload operations.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::convert::{self, etag, etag_match};
+use super::errors::to_s3;
+use super::objects::{copy_source, declared_length, trailer_reader};
+use super::service::S3Api;
+use crate::engine::checksum::ChecksumAlgorithm as Algo;
+use crate::engine::ingest::Integrity;
+use crate::engine::multipart::{CreateUpload, UploadListQuery};
+use crate::engine::names::parse_tagging_header;
+use crate::engine::object::WriteCondition;
+use crate::engine::read::ReadConditions;
+
+pub async fn create_multipart_upload(
+    api: &S3Api,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let algorithm = match &input.checksum_algorithm {
+        Some(a) => Some(
+            Algo::parse(a.as_str())
+                .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm provided is unsupported."))?,
+        ),
+        None => None,
+    };
+    let tags = match input.tagging.as_deref() {
+        Some(h) => parse_tagging_header(h).map_err(to_s3)?,
+        None => Vec::new(),
+    };
+    let create = CreateUpload {
+        headers: convert::content_headers(
+            input.content_type,
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires,
+        ),
+        user_metadata: convert::user_metadata(input.metadata),
+        tags,
+        checksum_algorithm: algorithm,
+        storage_class: input.storage_class.map(|s| s.as_str().to_string()),
+    };
+    let id = api.engine.create_multipart_upload(&caller, &input.bucket, &input.key, create).await.map_err(to_s3)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(id),
+        checksum_algorithm: input.checksum_algorithm,
+        checksum_type: algorithm.map(|_| ChecksumType::from(ChecksumType::COMPOSITE.to_string())),
+        ..Default::default()
+    }))
+}
+
+pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let caller = api.caller(&req)?;
+    let declared = declared_length(&req);
+    let i = &req.input;
+    let checksum = convert::request_checksum(
+        i.checksum_algorithm.as_ref(),
+        [
+            (Algo::Crc32, i.checksum_crc32.clone()),
+            (Algo::Crc32c, i.checksum_crc32c.clone()),
+            (Algo::Crc64Nvme, i.checksum_crc64nvme.clone()),
+            (Algo::Sha1, i.checksum_sha1.clone()),
+            (Algo::Sha256, i.checksum_sha256.clone()),
+        ],
+        &req.headers,
+    )?;
+    let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
+    let input = req.input;
+    let integrity = Integrity {
+        content_md5: input.content_md5,
+        algorithm: checksum.algorithm,
+        expected: checksum.value,
+        declared_length: declared,
+    };
+    let part = api
+        .engine
+        .upload_part(
+            &caller,
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number as i64,
+            convert::body_in(input.body),
+            integrity,
+            trailer,
+        )
+        .await
+        .map_err(to_s3)?;
+    let (crc32, crc32c, crc64, sha1, sha256, _) = convert::checksum_fields(part.checksum.as_ref());
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag(&part.etag)),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_crc64nvme: crc64,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        ..Default::default()
+    }))
+}
+
+pub async fn upload_part_copy(
+    api: &S3Api,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let range =
+        input.copy_source_range.as_deref().map(crate::engine::Engine::parse_copy_range).transpose().map_err(to_s3)?;
+    let cond = ReadConditions {
+        if_match: etag_match(input.copy_source_if_match),
+        if_none_match: etag_match(input.copy_source_if_none_match),
+        if_modified_since: convert::time(input.copy_source_if_modified_since),
+        if_unmodified_since: convert::time(input.copy_source_if_unmodified_since),
+    };
+    let part = api
+        .engine
+        .upload_part_copy(
+            &caller,
+            (&src_bucket, &src_key),
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            input.part_number as i64,
+            range,
+            &cond,
+        )
+        .await
+        .map_err(to_s3)?;
+    let result = CopyPartResult {
+        e_tag: Some(etag(&part.etag)),
+        last_modified: Some(convert::timestamp(part.last_modified)),
+        ..Default::default()
+    };
+    Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
+}
+
+pub async fn complete_multipart_upload(
+    api: &S3Api,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let parts = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+    let chosen = parts
+        .into_iter()
+        .map(|p| match (p.part_number, p.e_tag) {
+            (Some(n), Some(e)) => Ok((n as i64, e.value().to_string())),
+            _ => Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )),
+        })
+        .collect::<S3Result<Vec<_>>>()?;
+    let cond = WriteCondition { if_match: etag_match(input.if_match), if_none_match: etag_match(input.if_none_match) };
+    let info = api
+        .engine
+        .complete_multipart_upload(&caller, &input.bucket, &input.key, &input.upload_id, &chosen, &cond)
+        .await
+        .map_err(to_s3)?;
+    let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        e_tag: Some(etag(&info.etag)),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_crc64nvme: crc64,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_type: kind,
+        ..Default::default()
+    }))
+}
+
+pub async fn abort_multipart_upload(
+    api: &S3Api,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let caller = api.caller(&req)?;
+    let i = &req.input;
+    api.engine.abort_multipart_upload(&caller, &i.bucket, &i.key, &i.upload_id).await.map_err(to_s3)?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+pub async fn list_parts(api: &S3Api, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+    let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+    let (upload, parts, truncated) =
+        api.engine.list_parts(&caller, &input.bucket, &input.key, &input.upload_id, marker, max).map_err(to_s3)?;
+    let next = parts.last().map(|p| p.number as i32);
+    let parts = parts
+        .into_iter()
+        .map(|p| {
+            let (crc32, crc32c, crc64, sha1, sha256, _) = convert::checksum_fields(p.checksum.as_ref());
+            Part {
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(convert::timestamp(p.last_modified)),
+                part_number: Some(p.number as i32),
+                size: Some(p.size as i64),
+                checksum_crc32: crc32,
+                checksum_crc32c: crc32c,
+                checksum_crc64nvme: crc64,
+                checksum_sha1: sha1,
+                checksum_sha256: sha256,
+            }
+        })
+        .collect();
+    let owner = convert::owner(&upload.owner);
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        max_parts: Some(max as i32),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: next,
+        is_truncated: Some(truncated),
+        parts: Some(parts),
+        initiator: Some(Initiator { display_name: owner.display_name.clone(), id: owner.id.clone() }),
+        owner: Some(owner),
+        storage_class: Some(StorageClass::from(upload.storage_class)),
+        checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
+        ..Default::default()
+    }))
+}
+
+pub async fn list_multipart_uploads(
+    api: &S3Api,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+    let q = UploadListQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone(),
+        key_marker: input.key_marker.clone().filter(|m| !m.is_empty()),
+        upload_id_marker: input.upload_id_marker.clone().filter(|m| !m.is_empty()),
+        max_uploads: max,
+    };
+    let page = api.engine.list_multipart_uploads(&caller, &input.bucket, &q).map_err(to_s3)?;
+    let last = page.uploads.last().map(|u| (u.key.clone(), u.upload_id.clone()));
+    let uploads = page
+        .uploads
+        .into_iter()
+        .map(|u| {
+            let owner = convert::owner(&u.owner);
+            MultipartUpload {
+                initiated: Some(convert::timestamp(u.initiated)),
+                initiator: Some(Initiator { display_name: owner.display_name.clone(), id: owner.id.clone() }),
+                key: Some(u.key),
+                owner: Some(owner),
+                storage_class: Some(StorageClass::from(u.storage_class)),
+                upload_id: Some(u.upload_id),
+                checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+                checksum_type: None,
+            }
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        prefix: input.prefix,
+        delimiter: input.delimiter,
+        key_marker: input.key_marker,
+        upload_id_marker: input.upload_id_marker,
+        max_uploads: Some(max as i32),
+        is_truncated: Some(page.is_truncated),
+        next_key_marker: page.is_truncated.then(|| last.as_ref().map(|l| l.0.clone())).flatten(),
+        next_upload_id_marker: page.is_truncated.then(|| last.as_ref().map(|l| l.1.clone())).flatten(),
+        uploads: Some(uploads),
+        common_prefixes: Some(page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+        encoding_type: input.encoding_type,
+        request_charged: None,
+    }))
+}

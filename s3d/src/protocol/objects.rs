@@ -1,0 +1,388 @@
+//! Object operations: PUT (incl. browser POST uploads, which s3s turns into PutObject), GET, HEAD,
+//! DELETE, batch DELETE, COPY and tagging.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::convert::{self, check_version, etag, etag_match};
+use super::errors::to_s3;
+use super::service::S3Api;
+use crate::engine::checksum::ChecksumAlgorithm as Algo;
+use crate::engine::ingest::{Integrity, TrailerReader};
+use crate::engine::names::parse_tagging_header;
+use crate::engine::object::{CopyRequest, ObjectInfo, PutRequest, WriteCondition};
+use crate::engine::read::ReadConditions;
+
+/// Reads the named checksum trailer once the body has been consumed.
+pub(crate) fn trailer_reader<T>(req: &S3Request<T>, name: Option<&str>) -> Option<TrailerReader> {
+    let (handle, name) = (req.trailing_headers.clone()?, name?.to_string());
+    Some(Box::new(move || {
+        handle.read(|h| h.get(name.as_str()).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string())).flatten()
+    }))
+}
+
+/// The body length the client declared (decoded length for aws-chunked bodies).
+pub(crate) fn declared_length<T>(req: &S3Request<T>) -> Option<u64> {
+    if req.method == http::Method::POST {
+        return None; // a browser upload's Content-Length is the whole form's
+    }
+    let h = &req.headers;
+    let v = h.get("x-amz-decoded-content-length").or_else(|| h.get(http::header::CONTENT_LENGTH))?;
+    v.to_str().ok()?.parse().ok()
+}
+
+pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    let caller = api.caller(&req)?;
+    let declared = declared_length(&req);
+    let i = &req.input;
+    let checksum = convert::request_checksum(
+        i.checksum_algorithm.as_ref(),
+        [
+            (Algo::Crc32, i.checksum_crc32.clone()),
+            (Algo::Crc32c, i.checksum_crc32c.clone()),
+            (Algo::Crc64Nvme, i.checksum_crc64nvme.clone()),
+            (Algo::Sha1, i.checksum_sha1.clone()),
+            (Algo::Sha256, i.checksum_sha256.clone()),
+        ],
+        &req.headers,
+    )?;
+    let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
+    let input = req.input;
+    let tags = match input.tagging.as_deref() {
+        Some(h) => parse_tagging_header(h).map_err(to_s3)?,
+        None => Vec::new(),
+    };
+    let put = PutRequest {
+        headers: convert::content_headers(
+            input.content_type,
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires,
+        ),
+        user_metadata: convert::user_metadata(input.metadata),
+        tags,
+        integrity: Integrity {
+            content_md5: input.content_md5,
+            algorithm: checksum.algorithm,
+            expected: checksum.value,
+            declared_length: declared,
+        },
+        storage_class: input.storage_class.map(|s| s.as_str().to_string()),
+        condition: WriteCondition {
+            if_match: etag_match(input.if_match),
+            if_none_match: etag_match(input.if_none_match),
+        },
+    };
+    let info = api
+        .engine
+        .put_object(&caller, &input.bucket, &input.key, convert::body_in(input.body), put, trailer)
+        .await
+        .map_err(to_s3)?;
+    let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&info.etag)),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_crc64nvme: crc64,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_type: kind,
+        ..Default::default()
+    }))
+}
+
+fn conditions(
+    m: Option<IfMatch>,
+    n: Option<IfNoneMatch>,
+    ms: Option<Timestamp>,
+    us: Option<Timestamp>,
+) -> ReadConditions {
+    ReadConditions {
+        if_match: etag_match(m),
+        if_none_match: etag_match(n),
+        if_modified_since: convert::time(ms),
+        if_unmodified_since: convert::time(us),
+    }
+}
+
+fn part_number(n: Option<i32>) -> S3Result<Option<u32>> {
+    n.map(|n| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+    })
+    .transpose()
+}
+
+/// Checksums are returned for whole-object reads with `x-amz-checksum-mode: ENABLED`.
+fn returned_checksum<'a>(
+    info: &'a ObjectInfo,
+    mode: Option<&ChecksumMode>,
+    whole: bool,
+) -> Option<&'a crate::store::meta::ChecksumRecord> {
+    (whole && mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)).then_some(info.checksum.as_ref()).flatten()
+}
+
+pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    check_version(input.version_id.as_deref())?;
+    let cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
+    let part = part_number(input.part_number)?;
+    let opened = api
+        .engine
+        .get_object(&caller, &input.bucket, &input.key, &cond, convert::range(input.range), part)
+        .await
+        .map_err(to_s3)?;
+    let info = &opened.info;
+    let (length, content_range) = match &opened.range {
+        Some(r) => (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), info.size))),
+        None => (info.size, None),
+    };
+    let (crc32, crc32c, crc64, sha1, sha256, kind) =
+        convert::checksum_fields(returned_checksum(info, input.checksum_mode.as_ref(), opened.range.is_none()));
+    let output = GetObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        cache_control: info.headers.cache_control.clone(),
+        content_disposition: info.headers.content_disposition.clone(),
+        content_encoding: info.headers.content_encoding.clone(),
+        content_language: info.headers.content_language.clone(),
+        content_type: convert::content_type_out(&info.headers),
+        expires: convert::expires_out(&info.headers),
+        content_length: Some(length as i64),
+        content_range,
+        e_tag: Some(etag(&info.etag)),
+        last_modified: Some(convert::timestamp(info.last_modified)),
+        metadata: convert::metadata_out(&info.user_metadata),
+        tag_count: (info.tag_count > 0).then_some(info.tag_count as i32),
+        parts_count: part.and(info.parts_count.map(|n| n as i32)),
+        storage_class: (info.storage_class != "STANDARD").then(|| StorageClass::from(info.storage_class.clone())),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_crc64nvme: crc64,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_type: kind,
+        body: Some(convert::body_out(opened.body)),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    check_version(input.version_id.as_deref())?;
+    let cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
+    let part = part_number(input.part_number)?;
+    let (info, selected) = api
+        .engine
+        .head_object(&caller, &input.bucket, &input.key, &cond, convert::range(input.range), part)
+        .map_err(to_s3)?;
+    let (length, content_range) = match &selected {
+        Some(r) => (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), info.size))),
+        None => (info.size, None),
+    };
+    let (crc32, crc32c, crc64, sha1, sha256, kind) =
+        convert::checksum_fields(returned_checksum(&info, input.checksum_mode.as_ref(), selected.is_none()));
+    let partial = content_range.is_some();
+    let output = HeadObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        cache_control: info.headers.cache_control.clone(),
+        content_disposition: info.headers.content_disposition.clone(),
+        content_encoding: info.headers.content_encoding.clone(),
+        content_language: info.headers.content_language.clone(),
+        content_type: convert::content_type_out(&info.headers),
+        expires: convert::expires_out(&info.headers),
+        content_length: Some(length as i64),
+        content_range,
+        e_tag: Some(etag(&info.etag)),
+        last_modified: Some(convert::timestamp(info.last_modified)),
+        metadata: convert::metadata_out(&info.user_metadata),
+        parts_count: part.and(info.parts_count.map(|n| n as i32)),
+        storage_class: (info.storage_class != "STANDARD").then(|| StorageClass::from(info.storage_class.clone())),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_crc64nvme: crc64,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_type: kind,
+        ..Default::default()
+    };
+    let mut resp = S3Response::new(output);
+    if partial {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+pub async fn delete_object(api: &S3Api, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let caller = api.caller(&req)?;
+    check_version(req.input.version_id.as_deref())?;
+    api.engine.delete_object(&caller, &req.input.bucket, &req.input.key).await.map_err(to_s3)?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+/// S3 accepts at most 1000 keys per DeleteObjects request.
+const MAX_DELETE_KEYS: usize = 1000;
+
+pub async fn delete_objects(
+    api: &S3Api,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let objects = input.delete.objects;
+    if objects.is_empty() || objects.len() > MAX_DELETE_KEYS {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    let mut keys = Vec::new();
+    let mut bad_versions = Vec::new();
+    for o in &objects {
+        if check_version(o.version_id.as_deref()).is_err() {
+            bad_versions.push(o);
+        } else {
+            keys.push(o.key.clone());
+        }
+    }
+    let results = api.engine.delete_objects(&caller, &input.bucket, &keys).await.map_err(to_s3)?;
+    for (key, result) in keys.into_iter().zip(results) {
+        match result {
+            Ok(()) if !quiet => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
+            Ok(()) => {}
+            Err(e) => {
+                let e = to_s3(e);
+                errors.push(Error {
+                    code: Some(e.code().as_str().to_string()),
+                    key: Some(key),
+                    message: e.message().map(String::from),
+                    version_id: None,
+                });
+            }
+        }
+    }
+    for o in bad_versions {
+        errors.push(Error {
+            code: Some("NoSuchVersion".into()),
+            key: Some(o.key.clone()),
+            message: Some("The specified version does not exist.".into()),
+            version_id: o.version_id.clone(),
+        });
+    }
+    Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+}
+
+pub(crate) fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+    match src {
+        CopySource::Bucket { bucket, key, version_id } => {
+            check_version(version_id.as_deref())?;
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(NotImplemented, "Access point and Outposts copy sources are not supported")),
+    }
+}
+
+pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+    let tags = match (replace_tags, input.tagging.as_deref()) {
+        (true, Some(h)) => Some(parse_tagging_header(h).map_err(to_s3)?),
+        (true, None) => Some(Vec::new()),
+        (false, _) => None,
+    };
+    let req = CopyRequest {
+        replace_metadata: replace.then(|| {
+            (
+                convert::content_headers(
+                    input.content_type,
+                    input.cache_control,
+                    input.content_disposition,
+                    input.content_encoding,
+                    input.content_language,
+                    input.expires,
+                ),
+                convert::user_metadata(input.metadata),
+            )
+        }),
+        replace_tags: tags,
+        source_conditions: conditions(
+            input.copy_source_if_match,
+            input.copy_source_if_none_match,
+            input.copy_source_if_modified_since,
+            input.copy_source_if_unmodified_since,
+        ),
+        storage_class: input.storage_class.map(|s| s.as_str().to_string()),
+    };
+    let info = api
+        .engine
+        .copy_object(&caller, (&src_bucket, &src_key), (&input.bucket, &input.key), req)
+        .await
+        .map_err(to_s3)?;
+    let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
+    let result = CopyObjectResult {
+        e_tag: Some(etag(&info.etag)),
+        last_modified: Some(convert::timestamp(info.last_modified)),
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_crc64nvme: crc64,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_type: kind,
+    };
+    Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+}
+
+pub async fn get_object_tagging(
+    api: &S3Api,
+    req: S3Request<GetObjectTaggingInput>,
+) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+    let caller = api.caller(&req)?;
+    check_version(req.input.version_id.as_deref())?;
+    let tags = api.engine.get_object_tagging(&caller, &req.input.bucket, &req.input.key).map_err(to_s3)?;
+    let tag_set = tags.into_iter().map(|(k, v)| Tag { key: Some(k), value: Some(v) }).collect();
+    Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: None }))
+}
+
+pub async fn put_object_tagging(
+    api: &S3Api,
+    req: S3Request<PutObjectTaggingInput>,
+) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+    let caller = api.caller(&req)?;
+    check_version(req.input.version_id.as_deref())?;
+    let input = req.input;
+    let tags = input
+        .tagging
+        .tag_set
+        .into_iter()
+        .map(|t| match (t.key, t.value) {
+            (Some(k), v) => Ok((k, v.unwrap_or_default())),
+            (None, _) => Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid")),
+        })
+        .collect::<S3Result<Vec<_>>>()?;
+    api.engine.put_object_tagging(&caller, &input.bucket, &input.key, tags).await.map_err(to_s3)?;
+    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+}
+
+pub async fn delete_object_tagging(
+    api: &S3Api,
+    req: S3Request<DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+    let caller = api.caller(&req)?;
+    check_version(req.input.version_id.as_deref())?;
+    api.engine.put_object_tagging(&caller, &req.input.bucket, &req.input.key, Vec::new()).await.map_err(to_s3)?;
+    let mut resp = S3Response::new(DeleteObjectTaggingOutput::default());
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}

@@ -1,0 +1,310 @@
+//! Object bodies. A blob is written through a [`BlobWriter`] to a temporary name and only becomes
+//! visible under its id on `commit`, after its bytes are fsynced: a crash leaves at most a temporary
+//! file, which [`BlobStore::remove_incomplete`] deletes on the next start. Whether a committed blob is
+//! *used* is decided by the metadata that points at it (the commit point of every write); blobs that no
+//! metadata references are orphans and are removed at start-up by the engine.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::Stream;
+
+/// The name of a committed blob: 32 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct BlobId(String);
+
+impl BlobId {
+    pub fn generate() -> Self {
+        Self(format!("{:032x}", uuid::Uuid::new_v4().as_u128()))
+    }
+    /// Accepts only ids this store could have generated (they become file names).
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then(|| Self(s.into()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A body being read: chunks of bytes in order.
+pub type BlobReader = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+#[async_trait::async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, data: Bytes) -> io::Result<()>;
+    /// Makes the blob durable and visible under its id.
+    async fn commit(self: Box<Self>) -> io::Result<BlobId>;
+}
+
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Starts a new blob. Dropping the writer without `commit` discards it.
+    async fn create(&self) -> io::Result<Box<dyn BlobWriter>>;
+    /// Streams `range` of a committed blob (the range must lie inside it).
+    async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader>;
+    /// Removes a blob; removing a missing blob is not an error.
+    async fn delete(&self, id: &BlobId) -> io::Result<()>;
+    /// Calls `visit` for every committed blob (start-up garbage collection).
+    fn scan(&self, visit: &mut dyn FnMut(BlobId)) -> io::Result<()>;
+    /// Deletes what interrupted writes left behind; returns how many.
+    fn remove_incomplete(&self) -> io::Result<usize>;
+}
+
+/// Bytes read from a file per chunk while streaming a body out.
+const READ_CHUNK: usize = 1024 * 1024;
+/// Bytes collected before one write(2) goes to the blocking pool.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Blobs as files: `<root>/<2 hex>/<id>`, temporaries in `<root>/tmp/`.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: Arc<PathBuf>,
+}
+
+impl FsBlobStore {
+    pub fn open(root: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(root.join("tmp"))?;
+        for shard in 0..=255u8 {
+            std::fs::create_dir_all(root.join(format!("{shard:02x}")))?;
+        }
+        Ok(Self { root: Arc::new(root.to_path_buf()) })
+    }
+
+    fn path(&self, id: &BlobId) -> PathBuf {
+        self.root.join(&id.0[..2]).join(&id.0)
+    }
+}
+
+struct FsWriter {
+    /// The file, unless a write is in flight on the blocking pool (then `inflight` gives it back).
+    file: Option<std::fs::File>,
+    inflight: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>>,
+    tmp: PathBuf,
+    target: PathBuf,
+    id: BlobId,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    committed: bool,
+}
+
+impl FsWriter {
+    async fn take_file(&mut self) -> io::Result<std::fs::File> {
+        if let Some(write) = self.inflight.take() {
+            return write.await.map_err(io::Error::other)?;
+        }
+        self.file.take().ok_or_else(|| io::Error::other("blob writer already failed"))
+    }
+
+    /// Starts writing what is pending without waiting for it, so the next chunks arrive from the
+    /// network while these go to the disk (at most one write in flight).
+    async fn flush_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
+        let mut file = self.take_file().await?;
+        self.inflight = Some(tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
+            for chunk in &chunks {
+                file.write_all(chunk)?;
+            }
+            Ok(file)
+        }));
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for FsWriter {
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.pending_len += data.len();
+        self.pending.push(data);
+        if self.pending_len >= WRITE_BUFFER {
+            self.flush_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> io::Result<BlobId> {
+        self.flush_pending().await?;
+        let file = self.take_file().await?;
+        let (tmp, target) = (self.tmp.clone(), self.target.clone());
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, &target)?;
+            // The rename itself must survive a crash: sync the directory that now holds the name.
+            std::fs::File::open(target.parent().expect("blob path has a parent"))?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.committed = true;
+        Ok(self.id.clone())
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FsBlobStore {
+    async fn create(&self) -> io::Result<Box<dyn BlobWriter>> {
+        let id = BlobId::generate();
+        let tmp = self.root.join("tmp").join(format!("{}.tmp", id.0));
+        let target = self.path(&id);
+        let path = tmp.clone();
+        let file =
+            tokio::task::spawn_blocking(move || std::fs::File::create_new(path)).await.map_err(io::Error::other)??;
+        Ok(Box::new(FsWriter {
+            file: Some(file),
+            inflight: None,
+            tmp,
+            target,
+            id,
+            pending: Vec::new(),
+            pending_len: 0,
+            committed: false,
+        }))
+    }
+
+    async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader> {
+        let path = self.path(id);
+        let start = range.start;
+        let file = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
+            let mut f = std::fs::File::open(path)?;
+            f.seek(SeekFrom::Start(start))?;
+            Ok(f)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let left = range.end.saturating_sub(range.start);
+        // One blocking read per chunk; the stream is pulled only as fast as the client reads.
+        let stream = futures::stream::unfold(Some((file, left)), |state| async move {
+            let (file, left) = state?;
+            if left == 0 {
+                return None;
+            }
+            let want = (left as usize).min(READ_CHUNK);
+            let result = tokio::task::spawn_blocking(move || -> io::Result<(std::fs::File, Vec<u8>)> {
+                let mut f = file;
+                let mut buf = vec![0u8; want];
+                let mut filled = 0;
+                while filled < want {
+                    let n = f.read(&mut buf[filled..])?;
+                    if n == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob is shorter than its metadata"));
+                    }
+                    filled += n;
+                }
+                Ok((f, buf))
+            })
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+            match result {
+                Ok((file, buf)) => {
+                    let left = left - buf.len() as u64;
+                    Some((Ok(Bytes::from(buf)), Some((file, left))))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn delete(&self, id: &BlobId) -> io::Result<()> {
+        let path = self.path(id);
+        match tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await.map_err(io::Error::other)? {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(BlobId)) -> io::Result<()> {
+        for shard in 0..=255u8 {
+            for entry in std::fs::read_dir(self.root.join(format!("{shard:02x}")))? {
+                if let Some(id) = entry?.file_name().to_str().and_then(BlobId::parse) {
+                    visit(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_incomplete(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+            std::fs::remove_file(entry?.path())?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+/// Blobs in memory, for engine unit tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryBlobStore {
+    blobs: Arc<Mutex<HashMap<BlobId, Bytes>>>,
+}
+
+struct MemoryWriter {
+    store: MemoryBlobStore,
+    data: Vec<u8>,
+}
+
+#[async_trait::async_trait]
+impl BlobWriter for MemoryWriter {
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.data.extend_from_slice(&data);
+        Ok(())
+    }
+    async fn commit(self: Box<Self>) -> io::Result<BlobId> {
+        let id = BlobId::generate();
+        self.store.blobs.lock().expect("blob lock").insert(id.clone(), Bytes::from(self.data));
+        Ok(id)
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for MemoryBlobStore {
+    async fn create(&self) -> io::Result<Box<dyn BlobWriter>> {
+        Ok(Box::new(MemoryWriter { store: self.clone(), data: Vec::new() }))
+    }
+    async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader> {
+        let data = self
+            .blobs
+            .lock()
+            .expect("blob lock")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        if range.end > data.len() as u64 || range.start > range.end {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "range outside the blob"));
+        }
+        let slice = data.slice(range.start as usize..range.end as usize);
+        Ok(Box::pin(futures::stream::iter((!slice.is_empty()).then_some(Ok(slice)))))
+    }
+    async fn delete(&self, id: &BlobId) -> io::Result<()> {
+        self.blobs.lock().expect("blob lock").remove(id);
+        Ok(())
+    }
+    fn scan(&self, visit: &mut dyn FnMut(BlobId)) -> io::Result<()> {
+        let ids: Vec<BlobId> = self.blobs.lock().expect("blob lock").keys().cloned().collect();
+        ids.into_iter().for_each(visit);
+        Ok(())
+    }
+    fn remove_incomplete(&self) -> io::Result<usize> {
+        Ok(0)
+    }
+}

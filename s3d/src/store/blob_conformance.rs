@@ -1,0 +1,102 @@
+//! One behaviour suite for every `BlobStore`: each check runs against the file store and the memory store.
+
+use super::blob::*;
+use bytes::Bytes;
+use futures::StreamExt;
+
+async fn read_all(store: &dyn BlobStore, id: &BlobId, range: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut reader = store.read(id, range).await?;
+    while let Some(chunk) = reader.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+async fn put(store: &dyn BlobStore, chunks: &[&[u8]]) -> BlobId {
+    let mut w = store.create().await.unwrap();
+    for c in chunks {
+        w.write(Bytes::copy_from_slice(c)).await.unwrap();
+    }
+    w.commit().await.unwrap()
+}
+
+fn ids(store: &dyn BlobStore) -> Vec<BlobId> {
+    let mut out = Vec::new();
+    store.scan(&mut |id| out.push(id)).unwrap();
+    out.sort();
+    out
+}
+
+pub async fn written_chunks_read_back_whole_and_by_range(store: &dyn BlobStore) {
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let id = put(store, &[b"hello ", b"world", &big]).await;
+    let mut expected = b"hello world".to_vec();
+    expected.extend_from_slice(&big);
+    assert_eq!(read_all(store, &id, 0..expected.len() as u64).await.unwrap(), expected);
+    assert_eq!(read_all(store, &id, 6..11).await.unwrap(), b"world");
+    assert_eq!(read_all(store, &id, 1_000_000..2_600_000).await.unwrap(), &expected[1_000_000..2_600_000]);
+    assert!(read_all(store, &id, 3..3).await.unwrap().is_empty());
+}
+
+pub async fn empty_blob_is_valid(store: &dyn BlobStore) {
+    let id = put(store, &[]).await;
+    assert!(read_all(store, &id, 0..0).await.unwrap().is_empty());
+}
+
+pub async fn uncommitted_blobs_are_invisible_and_dropped(store: &dyn BlobStore) {
+    let before = ids(store);
+    let mut w = store.create().await.unwrap();
+    w.write(Bytes::from_static(b"never committed")).await.unwrap();
+    drop(w);
+    assert_eq!(ids(store), before);
+    store.remove_incomplete().unwrap();
+    assert_eq!(ids(store), before);
+}
+
+pub async fn delete_removes_and_is_idempotent(store: &dyn BlobStore) {
+    let a = put(store, &[b"a"]).await;
+    let b = put(store, &[b"b"]).await;
+    assert_eq!(ids(store).len(), 2);
+    store.delete(&a).await.unwrap();
+    store.delete(&a).await.unwrap();
+    assert_eq!(ids(store), vec![b.clone()]);
+    assert!(read_all(store, &a, 0..1).await.is_err());
+    assert_eq!(read_all(store, &b, 0..1).await.unwrap(), b"b");
+}
+
+pub async fn reading_past_the_end_fails(store: &dyn BlobStore) {
+    let id = put(store, &[b"short"]).await;
+    assert!(read_all(store, &id, 0..100).await.is_err());
+}
+
+macro_rules! for_each_blob_store {
+    ($($check:ident),* $(,)?) => {
+        mod file_store {
+            $(#[tokio::test] async fn $check() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$check(&super::FsBlobStore::open(dir.path()).unwrap()).await;
+            })*
+        }
+        mod memory_store {
+            $(#[tokio::test] async fn $check() { super::$check(&super::MemoryBlobStore::default()).await; })*
+        }
+    };
+}
+
+for_each_blob_store!(
+    written_chunks_read_back_whole_and_by_range,
+    empty_blob_is_valid,
+    uncommitted_blobs_are_invisible_and_dropped,
+    delete_removes_and_is_idempotent,
+    reading_past_the_end_fails,
+);
+
+#[tokio::test]
+async fn file_store_start_up_removes_temporaries_of_interrupted_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap();
+    std::fs::write(dir.path().join("tmp").join("0123.tmp"), b"half a body").unwrap();
+    assert_eq!(store.remove_incomplete().unwrap(), 1);
+    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+}

@@ -1,0 +1,354 @@
+"""Drives s3d with boto3 through every operation of issue #3 and the errors S3 returns.
+
+Usage: boto3_suite.py ENDPOINT   (credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY;
+BOB_ACCESS_KEY / BOB_SECRET_KEY name a second user). Exits non-zero on the first failed check.
+"""
+import base64
+import datetime
+import hashlib
+import os
+import subprocess
+import sys
+import urllib.request
+import zlib
+
+import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.client import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError, MissingDependencyException
+
+ENDPOINT = sys.argv[1]
+CHECKS = 0
+
+
+def client(ak=None, sk=None, **cfg):
+    return boto3.client(
+        "s3",
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        aws_access_key_id=ak or os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=sk or os.environ["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=60, **cfg),
+    )
+
+
+s3 = client()
+bob = client(os.environ["BOB_ACCESS_KEY"], os.environ["BOB_SECRET_KEY"])
+
+
+def check(cond, what):
+    global CHECKS
+    CHECKS += 1
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(fn, code, status, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        got = e.response["Error"].get("Code")
+        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+        check(got == code and got_status == status, f"{fn.__name__}: expected {code}/{status}, got {got}/{got_status}")
+        return e
+    raise AssertionError(f"{fn.__name__}: expected {code}, call succeeded")
+
+
+def md5hex(b):
+    return hashlib.md5(b).hexdigest()
+
+
+def buckets():
+    s3.create_bucket(Bucket="suite")
+    expect_error(s3.create_bucket, "BucketAlreadyOwnedByYou", 409, Bucket="suite")
+    expect_error(bob.create_bucket, "BucketAlreadyExists", 409, Bucket="suite")
+    for bad in ["ab", "UPPER", "bad_name", "-dash", "192.168.0.1", "a" * 64, "a..b"]:
+        expect_error(s3.create_bucket, "InvalidBucketName", 400, Bucket=bad)
+    s3.head_bucket(Bucket="suite")
+    expect_error(s3.head_bucket, "404", 404, Bucket="no-such-bucket-here")
+    expect_error(bob.head_bucket, "403", 403, Bucket="suite")
+    expect_error(bob.list_objects_v2, "AccessDenied", 403, Bucket="suite")
+    expect_error(bob.put_object, "AccessDenied", 403, Bucket="suite", Key="x", Body=b"x")
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    check("suite" in names, "ListBuckets shows the bucket")
+    check("suite" not in [b["Name"] for b in bob.list_buckets()["Buckets"]], "other users do not see it")
+    loc = s3.get_bucket_location(Bucket="suite")
+    check(loc.get("LocationConstraint") in (None, ""), f"us-east-1 location is empty: {loc}")
+    s3.create_bucket(Bucket="euro-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    check(s3.get_bucket_location(Bucket="euro-bucket")["LocationConstraint"] == "eu-west-1", "location kept")
+    s3.put_object(Bucket="euro-bucket", Key="k", Body=b"x")
+    expect_error(s3.delete_bucket, "BucketNotEmpty", 409, Bucket="euro-bucket")
+    s3.delete_object(Bucket="euro-bucket", Key="k")
+    s3.delete_bucket(Bucket="euro-bucket")
+    expect_error(s3.delete_bucket, "NoSuchBucket", 404, Bucket="euro-bucket")
+
+
+def objects():
+    body = b"hello world"
+    r = s3.put_object(Bucket="suite", Key="hello.txt", Body=body, ContentType="text/plain", CacheControl="max-age=60",
+                      ContentDisposition="attachment", ContentEncoding="identity",
+                      Expires=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc),
+                      Metadata={"Color": "blue", "x": "1"}, Tagging="a=1&b=2")
+    check(r["ETag"] == f'"{md5hex(body)}"', "ETag is the hex MD5")
+    check("VersionId" not in r, "no version id on an unversioned bucket")
+    g = s3.get_object(Bucket="suite", Key="hello.txt")
+    check(g["Body"].read() == body, "GET returns the body")
+    check(g["ContentType"] == "text/plain" and g["CacheControl"] == "max-age=60", "system headers kept")
+    check(g["ContentDisposition"] == "attachment" and g["ContentEncoding"] == "identity", "disposition/encoding kept")
+    check(g["Expires"].year == 2030, "Expires kept")
+    check(g["Metadata"] == {"color": "blue", "x": "1"}, f"user metadata kept: {g['Metadata']}")
+    check(g.get("TagCount") == 2, "tag count returned")
+    check("x-amz-version-id" not in g["ResponseMetadata"]["HTTPHeaders"], "no x-amz-version-id header")
+    check("x-amz-request-id" in g["ResponseMetadata"]["HTTPHeaders"], "request id header")
+    h = s3.head_object(Bucket="suite", Key="hello.txt", VersionId="null")
+    check(h["ContentLength"] == len(body), "HEAD with versionId=null addresses the object")
+    # Ranges
+    for rng, want in [("bytes=0-4", body[0:5]), ("bytes=6-", body[6:]), ("bytes=-5", body[-5:]), ("bytes=3-100", body[3:])]:
+        r = s3.get_object(Bucket="suite", Key="hello.txt", Range=rng)
+        check(r["ResponseMetadata"]["HTTPStatusCode"] == 206 and r["Body"].read() == want, f"range {rng}")
+    r = s3.get_object(Bucket="suite", Key="hello.txt", Range="bytes=0-4")
+    check(r["ContentRange"] == f"bytes 0-4/{len(body)}", "Content-Range")
+    expect_error(s3.get_object, "InvalidRange", 416, Bucket="suite", Key="hello.txt", Range="bytes=100-200")
+    expect_error(s3.get_object, "NoSuchKey", 404, Bucket="suite", Key="missing")
+    expect_error(s3.get_object, "NoSuchBucket", 404, Bucket="missing-bucket", Key="k")
+    # Conditional reads
+    etag = g["ETag"]
+    check(s3.get_object(Bucket="suite", Key="hello.txt", IfMatch=etag)["Body"].read() == body, "If-Match hit")
+    expect_error(s3.get_object, "PreconditionFailed", 412, Bucket="suite", Key="hello.txt", IfMatch='"nope"')
+    expect_error(s3.get_object, "304", 304, Bucket="suite", Key="hello.txt", IfNoneMatch=etag)
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    expect_error(s3.get_object, "304", 304, Bucket="suite", Key="hello.txt", IfModifiedSince=future)
+    expect_error(s3.get_object, "PreconditionFailed", 412, Bucket="suite", Key="hello.txt", IfUnmodifiedSince=past)
+    check(s3.get_object(Bucket="suite", Key="hello.txt", IfModifiedSince=past)["Body"].read() == body, "modified since 2000")
+    # Conditional writes
+    s3.put_object(Bucket="suite", Key="once", Body=b"1", IfNoneMatch="*")
+    expect_error(s3.put_object, "PreconditionFailed", 412, Bucket="suite", Key="once", Body=b"2", IfNoneMatch="*")
+    expect_error(s3.put_object, "PreconditionFailed", 412, Bucket="suite", Key="once", Body=b"2", IfMatch='"bad"')
+    s3.put_object(Bucket="suite", Key="once", Body=b"2", IfMatch=f'"{md5hex(b"1")}"')
+    # Content-MD5
+    good = base64.b64encode(hashlib.md5(b"data").digest()).decode()
+    s3.put_object(Bucket="suite", Key="md5", Body=b"data", ContentMD5=good)
+    bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    expect_error(s3.put_object, "BadDigest", 400, Bucket="suite", Key="md5", Body=b"data", ContentMD5=bad)
+    expect_error(s3.put_object, "InvalidDigest", 400, Bucket="suite", Key="md5", Body=b"data", ContentMD5="xx")
+    check(s3.get_object(Bucket="suite", Key="md5")["Body"].read() == b"data", "failed PUTs leave the object alone")
+    # Additional checksums
+    for algo in ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"]:
+        try:
+            r = s3.put_object(Bucket="suite", Key=f"sum-{algo}", Body=b"checksummed", ChecksumAlgorithm=algo)
+        except MissingDependencyException:  # CRC32C / CRC64NVME need awscrt on the client side
+            continue
+        h = s3.head_object(Bucket="suite", Key=f"sum-{algo}", ChecksumMode="ENABLED")
+        check(h.get(f"Checksum{algo}") == r.get(f"Checksum{algo}") and h.get(f"Checksum{algo}"), f"{algo} stored and returned")
+    crc = base64.b64encode(zlib.crc32(b"checksummed").to_bytes(4, "big")).decode()
+    h = s3.head_object(Bucket="suite", Key="sum-CRC32", ChecksumMode="ENABLED")
+    check(h["ChecksumCRC32"] == crc, "CRC32 value is right")
+    expect_error(s3.put_object, "BadDigest", 400, Bucket="suite", Key="badsum", Body=b"x", ChecksumCRC32="AAAAAA==")
+    # A checksum in an aws-chunked trailer (what SDKs send over HTTPS) is verified once the body is in.
+    for value, status in [(crc, 200), ("AAAAAA==", 400)]:
+        body = f"b\r\nchecksummed\r\n0\r\nx-amz-checksum-crc32:{value}\r\n\r\n".encode()
+        headers = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-trailer": "x-amz-checksum-crc32",
+                   "content-encoding": "aws-chunked", "x-amz-decoded-content-length": "11"}
+        req = AWSRequest(method="PUT", url=f"{ENDPOINT}/suite/trailer", data=body, headers=headers)
+        SigV4Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]), "s3", "us-east-1").add_auth(req)
+        r = requests.put(req.url, data=body, headers=dict(req.headers), timeout=30)
+        check(r.status_code == status and (status == 200 or b"BadDigest" in r.content), f"trailer checksum {value}: {r.status_code} {r.text}")
+    # Metadata limit
+    expect_error(s3.put_object, "MetadataTooLarge", 400, Bucket="suite", Key="meta", Body=b"x", Metadata={"big": "v" * 2100})
+    # Storage class
+    expect_error(s3.put_object, "InvalidStorageClass", 400, Bucket="suite", Key="sc", Body=b"x", StorageClass="NOPE")
+    # Large body goes through a blob and reads back by range
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    s3.put_object(Bucket="suite", Key="big.bin", Body=big)
+    check(s3.get_object(Bucket="suite", Key="big.bin")["Body"].read() == big, "3 MiB round trip")
+    check(s3.get_object(Bucket="suite", Key="big.bin", Range="bytes=1000000-2000000")["Body"].read() == big[1000000:2000001], "blob range")
+    # Deletes
+    s3.delete_object(Bucket="suite", Key="once")
+    s3.delete_object(Bucket="suite", Key="once")
+    expect_error(s3.head_object, "404", 404, Bucket="suite", Key="once")
+    for i in range(5):
+        s3.put_object(Bucket="suite", Key=f"del/{i}", Body=b"x")
+    r = s3.delete_objects(Bucket="suite", Delete={"Objects": [{"Key": f"del/{i}"} for i in range(5)] + [{"Key": "del/none"}]})
+    check(len(r["Deleted"]) == 6 and not r.get("Errors"), "DeleteObjects reports each key")
+    s3.put_object(Bucket="suite", Key="del/q", Body=b"x")
+    r = s3.delete_objects(Bucket="suite", Delete={"Objects": [{"Key": "del/q"}], "Quiet": True})
+    check(not r.get("Deleted"), "quiet mode reports nothing on success")
+    check(s3.list_objects_v2(Bucket="suite", Prefix="del/")["KeyCount"] == 0, "all deleted")
+
+
+def tagging():
+    s3.put_object_tagging(Bucket="suite", Key="hello.txt", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    t = s3.get_object_tagging(Bucket="suite", Key="hello.txt")["TagSet"]
+    check(t == [{"Key": "k", "Value": "v"}], f"tags replaced: {t}")
+    expect_error(s3.put_object_tagging, "InvalidTag", 400, Bucket="suite", Key="hello.txt",
+                 Tagging={"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(11)]})
+    expect_error(s3.put_object, "InvalidTag", 400, Bucket="suite", Key="t", Body=b"x",
+                 Tagging="&".join(f"k{i}=v" for i in range(11)))
+    s3.delete_object_tagging(Bucket="suite", Key="hello.txt")
+    check(s3.get_object_tagging(Bucket="suite", Key="hello.txt")["TagSet"] == [], "tags deleted")
+    expect_error(s3.get_object_tagging, "NoSuchKey", 404, Bucket="suite", Key="missing")
+
+
+def copies():
+    s3.copy_object(Bucket="suite", Key="copy1", CopySource={"Bucket": "suite", "Key": "hello.txt"})
+    c = s3.get_object(Bucket="suite", Key="copy1")
+    check(c["Body"].read() == b"hello world" and c["Metadata"] == {"color": "blue", "x": "1"}, "COPY keeps metadata")
+    check(c["ContentType"] == "text/plain", "COPY keeps content type")
+    s3.copy_object(Bucket="suite", Key="copy2", CopySource="suite/hello.txt", MetadataDirective="REPLACE",
+                   Metadata={"new": "yes"}, ContentType="application/x-new")
+    c = s3.head_object(Bucket="suite", Key="copy2")
+    check(c["Metadata"] == {"new": "yes"} and c["ContentType"] == "application/x-new", "REPLACE replaces")
+    expect_error(s3.copy_object, "InvalidRequest", 400, Bucket="suite", Key="hello.txt", CopySource="suite/hello.txt")
+    expect_error(s3.copy_object, "NoSuchKey", 404, Bucket="suite", Key="c", CopySource="suite/missing")
+    expect_error(s3.copy_object, "PreconditionFailed", 412, Bucket="suite", Key="c", CopySource="suite/hello.txt",
+                 CopySourceIfMatch='"nope"')
+    big = os.urandom(100_000)
+    s3.put_object(Bucket="suite", Key="bigsrc", Body=big)
+    r = s3.copy_object(Bucket="suite", Key="bigcopy", CopySource="suite/bigsrc")
+    check(r["CopyObjectResult"]["ETag"] == f'"{md5hex(big)}"', "copy ETag")
+    check(s3.get_object(Bucket="suite", Key="bigcopy")["Body"].read() == big, "copied bytes")
+
+
+def listing():
+    s3.create_bucket(Bucket="listing")
+    keys = ["a/1", "a/2", "a/b/3", "b", "c d", "c+e", "é/x", "z"]
+    for k in keys:
+        s3.put_object(Bucket="listing", Key=k, Body=b"x")
+    r = s3.list_objects_v2(Bucket="listing")
+    check([o["Key"] for o in r["Contents"]] == sorted(keys, key=lambda k: k.encode()), "byte order")
+    r = s3.list_objects_v2(Bucket="listing", Delimiter="/")
+    check([p["Prefix"] for p in r["CommonPrefixes"]] == ["a/", "é/"], f"common prefixes: {r.get('CommonPrefixes')}")
+    check([o["Key"] for o in r["Contents"]] == ["b", "c d", "c+e", "z"], "top-level keys")
+    r = s3.list_objects_v2(Bucket="listing", Prefix="a/", Delimiter="/")
+    check([p["Prefix"] for p in r["CommonPrefixes"]] == ["a/b/"] and r["KeyCount"] == 3, "nested prefix")
+    seen, token, pages = [], None, 0
+    while True:
+        kw = {"ContinuationToken": token} if token else {}
+        r = s3.list_objects_v2(Bucket="listing", MaxKeys=3, **kw)
+        pages += 1
+        seen += [o["Key"] for o in r.get("Contents", [])]
+        if not r["IsTruncated"]:
+            break
+        token = r["NextContinuationToken"]
+    check(seen == sorted(keys, key=lambda k: k.encode()) and pages == 3, "pagination with continuation tokens")
+    r = s3.list_objects_v2(Bucket="listing", StartAfter="b")
+    check(r["Contents"][0]["Key"] == "c d", "start-after")
+    r = s3.list_objects_v2(Bucket="listing", FetchOwner=True, MaxKeys=1)
+    check("Owner" in r["Contents"][0], "fetch-owner")
+    check("Owner" not in s3.list_objects_v2(Bucket="listing", MaxKeys=1)["Contents"][0], "no owner by default")
+    raw = s3.list_objects_v2(Bucket="listing", EncodingType="url", Prefix="c")
+    # botocore decodes only when it chose the encoding itself (as it does for every plain listing above).
+    check([o["Key"] for o in raw["Contents"]] == ["c%20d", "c%2Be"], f"encoding-type=url: {raw['Contents']}")
+    r = s3.list_objects(Bucket="listing", Marker="a/b/3", MaxKeys=2)
+    check([o["Key"] for o in r["Contents"]] == ["b", "c d"] and r["IsTruncated"], "v1 marker")
+    r = s3.list_objects(Bucket="listing", Delimiter="/", MaxKeys=1)
+    check(r["NextMarker"] == "a/", "v1 NextMarker with delimiter")
+    r = s3.list_objects_v2(Bucket="listing", MaxKeys=0)
+    check(r["KeyCount"] == 0, "max-keys=0")
+    expect_error(s3.list_objects_v2, "NoSuchBucket", 404, Bucket="nope-bucket")
+
+
+def multipart():
+    mib = 1024 * 1024
+    up = s3.create_multipart_upload(Bucket="suite", Key="mp", ContentType="video/mp4", Metadata={"m": "1"})
+    uid = up["UploadId"]
+    p1, p2, p3 = os.urandom(5 * mib), os.urandom(5 * mib), os.urandom(1234)
+    e1 = s3.upload_part(Bucket="suite", Key="mp", UploadId=uid, PartNumber=1, Body=p1)["ETag"]
+    e2 = s3.upload_part(Bucket="suite", Key="mp", UploadId=uid, PartNumber=2, Body=p2)["ETag"]
+    e3 = s3.upload_part(Bucket="suite", Key="mp", UploadId=uid, PartNumber=3, Body=p3)["ETag"]
+    parts = s3.list_parts(Bucket="suite", Key="mp", UploadId=uid)["Parts"]
+    check([p["PartNumber"] for p in parts] == [1, 2, 3] and parts[2]["Size"] == 1234, "ListParts")
+    lp = s3.list_parts(Bucket="suite", Key="mp", UploadId=uid, MaxParts=2)
+    check(lp["IsTruncated"] and lp["NextPartNumberMarker"] == 2, "ListParts pages")
+    ups = s3.list_multipart_uploads(Bucket="suite")["Uploads"]
+    check([u["UploadId"] for u in ups] == [uid], "ListMultipartUploads")
+    expect_error(s3.complete_multipart_upload, "InvalidPartOrder", 400, Bucket="suite", Key="mp", UploadId=uid,
+                 MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e2}, {"PartNumber": 1, "ETag": e1}]})
+    expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket="suite", Key="mp", UploadId=uid,
+                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e2}]})
+    r = s3.complete_multipart_upload(Bucket="suite", Key="mp", UploadId=uid,
+                                     MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in [(1, e1), (2, e2), (3, e3)]]})
+    digests = b"".join(hashlib.md5(p).digest() for p in (p1, p2, p3))
+    check(r["ETag"] == f'"{hashlib.md5(digests).hexdigest()}-3"', "multipart ETag")
+    g = s3.get_object(Bucket="suite", Key="mp")
+    check(g["Body"].read() == p1 + p2 + p3 and g["ContentType"] == "video/mp4" and g["Metadata"] == {"m": "1"}, "manifest reads back")
+    part2 = s3.get_object(Bucket="suite", Key="mp", PartNumber=2)
+    check(part2["Body"].read() == p2 and part2["PartsCount"] == 3, "GET partNumber")
+    check(s3.get_object(Bucket="suite", Key="mp", Range=f"bytes={5*mib-3}-{5*mib+2}")["Body"].read() == (p1 + p2)[5*mib-3:5*mib+3], "range across parts")
+    expect_error(s3.list_parts, "NoSuchUpload", 404, Bucket="suite", Key="mp", UploadId=uid)
+    # Small non-last part
+    uid = s3.create_multipart_upload(Bucket="suite", Key="small")["UploadId"]
+    a = s3.upload_part(Bucket="suite", Key="small", UploadId=uid, PartNumber=1, Body=b"tiny")["ETag"]
+    b = s3.upload_part(Bucket="suite", Key="small", UploadId=uid, PartNumber=2, Body=b"tiny")["ETag"]
+    expect_error(s3.complete_multipart_upload, "EntityTooSmall", 400, Bucket="suite", Key="small", UploadId=uid,
+                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": a}, {"PartNumber": 2, "ETag": b}]})
+    expect_error(s3.upload_part, "InvalidArgument", 400, Bucket="suite", Key="small", UploadId=uid, PartNumber=10001, Body=b"x")
+    # UploadPartCopy with a range
+    src = os.urandom(6 * mib)
+    s3.put_object(Bucket="suite", Key="copysrc", Body=src)
+    cp = s3.upload_part_copy(Bucket="suite", Key="small", UploadId=uid, PartNumber=1, CopySource="suite/copysrc",
+                             CopySourceRange=f"bytes=0-{5*mib-1}")
+    r = s3.complete_multipart_upload(Bucket="suite", Key="small", UploadId=uid, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": cp["CopyPartResult"]["ETag"]}, {"PartNumber": 2, "ETag": b}]})
+    check(s3.get_object(Bucket="suite", Key="small")["Body"].read() == src[:5*mib] + b"tiny", "UploadPartCopy range")
+    # Abort
+    uid = s3.create_multipart_upload(Bucket="suite", Key="gone")["UploadId"]
+    s3.upload_part(Bucket="suite", Key="gone", UploadId=uid, PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket="suite", Key="gone", UploadId=uid)
+    expect_error(s3.abort_multipart_upload, "NoSuchUpload", 404, Bucket="suite", Key="gone", UploadId=uid)
+    expect_error(s3.upload_part, "NoSuchUpload", 404, Bucket="suite", Key="gone", UploadId="nope", PartNumber=1, Body=b"x")
+
+
+def presigned_and_post():
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "suite", "Key": "presigned"}, ExpiresIn=300)
+    r = requests.put(url, data=b"via presigned PUT", timeout=30)
+    check(r.status_code == 200, f"presigned PUT: {r.status_code} {r.text}")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "suite", "Key": "presigned"}, ExpiresIn=300)
+    out = subprocess.run(["curl", "-sf", "--max-time", "30", url], capture_output=True, timeout=60)
+    check(out.returncode == 0 and out.stdout == b"via presigned PUT", "presigned GET with curl")
+    expired = s3.generate_presigned_url("get_object", Params={"Bucket": "suite", "Key": "presigned"}, ExpiresIn=1)
+    import time
+    time.sleep(2)
+    r = requests.get(expired, timeout=30)
+    check(r.status_code == 403 and b"AccessDenied" in r.content, f"expired presigned URL refused: {r.status_code} {r.text}")
+    tampered = url.replace("presigned", "presignee")
+    check(requests.get(tampered, timeout=30).status_code == 403, "tampered URL refused")
+    # Browser form upload with a signed policy
+    v4 = client(signature_version="s3v4")
+    post = v4.generate_presigned_post("suite", "uploads/form.txt", Conditions=[["content-length-range", 1, 100]], ExpiresIn=300)
+    check(post["fields"].get("x-amz-algorithm") == "AWS4-HMAC-SHA256", "a SigV4 policy")
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("form.txt", b"posted by a form")}, timeout=30)
+    check(r.status_code in (200, 204), f"POST object: {r.status_code} {r.text}")
+    check(s3.get_object(Bucket="suite", Key="uploads/form.txt")["Body"].read() == b"posted by a form", "POST object stored")
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("big.txt", b"x" * 500)}, timeout=30)
+    check(r.status_code >= 400, f"policy condition enforced: {r.status_code}")
+
+
+def addressing_and_errors():
+    # Virtual-hosted style: Host: suite.localhost:PORT, signed by curl itself.
+    port = ENDPOINT.rsplit(":", 1)[1]
+    ak, sk = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    out = subprocess.run(["curl", "-s", "--max-time", "30", "--resolve", f"suite.localhost:{port}:127.0.0.1",
+                          "-H", "x-amz-content-sha256: " + hashlib.sha256(b"").hexdigest(),
+                          "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ak}:{sk}",
+                          f"http://suite.localhost:{port}/hello.txt"], capture_output=True, timeout=60)
+    check(out.stdout == b"hello world", f"virtual-hosted-style GET: {out.stdout[:200]}")
+    # Error XML shape
+    r = requests.get(f"{ENDPOINT}/suite/hello.txt", timeout=30)
+    check(r.status_code == 403 and b"<Code>AccessDenied</Code>" in r.content, f"unsigned request refused: {r.text}")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "suite", "Key": "missing-key"}, ExpiresIn=60)
+    r = requests.get(url, timeout=30)
+    for part in [b"<Code>NoSuchKey</Code>", b"<Message>", b"<Resource>/suite/missing-key</Resource>", b"<RequestId>"]:
+        check(part in r.content, f"error XML has {part}: {r.text}")
+    check(r.headers.get("x-amz-request-id"), "x-amz-request-id on errors")
+    expect_error(s3.get_bucket_website, "NotImplemented", 501, Bucket="suite")
+
+
+for step in [buckets, objects, tagging, copies, listing, multipart, presigned_and_post, addressing_and_errors]:
+    step()
+    print(f"{step.__name__}: ok", flush=True)
+print(f"boto3 suite: {CHECKS} checks ok")

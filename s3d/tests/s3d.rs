@@ -1,0 +1,261 @@
+//! s3d end to end: the real daemon binary driven by the real clients named in issue #3 (boto3, the aws
+//! cli, rclone, curl), plus kill -9 durability. Python helpers live next to this file.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tests::{DaemonProcess, run_with_timeout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_s3d");
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name)
+}
+
+fn start() -> DaemonProcess {
+    DaemonProcess::start(BIN, &[], 2)
+}
+
+/// A client command with the daemon's root credentials and nothing from the user's own AWS setup.
+fn client(program: &str, d: &DaemonProcess) -> Command {
+    let (ak, sk) = d.root_credentials();
+    let mut cmd = Command::new(program);
+    cmd.env("AWS_ACCESS_KEY_ID", ak)
+        .env("AWS_SECRET_ACCESS_KEY", sk)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CA_BUNDLE");
+    cmd
+}
+
+fn ok(cmd: &mut Command, timeout: Duration) -> String {
+    let (status, out, err) = run_with_timeout(cmd, timeout);
+    assert!(status.success(), "{cmd:?} failed ({status}):\nstdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+fn aws(d: &DaemonProcess, args: &[&str]) -> String {
+    let mut cmd = client("aws", d);
+    cmd.arg("--endpoint-url").arg(d.endpoint()).args(args);
+    ok(&mut cmd, Duration::from_secs(300))
+}
+
+fn write_file(path: &Path, len: usize, seed: u8) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let block: Vec<u8> = (0..1024 * 1024).map(|i: usize| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len());
+        f.write_all(&block[..n]).unwrap();
+        left -= n;
+    }
+}
+
+#[test]
+fn boto3_suite_covers_every_operation_and_error() {
+    let mut d = start();
+    let bob = common::credentials::CredentialStore::add_user(d.data_dir(), "bob").unwrap();
+    d.stop();
+    d.restart();
+    let mut cmd = client("python3", &d);
+    cmd.arg(script("boto3_suite.py"))
+        .arg(d.endpoint())
+        .env("BOB_ACCESS_KEY", &bob.access_key)
+        .env("BOB_SECRET_KEY", bob.secret_key.expose());
+    let (status, out, err) = run_with_timeout(&mut cmd, Duration::from_secs(600));
+    assert!(status.success(), "boto3 suite failed:\n{out}\n{err}\ndaemon log tail:\n{}", tail(&d.log(), 60));
+    assert!(out.contains("checks ok"), "{out}");
+    assert!(d.stop().success(), "s3d exits 0 on SIGTERM");
+}
+
+#[test]
+fn boto3_over_https_sends_chunked_bodies_with_checksum_trailers() {
+    let d = DaemonProcess::start(BIN, &["--tls-self-signed"], 2);
+    let mut cmd = client("python3", &d);
+    cmd.arg(script("tls_roundtrip.py")).arg(format!("https://{}", d.addr("api")));
+    let out = ok(&mut cmd, Duration::from_secs(300));
+    assert!(out.contains("tls ok"), "{out}");
+}
+
+#[test]
+fn aws_cli_copies_syncs_lists_removes_and_goes_multipart() {
+    let d = start();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    write_file(&src.join("big.bin"), 20 * 1024 * 1024 + 5, 1); // > 8 MiB: the cli uploads in parts
+    write_file(&src.join("small.txt"), 1000, 2);
+    write_file(&src.join("sub/nested.bin"), 300 * 1024, 3);
+
+    aws(&d, &["s3", "mb", "s3://cli"]);
+    assert!(aws(&d, &["s3", "ls"]).contains("cli"));
+    aws(&d, &["s3", "cp", src.join("big.bin").to_str().unwrap(), "s3://cli/big.bin"]);
+    let head = aws(&d, &["s3api", "head-object", "--bucket", "cli", "--key", "big.bin"]);
+    assert!(head.contains("-3\\\""), "a 20 MiB upload is a 3-part multipart object: {head}");
+    let back = dir.path().join("back.bin");
+    aws(&d, &["s3", "cp", "s3://cli/big.bin", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(src.join("big.bin")).unwrap());
+
+    aws(&d, &["s3", "sync", src.to_str().unwrap(), "s3://cli/tree"]);
+    let listing = aws(&d, &["s3", "ls", "--recursive", "s3://cli/tree/"]);
+    for name in ["tree/big.bin", "tree/small.txt", "tree/sub/nested.bin"] {
+        assert!(listing.contains(name), "{name} missing from:\n{listing}");
+    }
+    let again = aws(&d, &["s3", "sync", src.to_str().unwrap(), "s3://cli/tree"]);
+    assert!(again.trim().is_empty(), "a second sync uploads nothing: {again}");
+    let down = dir.path().join("down");
+    aws(&d, &["s3", "sync", "s3://cli/tree", down.to_str().unwrap()]);
+    assert_eq!(std::fs::read(down.join("sub/nested.bin")).unwrap(), std::fs::read(src.join("sub/nested.bin")).unwrap());
+
+    let v2 = aws(&d, &["s3api", "list-objects-v2", "--bucket", "cli", "--prefix", "tree/", "--delimiter", "/"]);
+    assert!(v2.contains("tree/sub/"), "{v2}");
+    aws(
+        &d,
+        &[
+            "s3api",
+            "put-object-tagging",
+            "--bucket",
+            "cli",
+            "--key",
+            "big.bin",
+            "--tagging",
+            "TagSet=[{Key=k,Value=v}]",
+        ],
+    );
+    assert!(
+        aws(&d, &["s3api", "get-object-tagging", "--bucket", "cli", "--key", "big.bin"]).contains("\"Value\": \"v\"")
+    );
+    aws(&d, &["s3api", "copy-object", "--bucket", "cli", "--key", "copy.txt", "--copy-source", "cli/tree/small.txt"]);
+
+    let url = aws(&d, &["s3", "presign", "s3://cli/tree/small.txt", "--expires-in", "300"]);
+    let mut curl = Command::new("curl");
+    curl.args(["-sf", "--max-time", "30", "-o"]).arg(dir.path().join("presigned.txt")).arg(url.trim());
+    ok(&mut curl, Duration::from_secs(60));
+    assert_eq!(std::fs::read(dir.path().join("presigned.txt")).unwrap(), std::fs::read(src.join("small.txt")).unwrap());
+
+    aws(&d, &["s3", "rm", "--recursive", "s3://cli/"]);
+    assert!(aws(&d, &["s3", "ls", "--recursive", "s3://cli/"]).trim().is_empty());
+    aws(&d, &["s3", "rb", "s3://cli"]);
+}
+
+#[test]
+fn rclone_copy_check_sync_and_delete_with_a_200_mib_file() {
+    let d = start();
+    let (ak, sk) = d.root_credentials();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("docs/deeper")).unwrap();
+    write_file(&src.join("huge.bin"), 200 * 1024 * 1024, 9);
+    for i in 0..20 {
+        write_file(&src.join(format!("docs/file-{i}.txt")), 100 + i * 997, i as u8);
+    }
+    write_file(&src.join("docs/deeper/a b+c.dat"), 70_000, 7);
+    let rclone = |args: &[&str]| {
+        let mut cmd = Command::new("rclone");
+        cmd.env("RCLONE_CONFIG_S3_TYPE", "s3")
+            .env("RCLONE_CONFIG_S3_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_S3_ENDPOINT", d.endpoint())
+            .env("RCLONE_CONFIG_S3_ACCESS_KEY_ID", &ak)
+            .env("RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", &sk)
+            .env("RCLONE_CONFIG_S3_REGION", "us-east-1")
+            .env("RCLONE_CONFIG", "/nonexistent")
+            .env_remove("AWS_CA_BUNDLE")
+            // Parts of 16 MiB above 100 MiB: the 200 MiB file goes multipart.
+            .args([
+                "--s3-upload-cutoff",
+                "100M",
+                "--s3-chunk-size",
+                "16M",
+                "--low-level-retries",
+                "1",
+                "--retries",
+                "1",
+            ])
+            .args(args);
+        ok(&mut cmd, Duration::from_secs(600))
+    };
+    let s = src.to_str().unwrap();
+    rclone(&["mkdir", "s3:rclone-test"]);
+    rclone(&["copy", s, "s3:rclone-test/tree"]);
+    rclone(&["check", s, "s3:rclone-test/tree"]);
+    let json = rclone(&["lsjson", "-R", "s3:rclone-test/tree"]);
+    assert!(json.contains("\"Path\":\"huge.bin\"") && json.contains("\"Size\":209715200"), "{json}");
+    assert!(json.contains("a b+c.dat"), "{json}");
+
+    std::fs::remove_file(src.join("docs/file-3.txt")).unwrap();
+    write_file(&src.join("docs/file-4.txt"), 5000, 42);
+    rclone(&["sync", s, "s3:rclone-test/tree"]);
+    rclone(&["check", s, "s3:rclone-test/tree"]);
+    let back = dir.path().join("back");
+    rclone(&["copy", "s3:rclone-test/tree", back.to_str().unwrap()]);
+    rclone(&["check", s, back.to_str().unwrap()]);
+    rclone(&["delete", "s3:rclone-test/tree/docs"]);
+    let left = rclone(&["lsjson", "-R", "s3:rclone-test/tree"]);
+    assert!(!left.contains("file-"), "{left}");
+}
+
+#[test]
+fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
+    let mut d = start();
+    let mut writer = client("python3", &d)
+        .arg(script("crash_writer.py"))
+        .arg(d.endpoint())
+        .arg("crash")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(writer.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            acked.push(rest.to_string());
+            if acked.len() == 200 {
+                d.kill9(); // mid-stream: the writer is in the middle of its next PUT
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "writer too slow: {} acks", acked.len());
+    }
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert_eq!(acked.len(), 200);
+    d.restart();
+    let tmp = d.data_dir().join("s3d/blobs/tmp");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "start-up removed temporary files");
+    let mut verify = client("python3", &d);
+    verify
+        .arg(script("verify_objects.py"))
+        .arg(d.endpoint())
+        .arg("crash")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = verify.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(acked.join("\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // Every remaining blob file belongs to a listed object (100 KiB bodies are blobs, 1 KiB are inline).
+    let mut blobs = 0;
+    for shard in std::fs::read_dir(d.data_dir().join("s3d/blobs")).unwrap() {
+        let shard = shard.unwrap().path();
+        if shard.file_name().unwrap() != "tmp" {
+            blobs += std::fs::read_dir(shard).unwrap().count();
+        }
+    }
+    let listed =
+        aws(&d, &["s3api", "list-objects-v2", "--bucket", "crash", "--query", "length(Contents[?Size > `16384`])"]);
+    assert_eq!(blobs.to_string(), listed.trim(), "no orphan blob survives a restart");
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
