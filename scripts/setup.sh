@@ -11,6 +11,7 @@ APT_PACKAGES=(
   memcached libmemcached-tools
   fonts-dejavu-core # the benchmark report's charts
   rclone curl       # S3 clients in s3d's tests
+  qemu-utils libnbd-bin python3-libnbd nbdkit fio fuse3   # NBD clients in ebsd's tests
 )
 PIP_PACKAGES=(boto3 botocore awscli redis pymemcache requests)
 

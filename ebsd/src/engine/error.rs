@@ -1,0 +1,47 @@
+//! What can go wrong in the volume engine. The EC2 protocol layer maps each variant to EC2's wire error
+//! (code, status, message) in one place (`protocol::ec2::errors`).
+
+use common::kv::KvError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A parameter has a value EC2 rejects (`InvalidParameterValue`).
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// Parameters that cannot be used together (`InvalidParameterCombination`).
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    /// A required parameter is absent (`MissingParameter`).
+    #[error("The request must contain the parameter {0}")]
+    MissingParameter(String),
+    #[error("The volume '{0}' does not exist.")]
+    VolumeNotFound(String),
+    #[error("Invalid id: \"{0}\" (expecting \"vol-...\")")]
+    MalformedVolumeId(String),
+    #[error("Invalid id: \"{0}\" (expecting \"i-...\")")]
+    MalformedInstanceId(String),
+    #[error("The ID '{0}' is not valid")]
+    InvalidResourceId(String),
+    #[error("The snapshot '{0}' does not exist.")]
+    SnapshotNotFound(String),
+    /// The volume is attached (delete, or a second attachment of a single-attach volume).
+    #[error("{0}")]
+    VolumeInUse(String),
+    /// The volume is not in a state that allows the action (`IncorrectState`).
+    #[error("{0}")]
+    IncorrectState(String),
+    #[error("The volume {volume} is not attached to instance {instance}")]
+    AttachmentNotFound { volume: String, instance: String },
+    #[error("The maximum number of tags for a resource has been reached (50).")]
+    TagLimitExceeded,
+    #[error("Invalid NextToken value")]
+    InvalidNextToken,
+    #[error("metadata store: {0}")]
+    Kv(#[from] KvError),
+    #[error("volume data: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt metadata for {0}: {1}")]
+    Corrupt(String, String),
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;

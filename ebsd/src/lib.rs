@@ -1,0 +1,68 @@
+//! ebsd: EBS-style volumes served over NBD, managed through the EC2 Query API.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use common::config::defaults;
+use common::kv::{KvStore, RocksKv};
+use common::sigv4::Verifier;
+
+pub mod engine;
+pub mod protocol;
+pub mod store;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "ebsd", about = "EBS-style block volumes over NBD with the EC2 volume API")]
+pub struct Args {
+    #[command(flatten)]
+    pub common: common::CommonArgs,
+    /// Address of the NBD listener.
+    #[arg(long, env = "STRATUS_NBD_LISTEN")]
+    pub nbd_listen: Option<String>,
+    /// Also serve NBD on this Unix socket (`nbd+unix:///vol-…?socket=PATH`).
+    #[arg(long, env = "STRATUS_NBD_SOCKET")]
+    pub nbd_socket: Option<PathBuf>,
+    /// Do volume I/O with positioned reads and writes on a thread pool instead of io_uring.
+    #[arg(long, env = "STRATUS_NO_IO_URING")]
+    pub no_io_uring: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut daemon = common::Daemon::start("ebsd", &args.common, defaults::EBSD, defaults::EBSD_METRICS)?;
+    let nbd_addr =
+        daemon.config.extra_addr("--nbd-listen", args.nbd_listen.as_deref(), "nbd_listen", defaults::EBSD_NBD)?;
+    let nbd_socket = match args.nbd_socket.clone() {
+        Some(p) => Some(p),
+        None => daemon.config.file.string("nbd_socket")?.map(PathBuf::from),
+    };
+    let data_dir = daemon.config.data_dir.clone();
+    let no_io_uring = args.no_io_uring || daemon.config.file.boolean("no_io_uring")?.unwrap_or(false);
+    let kv: Arc<dyn KvStore> = Arc::new(
+        RocksKv::open(&data_dir.join("meta"), store::meta::COLUMN_FAMILIES)
+            .with_context(|| format!("cannot open the metadata store in {}", data_dir.display()))?,
+    );
+    let engine = Arc::new(
+        engine::VolumeEngine::open(&data_dir, kv, common::clock::SystemClock::shared(), !no_io_uring)
+            .context("cannot open the volumes")?,
+    );
+    let verifier = Arc::new(Verifier::new(daemon.credentials.clone(), &["ec2"]));
+    daemon.serve_metrics().await?;
+    daemon.serve_api(protocol::ec2::router(engine.clone(), verifier)).await?;
+    let nbd = daemon.bind(nbd_addr, "--nbd-listen").await?;
+    let nbd_local = nbd.local_addr()?;
+    daemon.spawn(protocol::nbd::serve_tcp(nbd, engine.clone(), daemon.shutdown.clone()));
+    daemon.announce(nbd_local, Some("nbd"));
+    if let Some(path) = nbd_socket {
+        // A socket file left by a killed daemon would make bind fail.
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        }
+        let listener = tokio::net::UnixListener::bind(&path)
+            .with_context(|| format!("ebsd: cannot listen on {} (--nbd-socket)", path.display()))?;
+        println!("ebsd listening on unix:{} (nbd-unix)", path.display());
+        daemon.spawn(protocol::nbd::serve_unix(listener, path, engine.clone(), daemon.shutdown.clone()));
+    }
+    daemon.run_until_shutdown().await
+}
