@@ -23,6 +23,10 @@ pub struct Args {
     /// `/_stratus/advance-clock`.
     #[arg(long, hide = true)]
     pub fake_clock: bool,
+    /// Seconds between two passes of the Time to Live sweeper (expired items are deleted within
+    /// about this delay).
+    #[arg(long, env = "STRATUS_TTL_SWEEP_SECONDS", default_value_t = 60.0)]
+    pub ttl_sweep_seconds: f64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -40,12 +44,35 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Ok(engine::Engine::open(store, clock)?)
     })
     .await??;
+    let engine = Arc::new(engine);
+    spawn_ttl_sweeper(engine.clone(), args.ttl_sweep_seconds);
     let app = protocol::App {
-        engine: Arc::new(engine),
+        engine,
         verifier: Arc::new(Verifier::new(daemon.credentials.clone(), &["dynamodb"])),
         fake_clock,
     };
     daemon.serve_metrics().await?;
     daemon.serve_api(protocol::router(app)).await?;
     daemon.run_until_shutdown().await
+}
+
+/// Runs the TTL sweeper every `period_secs` on the blocking pool, one pass at a time, so sweeping
+/// never holds up the request workers (it takes item locks a chunk at a time).
+fn spawn_ttl_sweeper(engine: Arc<engine::Engine>, period_secs: f64) {
+    let period = std::time::Duration::from_secs_f64(period_secs.max(0.05));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let engine = engine.clone();
+            match tokio::task::spawn_blocking(move || engine.sweep_expired()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::debug!(deleted = n, "TTL sweep"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "TTL sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "TTL sweep task failed"),
+            }
+        }
+    });
 }

@@ -1,5 +1,7 @@
-//! dynamod driven by boto3 (the real client): the API suite, a 10,000-item partition, throttling with
-//! the fake clock, kill -9 durability, clean shutdown and metrics. The checks live in `boto3_suite.py`.
+//! dynamod driven by boto3 (the real client): the API suite (incl. secondary indexes), a 10,000-item
+//! partition, throttling, TTL sweeping and transaction tokens with the fake clock, GSI backfill of a
+//! 50,000-item table under writes, kill -9 durability, clean shutdown and metrics. The checks live in
+//! `boto3_suite.py`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -44,6 +46,7 @@ fn boto3_api_suite() {
         "batches_and_legacy",
         "transactions",
         "auth",
+        "secondary_indexes",
     ] {
         assert!(out.contains(&format!("ok test_{name}")), "{name} did not run:\n{out}");
     }
@@ -67,6 +70,13 @@ fn boto3_pages_a_10000_item_partition() {
 }
 
 #[test]
+fn gsi_backfill_of_a_50000_item_table_while_writes_continue() {
+    let d = DaemonProcess::start(BIN, &[], 2);
+    let out = run_suite(&d, "backfill", &[], Duration::from_secs(400));
+    assert!(out.contains("ok backfill"), "{out}");
+}
+
+#[test]
 fn provisioned_capacity_throttles_with_the_fake_clock() {
     let d = DaemonProcess::start(BIN, &["--fake-clock"], 2);
     let out = run_suite(&d, "throttle", &[], Duration::from_secs(300));
@@ -76,6 +86,15 @@ fn provisioned_capacity_throttles_with_the_fake_clock() {
         metrics.contains("dynamodb_throttled_requests_total{table=\"thr\"}"),
         "ThrottledRequests metric missing:\n{metrics}"
     );
+}
+
+#[test]
+fn ttl_sweeper_and_transaction_tokens_with_the_fake_clock() {
+    let d = DaemonProcess::start(BIN, &["--fake-clock", "--ttl-sweep-seconds", "0.2"], 2);
+    let out = run_suite(&d, "ttl", &[], Duration::from_secs(120));
+    assert!(out.contains("ok ttl") && out.contains("ok idempotency"), "{out}");
+    let (_, metrics) = http_get(d.addr("metrics"), "/metrics");
+    assert!(metrics.contains("dynamodb_time_to_live_deleted_item_count_total"), "TTL metric missing");
 }
 
 #[test]

@@ -1,7 +1,7 @@
-"""boto3 against a running dynamod: every operation, expression feature and error case of issue #7.
+"""boto3 against a running dynamod: every operation, expression feature and error case of issues #7 and #8
 
 usage: boto3_suite.py ENDPOINT ACCESS_KEY SECRET_KEY MODE [ARGS]
-modes: suite | pagination | throttle | durability-write | durability-check FILE
+modes: suite | pagination | throttle | ttl | backfill | durability-write | durability-check FILE
 Exits non-zero on the first failed check (with the check's name)."""
 
 import base64
@@ -485,9 +485,169 @@ def test_auth():
     expect_error(lambda: unknown.list_tables(), "UnrecognizedClientException")
 
 
+# ---------------------------------------------------------------- secondary indexes (issue #8)
+
+def test_secondary_indexes():
+    c.create_table(
+        TableName="idx", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in
+                              [("pk", "S"), ("sk", "N"), ("city", "S"), ("score", "N"), ("ts", "N")]],
+        LocalSecondaryIndexes=[{"IndexName": "by_ts", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "ts", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by_city", "KeySchema": [{"AttributeName": "city", "KeyType": "HASH"},
+             {"AttributeName": "score", "KeyType": "RANGE"}], "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["name"]}},
+            {"IndexName": "all_city", "KeySchema": [{"AttributeName": "city", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}},
+        ])
+    for i in range(10):
+        item = {"pk": S(f"u{i % 3}"), "sk": N(i), "name": S(f"n{i}"), "secret": S("x"), "ts": N(100 - i)}
+        if i != 9:  # item 9 lacks the GSI key: not in by_city / all_city
+            item["city"] = S("paris" if i % 2 else "rome")
+            item["score"] = N(i * 10)
+        c.put_item(TableName="idx", Item=item)
+    t = c.describe_table(TableName="idx")["Table"]
+    gsis = {g["IndexName"]: g for g in t["GlobalSecondaryIndexes"]}
+    check(gsis["by_city"]["IndexStatus"] == "ACTIVE" and gsis["by_city"]["ItemCount"] == 9, f"GSI described {gsis['by_city']}")
+    check(gsis["by_city"]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["name"]}, "GSI projection")
+    check(t["LocalSecondaryIndexes"][0]["IndexName"] == "by_ts" and t["LocalSecondaryIndexes"][0]["ItemCount"] == 10, "LSI described")
+    check(gsis["by_city"]["IndexArn"].endswith(":table/idx/index/by_city"), "IndexArn")
+    # Query a GSI: index order, projection INCLUDE (no "secret"), items lacking the key absent.
+    r = c.query(TableName="idx", IndexName="by_city", KeyConditionExpression="city = :c AND score >= :s",
+                ExpressionAttributeValues={":c": S("paris"), ":s": N(30)})
+    check([int(i["score"]["N"]) for i in r["Items"]] == [30, 50, 70], f"GSI query {r['Items']}")
+    check(all("secret" not in i and "name" in i and "pk" in i for i in r["Items"]), "INCLUDE projection")
+    expect_error(lambda: c.query(TableName="idx", IndexName="by_city", ConsistentRead=True, KeyConditionExpression="city = :c",
+                                 ExpressionAttributeValues={":c": S("paris")}), "ValidationException",
+                 "Consistent reads are not supported on global secondary indexes")
+    expect_error(lambda: c.query(TableName="idx", IndexName="nope", KeyConditionExpression="city = :c",
+                                 ExpressionAttributeValues={":c": S("paris")}), "ValidationException", contains="does not have the specified index")
+    expect_error(lambda: c.query(TableName="idx", IndexName="by_city", Select="ALL_ATTRIBUTES", KeyConditionExpression="city = :c",
+                                 ExpressionAttributeValues={":c": S("paris")}), "ValidationException", contains="ALL_ATTRIBUTES")
+    # Pagination through a GSI with equal hash keys (all_city has no sort key).
+    seen, kw = [], {}
+    while True:
+        r = c.query(TableName="idx", IndexName="all_city", KeyConditionExpression="city = :c",
+                    ExpressionAttributeValues={":c": S("rome")}, Limit=2, **kw)
+        seen += [i["sk"]["N"] for i in r["Items"]]
+        check(all("secret" in i for i in r["Items"]), "ALL projection")
+        if "LastEvaluatedKey" not in r:
+            break
+        check(set(r["LastEvaluatedKey"]) == {"pk", "sk", "city"}, f"index LastEvaluatedKey {r['LastEvaluatedKey']}")
+        kw = {"ExclusiveStartKey": r["LastEvaluatedKey"]}
+    check(sorted(seen) == ["0", "2", "4", "6", "8"], f"GSI pagination {seen}")
+    # LSI: strongly consistent allowed, sort by ts, KEYS_ONLY unless attributes are asked for (fetched from the table).
+    r = c.query(TableName="idx", IndexName="by_ts", ConsistentRead=True, KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": S("u0")})
+    check([i["ts"]["N"] for i in r["Items"]] == ["91", "94", "97", "100"], f"LSI order {r['Items']}")
+    check(set(r["Items"][0]) == {"pk", "sk", "ts"}, "KEYS_ONLY projection")
+    r = c.query(TableName="idx", IndexName="by_ts", KeyConditionExpression="pk = :p", Select="ALL_ATTRIBUTES",
+                ExpressionAttributeValues={":p": S("u0")})
+    check(r["Items"][0]["secret"] == S("x"), "LSI fetches unprojected attributes")
+    # Scan an index.
+    r = c.scan(TableName="idx", IndexName="by_city")
+    check(r["Count"] == 9, f"GSI scan {r['Count']}")
+    # Maintenance: changing the index key moves the entry (2 index writes), removing it drops it.
+    r = c.update_item(TableName="idx", Key={"pk": S("u0"), "sk": N(0)}, UpdateExpression="SET city = :c",
+                      ExpressionAttributeValues={":c": S("oslo")}, ReturnConsumedCapacity="INDEXES")
+    cc = r["ConsumedCapacity"]
+    check(cc["GlobalSecondaryIndexes"]["by_city"]["CapacityUnits"] == 2.0, f"key change = 2 index writes {cc}")
+    check(cc["GlobalSecondaryIndexes"]["all_city"]["CapacityUnits"] == 2.0, f"{cc}")
+    check("by_ts" not in cc.get("LocalSecondaryIndexes", {}), f"unchanged LSI entry costs nothing {cc}")
+    check(cc["Table"]["CapacityUnits"] == 1.0 and cc["CapacityUnits"] == 5.0, f"totals {cc}")
+    r = c.query(TableName="idx", IndexName="by_city", KeyConditionExpression="city = :c", ExpressionAttributeValues={":c": S("oslo")})
+    check(r["Count"] == 1, "moved entry")
+    r = c.query(TableName="idx", IndexName="by_city", KeyConditionExpression="city = :c", ExpressionAttributeValues={":c": S("rome")})
+    check("0" not in [i["sk"]["N"] for i in r["Items"]], "old entry removed")
+    c.update_item(TableName="idx", Key={"pk": S("u0"), "sk": N(0)}, UpdateExpression="REMOVE score")
+    check(c.scan(TableName="idx", IndexName="by_city")["Count"] == 8, "item without index key leaves the index")
+    c.delete_item(TableName="idx", Key={"pk": S("u1"), "sk": N(1)})
+    check(c.scan(TableName="idx", IndexName="all_city")["Count"] == 8, "delete removes entries")
+    # Batch and transaction writes maintain indexes too.
+    c.batch_write_item(RequestItems={"idx": [{"PutRequest": {"Item": {"pk": S("b"), "sk": N(1), "city": S("lima"), "score": N(1)}}}]})
+    c.transact_write_items(TransactItems=[{"Put": {"TableName": "idx", "Item": {"pk": S("b"), "sk": N(2), "city": S("lima"), "score": N(2)}}}])
+    r = c.query(TableName="idx", IndexName="by_city", KeyConditionExpression="city = :c", ExpressionAttributeValues={":c": S("lima")})
+    check(r["Count"] == 2, "batch/transaction maintain indexes")
+    expect_error(lambda: c.put_item(TableName="idx", Item={"pk": S("z"), "sk": N(1), "city": N(5)}), "ValidationException",
+                 contains="Type mismatch for Index Key city")
+    # Schema errors.
+    expect_error(lambda: c.create_table(TableName="bad_lsi", BillingMode="PAY_PER_REQUEST",
+                                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "x", "AttributeType": "S"}],
+                                        LocalSecondaryIndexes=[{"IndexName": "lsi", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "x", "KeyType": "RANGE"}],
+                                                                "Projection": {"ProjectionType": "ALL"}}]),
+                 "ValidationException", contains="does not have a range key")
+    expect_error(lambda: c.create_table(TableName="bad_gsi", ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+                                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "x", "AttributeType": "S"}],
+                                        GlobalSecondaryIndexes=[{"IndexName": "gsi", "KeySchema": [{"AttributeName": "x", "KeyType": "HASH"}],
+                                                                 "Projection": {"ProjectionType": "ALL"}}]),
+                 "ValidationException", contains="ProvisionedThroughput must be specified for index: gsi")
+
+
+BACKFILL_ITEMS = 50000
+
+
+def test_gsi_backfill():
+    create("bfill", "S")
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        w = client()
+        i = 0
+        while not stop.is_set():
+            w.put_item(TableName="bfill", Item={"pk": S(f"live{i}"), "grp": S(f"g{i % 7}")})
+            written.append(i)
+            i += 1
+
+    def load(part):
+        w = client()
+        for start in range(part * 25, BACKFILL_ITEMS, 25 * 4):
+            w.batch_write_item(RequestItems={"bfill": [{"PutRequest": {"Item": {"pk": S(f"k{j}"), "grp": S(f"g{j % 7}")}}}
+                                                       for j in range(start, min(start + 25, BACKFILL_ITEMS))]})
+    loaders = [threading.Thread(target=load, args=(p,)) for p in range(4)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    check(c.describe_table(TableName="bfill")["Table"]["ItemCount"] == BACKFILL_ITEMS, "loaded")
+    th = threading.Thread(target=writer)
+    th.start()
+    d = c.update_table(TableName="bfill", AttributeDefinitions=[{"AttributeName": "grp", "AttributeType": "S"}],
+                       GlobalSecondaryIndexUpdates=[{"Create": {"IndexName": "by_grp", "KeySchema": [{"AttributeName": "grp", "KeyType": "HASH"}],
+                                                                "Projection": {"ProjectionType": "KEYS_ONLY"}}}])["TableDescription"]
+    g = d["GlobalSecondaryIndexes"][0]
+    check(g["IndexStatus"] == "CREATING" and g.get("Backfilling") is True, f"new GSI is CREATING and Backfilling {g}")
+    deadline = time.time() + 120
+    while True:
+        g = c.describe_table(TableName="bfill")["Table"]["GlobalSecondaryIndexes"][0]
+        if g["IndexStatus"] == "ACTIVE":
+            break
+        check(time.time() < deadline, "backfill never finished")
+        time.sleep(0.2)
+    stop.set()
+    th.join(timeout=30)
+    total = BACKFILL_ITEMS + len(written)
+    count, kw = 0, {}
+    while True:
+        r = c.scan(TableName="bfill", IndexName="by_grp", Select="COUNT", **kw)
+        count += r["Count"]
+        if "LastEvaluatedKey" not in r:
+            break
+        kw = {"ExclusiveStartKey": r["LastEvaluatedKey"]}
+    check(count == total, f"index has {count} entries, table {total}")
+    check(c.describe_table(TableName="bfill")["Table"]["GlobalSecondaryIndexes"][0]["ItemCount"] == total, "index ItemCount")
+    c.update_table(TableName="bfill", GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by_grp"}}])
+    check("GlobalSecondaryIndexes" not in c.describe_table(TableName="bfill")["Table"], "GSI deleted")
+    expect_error(lambda: c.scan(TableName="bfill", IndexName="by_grp"), "ValidationException")
+    print(f"ok backfill ({BACKFILL_ITEMS} items, {len(written)} concurrent writes)", flush=True)
+
+
 def suite():
     for t in [test_control_plane, test_values_and_keys, test_writes_and_conditions, test_expression_errors, test_projection_and_capacity,
-              test_query_and_scan, test_batches_and_legacy, test_transactions, test_wire_errors, test_auth]:
+              test_query_and_scan, test_batches_and_legacy, test_transactions, test_wire_errors, test_auth,
+              test_secondary_indexes]:
         t()
         print("ok", t.__name__, flush=True)
 
@@ -633,9 +793,85 @@ def durability_check(path):
     print(f"ok durability ({len(keys)} acknowledged writes survived)", flush=True)
 
 
+# ---------------------------------------------------------------- TTL with the fake clock (issue #8)
+
+def ttl():
+    c.create_table(TableName="ttlt", BillingMode="PAY_PER_REQUEST",
+                   KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                   GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                            "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+    d = c.describe_time_to_live(TableName="ttlt")["TimeToLiveDescription"]
+    check(d == {"TimeToLiveStatus": "DISABLED"}, f"TTL starts disabled {d}")
+    r = c.update_time_to_live(TableName="ttlt", TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+    check(r["TimeToLiveSpecification"] == {"Enabled": True, "AttributeName": "exp"}, "UpdateTimeToLive echoes the spec")
+    d = c.describe_time_to_live(TableName="ttlt")["TimeToLiveDescription"]
+    check(d == {"TimeToLiveStatus": "ENABLED", "AttributeName": "exp"}, f"TTL enabled {d}")
+    expect_error(lambda: c.update_time_to_live(TableName="ttlt", TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"}),
+                 "ValidationException", "TimeToLive is already enabled")
+    expect_error(lambda: c.describe_time_to_live(TableName="nope_ttl"), "ResourceNotFoundException")
+    now = int(time.time())
+    items = {"soon": N(now + 100), "later": N(now + 1000), "none": None, "text": S(str(now - 10)), "ancient": N(now - 10 * 365 * 86400)}
+    for k, v in items.items():
+        item = {"pk": S(k), "g": S("grp")}
+        if v is not None:
+            item["exp"] = v
+        c.put_item(TableName="ttlt", Item=item)
+
+    def present():
+        return {i["pk"]["S"] for i in c.scan(TableName="ttlt", ConsistentRead=True)["Items"]}
+
+    def wait_gone(key):
+        deadline = time.time() + 20
+        while key in present():
+            check(time.time() < deadline, f"{key} was not swept")
+            time.sleep(0.1)
+
+    time.sleep(1.0)
+    check(present() == set(items), "nothing expires before its time")
+    advance(200)
+    wait_gone("soon")
+    check(present() == set(items) - {"soon"}, f"only the expired item is swept: {present()}")
+    r = c.query(TableName="ttlt", IndexName="by_g", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": S("grp")})
+    check(r["Count"] == 4, "sweeper maintains indexes")
+    check(c.describe_table(TableName="ttlt")["Table"]["ItemCount"] == 4, "ItemCount after sweep")
+    advance(1000)
+    wait_gone("later")
+    check(present() == {"none", "text", "ancient"}, f"non-number and ancient TTLs are ignored: {present()}")
+    # Disabled: nothing is swept any more.
+    c.update_time_to_live(TableName="ttlt", TimeToLiveSpecification={"Enabled": False, "AttributeName": "exp"})
+    check(c.describe_time_to_live(TableName="ttlt")["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED", "disabled")
+    c.put_item(TableName="ttlt", Item={"pk": S("kept"), "exp": N(now)})
+    advance(10)
+    time.sleep(1.5)
+    check("kept" in present(), "no sweeping while TTL is disabled")
+    print("ok ttl", flush=True)
+
+
+def idempotency():
+    create("idem", "S")
+    c.put_item(TableName="idem", Item={"pk": S("ctr"), "n": N(0)})
+    incr = [{"Update": {"TableName": "idem", "Key": {"pk": S("ctr")}, "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": N(1)}}}]
+    for _ in range(3):
+        c.transact_write_items(TransactItems=incr, ClientRequestToken="token-1")
+    check(c.get_item(TableName="idem", Key={"pk": S("ctr")})["Item"]["n"] == N(1), "a repeated token applies once")
+    other = [{"Update": {"TableName": "idem", "Key": {"pk": S("ctr")}, "UpdateExpression": "ADD n :two",
+                         "ExpressionAttributeValues": {":two": N(2)}}}]
+    expect_error(lambda: c.transact_write_items(TransactItems=other, ClientRequestToken="token-1"),
+                 "IdempotentParameterMismatchException")
+    c.transact_write_items(TransactItems=incr)  # boto3 generates a fresh token
+    check(c.get_item(TableName="idem", Key={"pk": S("ctr")})["Item"]["n"] == N(2), "fresh tokens apply")
+    advance(601)
+    c.transact_write_items(TransactItems=incr, ClientRequestToken="token-1")
+    check(c.get_item(TableName="idem", Key={"pk": S("ctr")})["Item"]["n"] == N(3), "a token expires after 10 minutes")
+    expect_error(lambda: c.transact_write_items(TransactItems=incr, ClientRequestToken="x" * 37), "ValidationException")
+    print("ok idempotency", flush=True)
+
+
 if __name__ == "__main__":
     try:
-        {"suite": suite, "pagination": pagination, "throttle": throttle, "durability-write": durability_write,
+        {"suite": suite, "pagination": pagination, "throttle": throttle, "ttl": lambda: (ttl(), idempotency()), "backfill": test_gsi_backfill, "durability-write": durability_write,
          "durability-check": lambda: durability_check(sys.argv[5])}[MODE]()
     except AssertionError as e:
         import traceback

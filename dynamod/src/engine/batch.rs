@@ -146,6 +146,7 @@ impl Engine {
                         if item_size(item) > MAX_ITEM_SIZE {
                             return Err(invalid("Item size has exceeded the maximum allowed size"));
                         }
+                        super::indexes::check_index_keys(&meta, item)?;
                         (key_of_item(&meta, item)?.storage, Some(item.clone()))
                     }
                     WriteRequest::Delete(key) => (key_of_key(&meta, key)?.storage, None),
@@ -156,21 +157,23 @@ impl Engine {
                 all_keys.push(storage.clone());
                 ops.push((storage, new, w.clone()));
             }
-            plans.push((name.clone(), table, ops));
+            plans.push((name.clone(), table, meta, ops));
         }
         let _guards = self.lock_items(&all_keys);
         let mut batch = ItemBatch::default();
         let mut out = BatchWriteOutcome::default();
         let mut accounting = Vec::new();
+        let mut index_deltas = Vec::new();
         let mut throttled_all = true;
-        for (name, table, ops) in &plans {
+        for (name, table, _, ops) in &plans {
             let capacity = table.capacity.read().expect("capacity lock");
-            if capacity.admit_write(name).is_err() {
+            if capacity.admit_write(name).is_err() || table.admit_index_writes(name).is_err() {
                 out.unprocessed.push((name.clone(), ops.iter().map(|(_, _, w)| w.clone()).collect()));
                 continue;
             }
             throttled_all = false;
             let mut units = 0;
+            let mut deltas = Vec::new();
             for (storage, new, _) in ops {
                 let old = self.store.get_item(storage)?;
                 let (old_size, new_size) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
@@ -179,10 +182,17 @@ impl Engine {
                     Some(item) => batch.put(storage.clone(), item),
                     None => batch.delete(storage.clone()),
                 }
+                deltas.extend(super::indexes::stage(
+                    &table.meta.read().expect("meta lock"),
+                    old.as_ref(),
+                    new.as_ref(),
+                    &mut batch,
+                ));
                 accounting.push((table.clone(), old_size, new_size));
             }
             capacity.charge_write(name, units);
             out.consumed.push(Consumed::write(name, units));
+            index_deltas.push((table.clone(), name.clone(), deltas));
         }
         if throttled_all {
             return Err(EngineError::Throttled);
@@ -190,6 +200,9 @@ impl Engine {
         self.store.commit(batch)?;
         for (table, old, new) in accounting {
             table.account(old, new);
+        }
+        for ((table, name, deltas), consumed) in index_deltas.into_iter().zip(out.consumed.iter_mut()) {
+            table.settle_indexes(&name, &deltas, 1, Some(consumed));
         }
         Ok(out)
     }

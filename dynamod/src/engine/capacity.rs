@@ -103,19 +103,48 @@ fn admit(bucket: Option<&SharedBucket>, table: &str, kind: &'static str) -> Resu
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Consumed {
     pub table: String,
+    /// The base table's own units (indexes are in `indexes`).
+    pub read: f64,
+    pub write: f64,
+    pub indexes: Vec<IndexConsumed>,
+}
+
+/// One secondary index's units within an operation (ReturnConsumedCapacity INDEXES).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexConsumed {
+    pub name: String,
+    pub global: bool,
     pub read: f64,
     pub write: f64,
 }
 
 impl Consumed {
     pub fn read(table: &str, half_units: u64) -> Self {
-        Consumed { table: table.into(), read: half_units as f64 / 2.0, write: 0.0 }
+        Consumed { table: table.into(), read: half_units as f64 / 2.0, ..Default::default() }
     }
     pub fn write(table: &str, units: u64) -> Self {
-        Consumed { table: table.into(), read: 0.0, write: units as f64 }
+        Consumed { table: table.into(), write: units as f64, ..Default::default() }
     }
+    /// Table and index units together (ConsumedCapacity.CapacityUnits).
     pub fn total(&self) -> f64 {
-        self.read + self.write
+        self.read + self.write + self.indexes.iter().map(|i| i.read + i.write).sum::<f64>()
+    }
+    pub fn add_index(&mut self, units: IndexConsumed) {
+        match self.indexes.iter_mut().find(|i| i.name == units.name) {
+            Some(i) => {
+                i.read += units.read;
+                i.write += units.write;
+            }
+            None => self.indexes.push(units),
+        }
+    }
+    /// Adds another operation's units on the same table (batches, transactions).
+    pub fn merge(&mut self, other: Consumed) {
+        self.read += other.read;
+        self.write += other.write;
+        for i in other.indexes {
+            self.add_index(i);
+        }
     }
 }
 

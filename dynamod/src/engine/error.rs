@@ -23,6 +23,10 @@ pub enum EngineError {
     /// A transaction did not apply; one reason per action, in request order.
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", reasons.iter().map(|r| r.code).collect::<Vec<_>>().join(", "))]
     TransactionCanceled { reasons: Vec<CancelReason> },
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
+    #[error("{0}")]
+    TransactionInProgress(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

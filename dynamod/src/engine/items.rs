@@ -8,6 +8,7 @@ use super::error::{EngineError, Result, invalid};
 use super::expr::ast::{Path, PathElem, Update};
 use super::expr::eval::{evaluate, project};
 use super::expr::{Condition, Placeholders, parse_condition, parse_projection, parse_update, update};
+use super::indexes;
 use super::keys::{is_key_attribute, key_of_item, key_of_key};
 use super::legacy::{AttributeUpdate, ExpectedAttr, attribute_updates_to_update, expected_to_condition};
 use super::value::{AttrValue, Item, MAX_ITEM_SIZE, item_size, validate_value};
@@ -190,12 +191,17 @@ impl Engine {
             None if old.is_some() => batch.delete(key),
             None => {}
         }
+        // The current description, read under the item lock: an index added since the request began
+        // (and being backfilled) must see this write.
+        let deltas = indexes::stage(&table.meta.read().expect("meta lock"), old, new, &mut batch);
         if !batch.is_empty() {
             self.store.commit(batch)?;
             table.account(old_size, new_size);
         }
         table.capacity.read().expect("capacity lock").charge_write(name, units);
-        Ok(Consumed::write(name, units))
+        let mut consumed = Consumed::write(name, units);
+        table.settle_indexes(name, &deltas, 1, Some(&mut consumed));
+        Ok(consumed)
     }
 
     pub fn put_item(&self, name: &str, item: Item, c: Conditional) -> Result<WriteOutcome> {
@@ -212,7 +218,9 @@ impl Engine {
         if item_size(&item) > MAX_ITEM_SIZE {
             return Err(invalid("Item size has exceeded the maximum allowed size"));
         }
+        indexes::check_index_keys(&meta, &item)?;
         table.capacity.read().expect("capacity lock").admit_write(name)?;
+        table.admit_index_writes(name)?;
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
         self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
@@ -232,6 +240,7 @@ impl Engine {
         ph.check_unused()?;
         let key = key_of_key(&meta, &key)?;
         table.capacity.read().expect("capacity lock").admit_write(name)?;
+        table.admit_index_writes(name)?;
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
         self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
@@ -277,6 +286,7 @@ impl Engine {
             }
         }
         table.capacity.read().expect("capacity lock").admit_write(name)?;
+        table.admit_index_writes(name)?;
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
         self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
@@ -292,6 +302,7 @@ impl Engine {
         if item_size(&new) > MAX_ITEM_SIZE {
             return Err(invalid("Item size to update has exceeded the maximum allowed size"));
         }
+        indexes::check_index_keys(&meta, &new)?;
         let consumed = self.commit_write(&table, name, key.storage, old.as_ref(), Some(&new))?;
         let paths = update.paths();
         let attributes = match c.return_values {

@@ -1,9 +1,12 @@
 //! The table engine: DynamoDB's semantics over the store, independent of the wire format.
 
+pub mod backfill;
 pub mod batch;
 pub mod capacity;
 pub mod error;
 pub mod expr;
+pub mod idempotency;
+pub mod indexes;
 pub mod items;
 pub mod keys;
 pub mod legacy;
@@ -11,6 +14,7 @@ pub mod number;
 pub mod query;
 pub mod tables;
 pub mod transact;
+pub mod ttl;
 pub mod value;
 
 #[cfg(test)]
@@ -33,16 +37,21 @@ pub struct Table {
     pub capacity: RwLock<TableCapacity>,
     pub item_count: AtomicI64,
     pub size_bytes: AtomicI64,
+    /// Secondary indexes' buckets and statistics, by index name.
+    pub indexes: RwLock<HashMap<String, Arc<indexes::IndexState>>>,
 }
 
 impl Table {
     fn new(meta: TableMeta, clock: SharedClock) -> Self {
-        let capacity = TableCapacity::new(&meta.billing, clock);
+        let capacity = TableCapacity::new(&meta.billing, clock.clone());
+        let states =
+            meta.indexes.iter().map(|i| (i.name.clone(), indexes::IndexState::new(i, clock.clone()))).collect();
         Self {
             meta: RwLock::new(meta),
             capacity: RwLock::new(capacity),
             item_count: AtomicI64::new(0),
             size_bytes: AtomicI64::new(0),
+            indexes: RwLock::new(states),
         }
     }
 
@@ -67,20 +76,32 @@ impl Table {
 /// deltas to the same counters, so the totals converge (DynamoDB's ItemCount is approximate too).
 fn spawn_statistics(store: Store, table: Arc<Table>) {
     std::thread::spawn(move || {
-        let prefix = store::keys::table_prefix(table.snapshot().id);
-        let (mut count, mut size) = (0i64, 0i64);
-        let scanned =
-            store.scan_items(common::kv::KeyRange::prefix(&prefix), common::kv::Direction::Forward, |_, item, _| {
-                count += 1;
-                size += value::item_size(&item) as i64;
-                true
-            });
-        match scanned {
-            Ok(()) => {
-                table.item_count.fetch_add(count, Ordering::Relaxed);
-                table.size_bytes.fetch_add(size, Ordering::Relaxed);
+        let meta = table.snapshot();
+        let spaces = std::iter::once((meta.id, None)).chain(meta.indexes.iter().map(|i| (i.id, Some(i.name.clone()))));
+        for (id, index) in spaces {
+            let prefix = store::keys::table_prefix(id);
+            let (mut count, mut size) = (0i64, 0i64);
+            let scanned = store.scan_items(
+                common::kv::KeyRange::prefix(&prefix),
+                common::kv::Direction::Forward,
+                |_, item, _| {
+                    count += 1;
+                    size += value::item_size(&item) as i64;
+                    true
+                },
+            );
+            match (scanned, index) {
+                (Ok(()), None) => {
+                    table.item_count.fetch_add(count, Ordering::Relaxed);
+                    table.size_bytes.fetch_add(size, Ordering::Relaxed);
+                }
+                (Ok(()), Some(name)) => {
+                    if let Some(state) = table.index_state(&name) {
+                        state.account(count, size);
+                    }
+                }
+                (Err(e), _) => tracing::warn!(error = %e, "recounting a table's items failed"),
             }
-            Err(e) => tracing::warn!(error = %e, "recounting a table's items failed"),
         }
     });
 }
@@ -93,7 +114,8 @@ pub struct Engine {
     tables: RwLock<HashMap<String, Arc<Table>>>,
     clock: SharedClock,
     next_table_id: AtomicU64,
-    item_locks: Vec<Mutex<()>>,
+    item_locks: Arc<Vec<Mutex<()>>>,
+    transact_tokens: idempotency::TokenCache,
 }
 
 impl Engine {
@@ -105,9 +127,13 @@ impl Engine {
             tables::spawn_purge(store.clone(), id);
         }
         let mut tables = HashMap::new();
+        let item_locks: Arc<Vec<Mutex<()>>> = Arc::new((0..ITEM_LOCKS).map(|_| Mutex::new(())).collect());
         for meta in metas {
             let table = Arc::new(Table::new(meta, clock.clone()));
             spawn_statistics(store.clone(), table.clone());
+            for index in table.snapshot().indexes.iter().filter(|i| i.backfilling) {
+                backfill::spawn_backfill(store.clone(), item_locks.clone(), table.clone(), index.id);
+            }
             tables.insert(table.snapshot().name.clone(), table);
         }
         Ok(Self {
@@ -115,7 +141,8 @@ impl Engine {
             tables: RwLock::new(tables),
             clock,
             next_table_id: AtomicU64::new(next),
-            item_locks: (0..ITEM_LOCKS).map(|_| Mutex::new(())).collect(),
+            item_locks,
+            transact_tokens: Default::default(),
         })
     }
 
@@ -140,11 +167,18 @@ impl Engine {
 
     /// Locks several items at once, in stripe order so that concurrent batches cannot deadlock.
     fn lock_items(&self, keys: &[Vec<u8>]) -> Vec<MutexGuard<'_, ()>> {
-        let mut stripes: Vec<usize> = keys.iter().map(|k| self.lock_stripe(k)).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        stripes.into_iter().map(|s| self.item_locks[s].lock().unwrap_or_else(|e| e.into_inner())).collect()
+        lock_stripes(&self.item_locks, keys)
     }
+}
+
+/// Locks the stripes of several items at once, in stripe order so that concurrent callers cannot
+/// deadlock.
+fn lock_stripes<'a>(locks: &'a [Mutex<()>], keys: &[Vec<u8>]) -> Vec<MutexGuard<'a, ()>> {
+    let mut stripes: Vec<usize> =
+        keys.iter().map(|k| crate::store::keys::stable_hash(k) as usize % locks.len()).collect();
+    stripes.sort_unstable();
+    stripes.dedup();
+    stripes.into_iter().map(|s| locks[s].lock().unwrap_or_else(|e| e.into_inner())).collect()
 }
 
 use crate::store;

@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use common::kv::{Direction, KeyRange, prefix_successor};
 
 use super::Engine;
+use super::capacity::IndexConsumed;
 use super::capacity::{Consumed, read_half_units};
 use super::error::{EngineError, Result, invalid};
 use super::expr::ast::{CmpOp, Condition, Operand, Path, PathElem};
 use super::expr::eval::{evaluate, project};
 use super::expr::{Placeholders, parse_condition};
+use super::indexes::{IndexMeta, Projection, entry_key, is_projected, key_names};
 use super::items::{mixed, placeholders, projection_paths};
-use super::keys::{key_attributes, key_of_key};
+use super::keys::{key_of_item, key_of_key};
 use super::legacy::{LegacyCondition, filter_to_condition};
 use super::tables::{KeyAttr, ScalarType, TableMeta};
 use super::value::{AttrValue, Item, item_size};
@@ -25,6 +27,8 @@ pub const PAGE_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct ReadRequest {
     pub table: String,
+    /// IndexName: read a secondary index instead of the table.
+    pub index: Option<String>,
     pub consistent: bool,
     pub limit: Option<usize>,
     pub exclusive_start_key: Option<Item>,
@@ -175,6 +179,13 @@ fn after(key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The first key past every key starting with `key`: index entries continue after the index sort key
+/// with the table key, so "sort key <= v" must include all of `enc(v)`'s extensions. (In the table
+/// itself keys are prefix-free, so this is the key right after `key`.)
+fn past(key: &[u8]) -> Vec<u8> {
+    prefix_successor(key).unwrap_or_else(|| after(key))
+}
+
 fn sort_range(prefix: &[u8], sort: Option<&SortCond>) -> KeyRange {
     let end = || prefix_successor(prefix);
     match sort {
@@ -182,15 +193,15 @@ fn sort_range(prefix: &[u8], sort: Option<&SortCond>) -> KeyRange {
         Some(SortCond::Cmp(op, v)) => {
             let k = enc(prefix, v);
             match op {
-                CmpOp::Eq => KeyRange { start: k.clone(), end: Some(after(&k)) },
+                CmpOp::Eq => KeyRange { start: k.clone(), end: Some(past(&k)) },
                 CmpOp::Lt => KeyRange { start: prefix.to_vec(), end: Some(k) },
-                CmpOp::Le => KeyRange { start: prefix.to_vec(), end: Some(after(&k)) },
-                CmpOp::Gt => KeyRange { start: after(&k), end: end() },
+                CmpOp::Le => KeyRange { start: prefix.to_vec(), end: Some(past(&k)) },
+                CmpOp::Gt => KeyRange { start: past(&k), end: end() },
                 CmpOp::Ge => KeyRange { start: k, end: end() },
                 CmpOp::Ne => unreachable!("rejected when parsing"),
             }
         }
-        Some(SortCond::Between(lo, hi)) => KeyRange { start: enc(prefix, lo), end: Some(after(&enc(prefix, hi))) },
+        Some(SortCond::Between(lo, hi)) => KeyRange { start: enc(prefix, lo), end: Some(past(&enc(prefix, hi))) },
         Some(SortCond::BeginsWith(p)) => {
             // The escaped bytes without the terminator: every longer value starts with them.
             let mut k = enc(prefix, p);
@@ -201,6 +212,10 @@ fn sort_range(prefix: &[u8], sort: Option<&SortCond>) -> KeyRange {
 }
 
 struct Plan {
+    /// The index read, if not the table.
+    index: Option<IndexMeta>,
+    /// An LSI asked for attributes it does not project: read them from the table, as DynamoDB does.
+    fetch_base: bool,
     range: KeyRange,
     direction: Direction,
     filter: Option<Condition>,
@@ -246,6 +261,14 @@ impl Engine {
                 }
                 true
             }
+            Some("ALL_PROJECTED_ATTRIBUTES") if req.index.is_some() => {
+                if projection.is_some() {
+                    return Err(invalid(
+                        "Cannot specify the AttributesToGet or ProjectionExpression when choosing to get ALL_PROJECTED_ATTRIBUTES",
+                    ));
+                }
+                false
+            }
             Some("ALL_PROJECTED_ATTRIBUTES") => {
                 return Err(invalid(
                     "One or more parameter values were invalid: Select type ALL_PROJECTED_ATTRIBUTES is not allowed when not querying an index",
@@ -290,27 +313,31 @@ impl Engine {
         };
         let (filter, projection, count_only) = self.plan_common(&meta, &req, &mut ph)?;
         ph.check_unused()?;
-        let (partition, sort) = split_key_condition(&meta, key_cond)?;
-        let prefix = partition_prefix(meta.id, &partition);
+        let index = read_target(&meta, &req)?;
+        let fetch_base = fetch_base(&meta, index.as_ref(), &req, &projection)?;
+        let space = index.as_ref().map_or_else(|| meta.clone(), |i| index_view(&meta, i));
+        let (partition, sort) = split_key_condition(&space, key_cond)?;
+        let prefix = partition_prefix(space.id, &partition);
         let mut range = sort_range(&prefix, sort.as_ref());
         let direction = if req.forward { Direction::Forward } else { Direction::Reverse };
         if let Some(esk) = &req.exclusive_start_key {
-            let start = key_of_key(&meta, esk).map_err(|_| {
-                invalid("The provided starting key is invalid: The provided key element does not match the schema")
-            })?;
-            if start.partition != partition {
+            let start = start_key(&meta, index.as_ref(), esk)?;
+            if esk.get(&space.hash.name) != Some(&partition) {
                 return Err(invalid(
                     "The provided starting key is outside query boundaries based on provided conditions",
                 ));
             }
             match direction {
-                Direction::Forward => range.start = range.start.max(after(&start.storage)),
-                Direction::Reverse => {
-                    range.end = Some(range.end.map_or(start.storage.clone(), |e| e.min(start.storage.clone())))
-                }
+                Direction::Forward => range.start = range.start.max(after(&start)),
+                Direction::Reverse => range.end = Some(range.end.map_or(start.clone(), |e| e.min(start.clone()))),
             }
         }
-        self.read_page(&table, &meta, &req, Plan { range, direction, filter, projection, count_only })
+        self.read_page(
+            &table,
+            &meta,
+            &req,
+            Plan { index, fetch_base, range, direction, filter, projection, count_only },
+        )
     }
 
     pub fn scan(&self, req: ReadRequest) -> Result<ReadPage> {
@@ -320,8 +347,11 @@ impl Engine {
         let mut ph = placeholders(&req.names, &req.values, any_expr)?;
         let (filter, projection, count_only) = self.plan_common(&meta, &req, &mut ph)?;
         ph.check_unused()?;
+        let index = read_target(&meta, &req)?;
+        let fetch_base = fetch_base(&meta, index.as_ref(), &req, &projection)?;
+        let space_id = index.as_ref().map_or(meta.id, |i| i.id);
         let (start, end) = match (req.segment, req.total_segments) {
-            (None, None) => (table_prefix(meta.id), prefix_successor(&table_prefix(meta.id))),
+            (None, None) => (table_prefix(space_id), prefix_successor(&table_prefix(space_id))),
             (Some(s), Some(t)) => {
                 if !(1..=1_000_000).contains(&t) {
                     return Err(invalid(format!(
@@ -334,7 +364,7 @@ impl Engine {
                         "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
                     )));
                 }
-                segment_bounds(meta.id, s, t)
+                segment_bounds(space_id, s, t)
             }
             (Some(_), None) => {
                 return Err(invalid(
@@ -349,38 +379,62 @@ impl Engine {
         };
         let mut range = KeyRange { start, end };
         if let Some(esk) = &req.exclusive_start_key {
-            let start = key_of_key(&meta, esk).map_err(|_| {
-                invalid("The provided starting key is invalid: The provided key element does not match the schema")
-            })?;
-            if !range.contains(&start.storage) {
+            let start = start_key(&meta, index.as_ref(), esk)?;
+            if !range.contains(&start) {
                 return Err(invalid(
                     "The provided starting key is invalid: Exclusive start key must lie within the segment",
                 ));
             }
-            range.start = after(&start.storage);
+            range.start = after(&start);
         }
+        let direction = Direction::Forward;
         self.read_page(
             &table,
             &meta,
             &req,
-            Plan { range, direction: Direction::Forward, filter, projection, count_only },
+            Plan { index, fetch_base, range, direction, filter, projection, count_only },
         )
     }
 
     fn read_page(&self, table: &super::Table, meta: &TableMeta, req: &ReadRequest, plan: Plan) -> Result<ReadPage> {
         let capacity = table.capacity.read().expect("capacity lock");
-        capacity.admit_read(&req.table)?;
+        // A GSI has its own read capacity; an LSI shares the table's.
+        let gsi_state = plan.index.as_ref().filter(|i| i.is_global()).and_then(|i| table.index_state(&i.name));
+        match &gsi_state {
+            Some(state) => state.capacity.admit_read(&req.table)?,
+            None => capacity.admit_read(&req.table)?,
+        }
+        let key_names = match &plan.index {
+            Some(i) => key_names(meta, i),
+            None => std::iter::once(&meta.hash).chain(meta.range.as_ref()).map(|a| a.name.clone()).collect(),
+        };
         let limit = req.limit.unwrap_or(usize::MAX);
         let mut page = ReadPage { items: if plan.count_only { None } else { Some(Vec::new()) }, ..Default::default() };
         let (mut bytes, mut last, mut full, mut more) = (0usize, None, false, false);
         let mut error = None;
-        self.store.scan_items(plan.range, plan.direction, |_, item, _| {
+        self.store.scan_items(plan.range, plan.direction, |_, entry, _| {
             if full {
                 more = true;
                 return false;
             }
             page.scanned += 1;
-            bytes += item_size(&item);
+            bytes += item_size(&entry);
+            last = Some(
+                entry.iter().filter(|(k, _)| key_names.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            );
+            let item = if plan.fetch_base {
+                let base = key_of_item(meta, &entry).and_then(|k| self.store.get_item(&k.storage));
+                match base {
+                    Ok(Some(item)) => item,
+                    Ok(None) => entry,
+                    Err(e) => {
+                        error = Some(e);
+                        return false;
+                    }
+                }
+            } else {
+                entry
+            };
             let keep = match &plan.filter {
                 Some(f) => match evaluate(f, &item, "FilterExpression") {
                     Ok(b) => b,
@@ -391,7 +445,6 @@ impl Engine {
                 },
                 None => true,
             };
-            last = Some(key_attributes(meta, &item));
             if keep {
                 page.count += 1;
                 if let Some(items) = &mut page.items {
@@ -411,10 +464,94 @@ impl Engine {
             page.last_evaluated_key = last;
         }
         let units = read_half_units(bytes, req.consistent);
-        capacity.charge_read(&req.table, units);
-        page.consumed = Consumed::read(&req.table, units);
+        match (&gsi_state, &plan.index) {
+            (Some(state), Some(index)) => {
+                state.capacity.charge_read(&req.table, units);
+                page.consumed = Consumed { table: req.table.clone(), ..Default::default() };
+                page.consumed.add_index(IndexConsumed {
+                    name: index.name.clone(),
+                    global: true,
+                    read: units as f64 / 2.0,
+                    write: 0.0,
+                });
+            }
+            (_, Some(index)) => {
+                capacity.charge_read(&req.table, units);
+                page.consumed = Consumed { table: req.table.clone(), ..Default::default() };
+                page.consumed.add_index(IndexConsumed {
+                    name: index.name.clone(),
+                    global: index.is_global(),
+                    read: units as f64 / 2.0,
+                    write: 0.0,
+                });
+            }
+            _ => {
+                capacity.charge_read(&req.table, units);
+                page.consumed = Consumed::read(&req.table, units);
+            }
+        }
         metrics::counter!("dynamodb_returned_item_count_total", "table" => req.table.clone())
             .increment(page.count as u64);
         Ok(page)
+    }
+}
+
+/// The index a Query/Scan names, checked for what DynamoDB refuses on it.
+fn read_target(meta: &TableMeta, req: &ReadRequest) -> Result<Option<IndexMeta>> {
+    let Some(name) = &req.index else { return Ok(None) };
+    let index =
+        meta.index(name).ok_or_else(|| invalid(format!("The table does not have the specified index: {name}")))?;
+    if index.is_global() && req.consistent {
+        return Err(invalid("Consistent reads are not supported on global secondary indexes"));
+    }
+    if index.backfilling {
+        return Err(invalid(format!("Cannot read from backfilling global secondary index: {name}")));
+    }
+    Ok(Some(index.clone()))
+}
+
+/// The table as seen through an index: the index's key space and key schema.
+fn index_view(meta: &TableMeta, index: &IndexMeta) -> TableMeta {
+    let mut view = meta.clone();
+    view.id = index.id;
+    view.hash = index.hash.clone();
+    view.range = index.range.clone();
+    view
+}
+
+/// Whether the request needs attributes the index does not store (an error on a GSI; a read of the
+/// table's item on an LSI).
+fn fetch_base(
+    meta: &TableMeta,
+    index: Option<&IndexMeta>,
+    req: &ReadRequest,
+    projection: &Option<Vec<Path>>,
+) -> Result<bool> {
+    let Some(index) = index.filter(|i| i.projection != Projection::All) else { return Ok(false) };
+    let wants_all = req.select.as_deref() == Some("ALL_ATTRIBUTES");
+    let wants_unprojected = projection.as_ref().is_some_and(|paths| {
+        paths.iter().any(|p| matches!(p.first(), Some(PathElem::Attr(a)) if !is_projected(meta, index, a)))
+    });
+    if index.is_global() && wants_all {
+        return Err(invalid(format!(
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+            index.name
+        )));
+    }
+    Ok(!index.is_global() && (wants_all || wants_unprojected))
+}
+
+/// The storage key an ExclusiveStartKey names: a table key, or an index entry's (table and index keys).
+fn start_key(meta: &TableMeta, index: Option<&IndexMeta>, esk: &Item) -> Result<Vec<u8>> {
+    let bad = || invalid("The provided starting key is invalid: The provided key element does not match the schema");
+    match index {
+        None => Ok(key_of_key(meta, esk).map_err(|_| bad())?.storage),
+        Some(index) => {
+            if esk.len() != key_names(meta, index).len() {
+                return Err(bad());
+            }
+            key_of_item(meta, esk).map_err(|_| bad())?;
+            entry_key(meta, index, esk).ok_or_else(bad)
+        }
     }
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::backfill::GsiUpdate;
 use super::error::{EngineError, Result, invalid};
+use super::indexes::{IndexKind, IndexMeta, IndexSpec, MAX_GSI, MAX_LSI, parse_index};
 use super::{Engine, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +64,17 @@ pub struct TableMeta {
     pub decreases_today: u32,
     pub last_pay_per_request: Option<f64>,
     pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub indexes: Vec<IndexMeta>,
+    /// The TTL attribute while Time to Live is enabled.
+    #[serde(default)]
+    pub ttl_attribute: Option<String>,
+}
+
+impl TableMeta {
+    pub fn index(&self, name: &str) -> Option<&IndexMeta> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
 }
 
 /// What CreateTable asks for, already parsed from the wire.
@@ -74,6 +87,8 @@ pub struct CreateTable {
     pub billing_mode: Option<String>,
     pub throughput: Option<(u64, u64)>,
     pub tags: Vec<(String, String)>,
+    pub local_indexes: Vec<IndexSpec>,
+    pub global_indexes: Vec<IndexSpec>,
 }
 
 /// A table as DescribeTable reports it.
@@ -83,6 +98,8 @@ pub struct TableDescription {
     pub status: &'static str,
     pub item_count: u64,
     pub size_bytes: u64,
+    /// (ItemCount, IndexSizeBytes) of each of `meta.indexes`, in order.
+    pub index_stats: Vec<(u64, u64)>,
 }
 
 pub const MAX_TABLES: usize = 2500;
@@ -107,7 +124,7 @@ pub fn validate_table_name(name: &str, field: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_throughput(read: u64, write: u64) -> Result<()> {
+pub(super) fn check_throughput(read: u64, write: u64) -> Result<()> {
     if read == 0 || write == 0 {
         let (field, v) = if read == 0 { ("readCapacityUnits", read) } else { ("writeCapacityUnits", write) };
         return Err(invalid(format!(
@@ -122,7 +139,7 @@ fn check_throughput(read: u64, write: u64) -> Result<()> {
     Ok(())
 }
 
-fn billing_from(mode: Option<&str>, throughput: Option<(u64, u64)>) -> Result<Billing> {
+pub(super) fn billing_from(mode: Option<&str>, throughput: Option<(u64, u64)>) -> Result<Billing> {
     match (mode.unwrap_or("PROVISIONED"), throughput) {
         ("PROVISIONED", Some((r, w))) => {
             check_throughput(r, w)?;
@@ -141,7 +158,15 @@ fn billing_from(mode: Option<&str>, throughput: Option<(u64, u64)>) -> Result<Bi
     }
 }
 
-fn parse_schema(req: &CreateTable) -> Result<(KeyAttr, Option<KeyAttr>, Vec<KeyAttr>)> {
+/// A new table's key schema, attribute definitions and secondary indexes (ids not yet allocated).
+struct Schema {
+    hash: KeyAttr,
+    range: Option<KeyAttr>,
+    defs: Vec<KeyAttr>,
+    indexes: Vec<IndexMeta>,
+}
+
+fn parse_schema(req: &CreateTable, billing: &Billing) -> Result<Schema> {
     let mut defs = Vec::new();
     for (name, ty) in &req.attribute_definitions {
         let ty = ScalarType::parse(ty).ok_or_else(|| {
@@ -182,14 +207,43 @@ fn parse_schema(req: &CreateTable) -> Result<(KeyAttr, Option<KeyAttr>, Vec<KeyA
             def_names.join(", ")
         )));
     }
-    if defs.len() != ks.len() {
-        return Err(invalid(
-            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
-        ));
-    }
     let hash = find(&ks[0].0).expect("checked");
     let range = ks.get(1).map(|(n, _)| find(n).expect("checked"));
-    Ok((hash, range, defs))
+    if req.local_indexes.len() > MAX_LSI || req.global_indexes.len() > MAX_GSI {
+        return Err(EngineError::LimitExceeded(format!(
+            "One or more parameter values were invalid: A table may have at most {MAX_LSI} local and {MAX_GSI} global secondary indexes"
+        )));
+    }
+    let mut indexes: Vec<IndexMeta> = Vec::new();
+    let specs = req.local_indexes.iter().map(|s| (s, IndexKind::Local));
+    for (spec, kind) in specs.chain(req.global_indexes.iter().map(|s| (s, IndexKind::Global))) {
+        if indexes.iter().any(|i| i.name == spec.name) {
+            return Err(invalid(format!(
+                "One or more parameter values were invalid: Duplicate index name: {}",
+                spec.name
+            )));
+        }
+        indexes.push(parse_index(spec, kind, &hash, range.as_ref(), &defs, billing)?);
+    }
+    let used: Vec<&str> = std::iter::once(&hash)
+        .chain(range.as_ref())
+        .chain(indexes.iter().flat_map(|i| std::iter::once(&i.hash).chain(i.range.as_ref())))
+        .map(|a| a.name.as_str())
+        .collect();
+    if let Some(unused) = defs.iter().find(|d| !used.contains(&d.name.as_str())) {
+        let def_names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        let _ = unused;
+        return Err(invalid(if indexes.is_empty() {
+            "One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions".to_string()
+        } else {
+            format!(
+                "One or more parameter values were invalid: Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+                def_names.join(", "),
+                used.join(", ")
+            )
+        }));
+    }
+    Ok(Schema { hash, range, defs, indexes })
 }
 
 impl Engine {
@@ -199,18 +253,31 @@ impl Engine {
     }
 
     pub fn describe(&self, table: &Table, status: &'static str) -> TableDescription {
+        let meta = table.meta.read().expect("meta lock").clone();
+        let index_stats = meta
+            .indexes
+            .iter()
+            .map(|i| match table.index_state(&i.name) {
+                Some(s) => (
+                    s.item_count.load(Ordering::Relaxed).max(0) as u64,
+                    s.size_bytes.load(Ordering::Relaxed).max(0) as u64,
+                ),
+                None => (0, 0),
+            })
+            .collect();
         TableDescription {
-            meta: table.meta.read().expect("meta lock").clone(),
+            meta,
             status,
             item_count: table.item_count.load(Ordering::Relaxed).max(0) as u64,
             size_bytes: table.size_bytes.load(Ordering::Relaxed).max(0) as u64,
+            index_stats,
         }
     }
 
     pub fn create_table(&self, req: CreateTable) -> Result<TableDescription> {
         validate_table_name(&req.name, "tableName")?;
-        let (hash, range, defs) = parse_schema(&req)?;
         let billing = billing_from(req.billing_mode.as_deref(), req.throughput)?;
+        let Schema { hash, range, defs, mut indexes } = parse_schema(&req, &billing)?;
         let mut tables = self.tables.write().expect("tables lock");
         if tables.contains_key(&req.name) {
             return Err(EngineError::ResourceInUse(format!("Table already exists: {}", req.name)));
@@ -220,7 +287,12 @@ impl Engine {
                 "Subscriber limit exceeded: Only {MAX_TABLES} tables may exist in this region"
             )));
         }
-        let id = self.next_table_id.fetch_add(1, Ordering::SeqCst);
+        // The table's key space, then one per index.
+        let id = self.next_table_id.fetch_add(1 + indexes.len() as u64, Ordering::SeqCst);
+        for (i, index) in indexes.iter_mut().enumerate() {
+            index.id = id + 1 + i as u64;
+        }
+        let next_id = id + 1 + indexes.len() as u64;
         let meta = TableMeta {
             id,
             name: req.name.clone(),
@@ -235,8 +307,10 @@ impl Engine {
             decreases_today: 0,
             last_pay_per_request: None,
             tags: req.tags.into_iter().collect(),
+            indexes,
+            ttl_attribute: None,
         };
-        self.store.put_table(&meta, Some(id + 1))?;
+        self.store.put_table(&meta, Some(next_id))?;
         let table = Arc::new(Table::new(meta, self.clock.clone()));
         let desc = self.describe(&table, "CREATING");
         tables.insert(req.name, table);
@@ -270,10 +344,22 @@ impl Engine {
         name: &str,
         billing_mode: Option<&str>,
         throughput: Option<(u64, u64)>,
+        attribute_definitions: Vec<(String, String)>,
+        gsi_updates: Vec<GsiUpdate>,
     ) -> Result<TableDescription> {
+        if !gsi_updates.is_empty() {
+            self.update_indexes(name, &attribute_definitions, gsi_updates)?;
+            if billing_mode.is_none() && throughput.is_none() {
+                let table = self.table_named(name, true)?;
+                return Ok(self.describe(&table, "UPDATING"));
+            }
+        }
         let table = self.table_named(name, true)?;
         let now = self.now_secs();
-        let mut meta = table.meta.read().expect("meta lock").clone();
+        // Held until the new description is published, so concurrent changes (a finishing backfill)
+        // are not lost.
+        let mut current = table.meta.write().expect("meta lock");
+        let mut meta = current.clone();
         let current_mode = match meta.billing {
             Billing::PayPerRequest => "PAY_PER_REQUEST",
             Billing::Provisioned { .. } => "PROVISIONED",
@@ -315,7 +401,8 @@ impl Engine {
         meta.billing = new_billing;
         self.store.put_table(&meta, None)?;
         table.apply_billing(&meta.billing);
-        *table.meta.write().expect("meta lock") = meta;
+        *current = meta;
+        drop(current);
         Ok(self.describe(&table, "UPDATING"))
     }
 
@@ -323,12 +410,18 @@ impl Engine {
         let table = {
             let mut tables = self.tables.write().expect("tables lock");
             let table = tables.get(name).cloned().ok_or_else(|| not_found_table(name))?;
-            self.store.delete_table(name, table.snapshot().id)?;
+            let meta = table.snapshot();
+            let mut ids = vec![meta.id];
+            ids.extend(meta.indexes.iter().map(|i| i.id));
+            self.store.delete_table(name, &ids)?;
             tables.remove(name);
             table
         };
         let desc = self.describe(&table, "DELETING");
         spawn_purge(self.store.clone(), desc.meta.id);
+        for index in &desc.meta.indexes {
+            spawn_purge(self.store.clone(), index.id);
+        }
         Ok(desc)
     }
 
@@ -344,24 +437,32 @@ impl Engine {
 
     pub fn tag_resource(&self, arn: &str, tags: Vec<(String, String)>) -> Result<()> {
         let table = self.table_for_arn(arn)?;
-        let mut meta = table.meta.read().expect("meta lock").clone();
+        // Held until the new description is published, so concurrent changes (a finishing backfill)
+        // are not lost.
+        let mut current = table.meta.write().expect("meta lock");
+        let mut meta = current.clone();
         if meta.tags.len() + tags.iter().filter(|(k, _)| !meta.tags.contains_key(k)).count() > 50 {
             return Err(EngineError::LimitExceeded("The number of tags exceeds the limit of 50 per resource".into()));
         }
         meta.tags.extend(tags);
         self.store.put_table(&meta, None)?;
-        *table.meta.write().expect("meta lock") = meta;
+        *current = meta;
+        drop(current);
         Ok(())
     }
 
     pub fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<()> {
         let table = self.table_for_arn(arn)?;
-        let mut meta = table.meta.read().expect("meta lock").clone();
+        // Held until the new description is published, so concurrent changes (a finishing backfill)
+        // are not lost.
+        let mut current = table.meta.write().expect("meta lock");
+        let mut meta = current.clone();
         for k in keys {
             meta.tags.remove(k);
         }
         self.store.put_table(&meta, None)?;
-        *table.meta.write().expect("meta lock") = meta;
+        *current = meta;
+        drop(current);
         Ok(())
     }
 

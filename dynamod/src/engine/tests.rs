@@ -32,6 +32,8 @@ fn create(engine: &Engine, name: &str, range: Option<&str>) {
             billing_mode: Some("PAY_PER_REQUEST".into()),
             throughput: None,
             tags: vec![],
+            local_indexes: vec![],
+            global_indexes: vec![],
         })
         .unwrap();
 }
@@ -111,4 +113,85 @@ fn query_ranges_and_restart() {
     let page = engine.scan(ReadRequest { table: "ranges".into(), ..Default::default() }).unwrap();
     assert_eq!(page.count, 0);
     assert_eq!(engine.describe_table("ranges").unwrap().item_count, 0);
+}
+
+#[test]
+fn expired_items_are_returned_until_the_sweeper_deletes_them() {
+    use common::clock::{Clock, FakeClock};
+    let clock = FakeClock::new(time::OffsetDateTime::now_utc());
+    let engine = Engine::open(Store::memory(), clock.clone()).unwrap();
+    create(&engine, "ttl_t", None);
+    engine.update_time_to_live("ttl_t", true, "exp").unwrap();
+    let now = clock.wall().unix_timestamp();
+    for (pk, exp) in [("old", now - 1), ("new", now + 60)] {
+        let item = Item::from([("pk".to_string(), AttrValue::S(pk.into())), ("exp".to_string(), n(&exp.to_string()))]);
+        engine.put_item("ttl_t", item, Conditional::default()).unwrap();
+    }
+    let get = |pk: &str| {
+        let key = Item::from([("pk".to_string(), AttrValue::S(pk.into()))]);
+        let req = GetItem {
+            table: "ttl_t".into(),
+            key,
+            consistent: true,
+            projection: None,
+            attributes_to_get: None,
+            names: None,
+        };
+        engine.get_item(req).unwrap().0
+    };
+    assert!(get("old").is_some(), "expired but not yet swept: still returned");
+    assert_eq!(engine.sweep_expired().unwrap(), 1);
+    assert!(get("old").is_none() && get("new").is_some());
+    clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(engine.sweep_expired().unwrap(), 1);
+    assert!(get("new").is_none());
+}
+
+#[test]
+fn index_entries_follow_base_writes_and_survive_restart() {
+    use super::indexes::IndexSpec;
+    let store = Store::memory();
+    let engine = Engine::open(store.clone(), SystemClock::shared()).unwrap();
+    let gsi = IndexSpec {
+        name: "by_g".into(),
+        key_schema: vec![("g".into(), "HASH".into())],
+        projection_type: Some("KEYS_ONLY".into()),
+        ..Default::default()
+    };
+    engine
+        .create_table(CreateTable {
+            name: "ixt".into(),
+            key_schema: vec![("pk".into(), "HASH".into())],
+            attribute_definitions: vec![("pk".into(), "S".into()), ("g".into(), "N".into())],
+            billing_mode: Some("PAY_PER_REQUEST".into()),
+            throughput: None,
+            tags: vec![],
+            local_indexes: vec![],
+            global_indexes: vec![gsi],
+        })
+        .unwrap();
+    for (pk, g) in [("a", "1"), ("b", "1"), ("c", "2")] {
+        let item = Item::from([("pk".to_string(), AttrValue::S(pk.into())), ("g".to_string(), n(g))]);
+        engine.put_item("ixt", item, Conditional::default()).unwrap();
+    }
+    let key = Item::from([("pk".to_string(), AttrValue::S("b".into()))]);
+    let c = Conditional { values: values(&[(":g", n("2"))]), ..Default::default() };
+    engine.update_item("ixt", key, Some("SET g = :g".into()), None, c).unwrap();
+    let count = |engine: &Engine, g: &str| {
+        engine
+            .query(ReadRequest {
+                table: "ixt".into(),
+                index: Some("by_g".into()),
+                key_condition: Some("g = :g".into()),
+                values: values(&[(":g", n(g))]),
+                forward: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .count
+    };
+    assert_eq!((count(&engine, "1"), count(&engine, "2")), (1, 2));
+    drop(engine);
+    let engine = Engine::open(store, SystemClock::shared()).unwrap();
+    assert_eq!((count(&engine, "1"), count(&engine, "2")), (1, 2));
 }

@@ -6,6 +6,7 @@ use super::error::{CancelReason, EngineError, Result, invalid};
 use super::expr::ast::Update;
 use super::expr::eval::{evaluate, project};
 use super::expr::{Condition, parse_update};
+use super::idempotency::{Claim, check_token};
 use super::items::{Conditional, GetItem, check_item_values, placeholders, projection_paths, write_condition};
 use super::keys::{PrimaryKey, is_key_attribute, key_of_item, key_of_key};
 use super::value::{Item, MAX_ITEM_SIZE, item_size};
@@ -69,6 +70,7 @@ impl Engine {
                 if item_size(&item) > MAX_ITEM_SIZE {
                     return Err(invalid("Item size has exceeded the maximum allowed size"));
                 }
+                super::indexes::check_index_keys(&meta, &item)?;
                 (key_of_item(&meta, &item)?, Change::Put(item))
             }
             TransactWrite::Update { key, update_expression, .. } => {
@@ -97,6 +99,28 @@ impl Engine {
         Ok(Prepared { table, name, key, cond, return_old: cond_params.return_old_on_failure, change })
     }
 
+    /// TransactWriteItems; `token` is the ClientRequestToken with a fingerprint of the request's
+    /// parameters (computed by the caller from the request as sent).
+    pub fn transact_write_once(
+        &self,
+        actions: Vec<TransactWrite>,
+        token: Option<(String, u64)>,
+    ) -> Result<Vec<Consumed>> {
+        let Some((token, fingerprint)) = token else { return self.transact_write(actions) };
+        check_token(&token)?;
+        match self.transact_tokens.claim(&token, fingerprint, self.clock.wall().unix_timestamp())? {
+            Claim::Replay(consumed) => Ok(consumed),
+            Claim::Run => {
+                let result = self.transact_write(actions);
+                match &result {
+                    Ok(consumed) => self.transact_tokens.finish(&token, consumed),
+                    Err(_) => self.transact_tokens.abandon(&token),
+                }
+                result
+            }
+        }
+    }
+
     pub fn transact_write(&self, actions: Vec<TransactWrite>) -> Result<Vec<Consumed>> {
         check_count(actions.len(), "transactItems")?;
         let prepared = actions.into_iter().map(|a| self.prepare(a)).collect::<Result<Vec<_>>>()?;
@@ -108,6 +132,7 @@ impl Engine {
         }
         for p in &prepared {
             p.table.capacity.read().expect("capacity lock").admit_write(&p.name)?;
+            p.table.admit_index_writes(&p.name)?;
         }
         let _guards = self.lock_items(&keys);
         let mut reasons = Vec::new();
@@ -142,6 +167,7 @@ impl Engine {
                     if item_size(&new) > MAX_ITEM_SIZE {
                         return Err(invalid("Item size to update has exceeded the maximum allowed size"));
                     }
+                    super::indexes::check_index_keys(&p.table.snapshot(), &new)?;
                     Some(new)
                 }
             };
@@ -153,6 +179,7 @@ impl Engine {
         }
         let mut batch = ItemBatch::default();
         let mut consumed: Vec<Consumed> = Vec::new();
+        let mut index_deltas = Vec::new();
         for (p, (old, new)) in prepared.iter().zip(&results) {
             if matches!(p.change, Change::Check) {
                 let units = 2 * write_units(old.as_ref().map(item_size).unwrap_or(0));
@@ -164,16 +191,19 @@ impl Engine {
                 Some(item) => batch.put(p.key.storage.clone(), item),
                 None => batch.delete(p.key.storage.clone()),
             }
+            index_deltas.push(super::indexes::stage(&p.table.snapshot(), old.as_ref(), new.as_ref(), &mut batch));
             let units =
                 2 * write_units(old.as_ref().map(item_size).unwrap_or(0).max(new.as_ref().map(item_size).unwrap_or(0)));
             p.table.capacity.read().expect("capacity lock").charge_write(&p.name, units);
             merge(&mut consumed, Consumed::write(&p.name, units));
         }
         self.store.commit(batch)?;
-        for (p, (old, new)) in prepared.iter().zip(&results) {
-            if !matches!(p.change, Change::Check) {
-                p.table.account(old.as_ref().map(item_size), new.as_ref().map(item_size));
-            }
+        let mut writes = prepared.iter().zip(&results).filter(|(p, _)| !matches!(p.change, Change::Check));
+        for ((p, (old, new)), deltas) in writes.by_ref().zip(index_deltas) {
+            p.table.account(old.as_ref().map(item_size), new.as_ref().map(item_size));
+            let mut c = Consumed { table: p.name.clone(), ..Default::default() };
+            p.table.settle_indexes(&p.name, &deltas, 2, Some(&mut c));
+            merge(&mut consumed, c);
         }
         Ok(consumed)
     }
@@ -221,10 +251,7 @@ impl Prepared {
 
 fn merge(all: &mut Vec<Consumed>, c: Consumed) {
     match all.iter_mut().find(|x| x.table == c.table) {
-        Some(x) => {
-            x.read += c.read;
-            x.write += c.write;
-        }
+        Some(x) => x.merge(c),
         None => all.push(c),
     }
 }

@@ -6,7 +6,8 @@ use super::Call;
 use super::errors::ApiError;
 use super::json::{Fields, null_error};
 use crate::engine::Engine;
-use crate::engine::tables::{Billing, CreateTable, TableDescription};
+use crate::engine::indexes::{IndexMeta, IndexSpec};
+use crate::engine::tables::{Billing, CreateTable, GsiUpdate, TableDescription};
 
 const OPERATIONS: &[&str] = &[
     "CreateTable",
@@ -19,6 +20,8 @@ const OPERATIONS: &[&str] = &[
     "TagResource",
     "UntagResource",
     "ListTagsOfResource",
+    "UpdateTimeToLive",
+    "DescribeTimeToLive",
 ];
 
 pub fn is_operation(op: &str) -> bool {
@@ -50,7 +53,12 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>, call: &Call) -> Result
         }
         "UpdateTable" => {
             let name = f.required_str("TableName", "tableName")?;
-            let desc = engine.update_table(&name, f.str("BillingMode")?.as_deref(), throughput(f)?)?;
+            let defs = match f.get("AttributeDefinitions") {
+                Some(_) => pairs(f, "AttributeDefinitions", "AttributeName", "AttributeType", "attributeDefinitions")?,
+                None => Vec::new(),
+            };
+            let desc =
+                engine.update_table(&name, f.str("BillingMode")?.as_deref(), throughput(f)?, defs, gsi_updates(f)?)?;
             Ok(json!({ "TableDescription": describe(&desc, call) }))
         }
         "DeleteTable" => {
@@ -81,6 +89,22 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>, call: &Call) -> Result
             let tags: Vec<Value> =
                 engine.list_tags(&arn)?.into_iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect();
             Ok(json!({ "Tags": tags }))
+        }
+        "UpdateTimeToLive" => {
+            let name = f.required_str("TableName", "tableName")?;
+            let spec = f.object("TimeToLiveSpecification")?.ok_or_else(|| null_error("timeToLiveSpecification"))?;
+            let enabled = spec.bool("Enabled")?.ok_or_else(|| null_error("timeToLiveSpecification.enabled"))?;
+            let attribute = spec.required_str("AttributeName", "timeToLiveSpecification.attributeName")?;
+            engine.update_time_to_live(&name, enabled, &attribute)?;
+            Ok(json!({ "TimeToLiveSpecification": { "Enabled": enabled, "AttributeName": attribute } }))
+        }
+        "DescribeTimeToLive" => {
+            let name = f.required_str("TableName", "tableName")?;
+            let description = match engine.describe_time_to_live(&name)? {
+                Some(attr) => json!({ "TimeToLiveStatus": "ENABLED", "AttributeName": attr }),
+                None => json!({ "TimeToLiveStatus": "DISABLED" }),
+            };
+            Ok(json!({ "TimeToLiveDescription": description }))
         }
         _ => Err(ApiError::UnknownOperation),
     }
@@ -117,9 +141,6 @@ fn pairs(f: Fields<'_>, field: &str, a: &str, b: &str, wire: &str) -> Result<Vec
 
 fn create_request(f: Fields<'_>) -> Result<CreateTable, ApiError> {
     let name = f.required_str("TableName", "tableName")?;
-    if f.get("GlobalSecondaryIndexes").is_some() || f.get("LocalSecondaryIndexes").is_some() {
-        return Err(crate::engine::error::invalid("Secondary indexes are not supported by this server").into());
-    }
     Ok(CreateTable {
         name,
         key_schema: pairs(f, "KeySchema", "AttributeName", "KeyType", "keySchema")?,
@@ -133,6 +154,84 @@ fn create_request(f: Fields<'_>) -> Result<CreateTable, ApiError> {
         billing_mode: f.str("BillingMode")?,
         throughput: throughput(f)?,
         tags: tags(f)?.unwrap_or_default(),
+        local_indexes: index_specs(f, "LocalSecondaryIndexes", "localSecondaryIndexes")?,
+        global_indexes: index_specs(f, "GlobalSecondaryIndexes", "globalSecondaryIndexes")?,
+    })
+}
+
+fn index_spec(e: Fields<'_>, wire: &str) -> Result<IndexSpec, ApiError> {
+    let projection = e.object("Projection")?.ok_or_else(|| null_error(&format!("{wire}.member.projection")))?;
+    Ok(IndexSpec {
+        name: e.required_str("IndexName", &format!("{wire}.member.indexName"))?,
+        key_schema: pairs(e, "KeySchema", "AttributeName", "KeyType", &format!("{wire}.member.keySchema"))?,
+        projection_type: projection.str("ProjectionType")?,
+        non_key_attributes: projection.strings("NonKeyAttributes")?,
+        throughput: throughput(e)?,
+    })
+}
+
+fn index_specs(f: Fields<'_>, field: &str, wire: &str) -> Result<Vec<IndexSpec>, ApiError> {
+    let Some(list) = f.array(field)? else { return Ok(Vec::new()) };
+    list.iter()
+        .map(|e| {
+            let e = Fields(
+                e.as_object().ok_or_else(|| ApiError::Serialization(format!("{field} entries must be objects")))?,
+            );
+            index_spec(e, wire)
+        })
+        .collect()
+}
+
+/// UpdateTable's GlobalSecondaryIndexUpdates.
+fn gsi_updates(f: Fields<'_>) -> Result<Vec<GsiUpdate>, ApiError> {
+    let Some(list) = f.array("GlobalSecondaryIndexUpdates")? else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for e in list {
+        let e =
+            Fields(e.as_object().ok_or_else(|| {
+                ApiError::Serialization("GlobalSecondaryIndexUpdates entries must be objects".into())
+            })?);
+        let wire = "globalSecondaryIndexUpdates.member";
+        out.push(match (e.object("Create")?, e.object("Delete")?, e.object("Update")?) {
+            (Some(c), None, None) => GsiUpdate::Create(index_spec(c, &format!("{wire}.create"))?),
+            (None, Some(d), None) => GsiUpdate::Delete(d.required_str("IndexName", &format!("{wire}.delete.indexName"))?),
+            (None, None, Some(u)) => GsiUpdate::Update(
+                u.required_str("IndexName", &format!("{wire}.update.indexName"))?,
+                throughput(u)?.ok_or_else(|| null_error(&format!("{wire}.update.provisionedThroughput")))?,
+            ),
+            _ => {
+                return Err(crate::engine::error::invalid(
+                    "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Update, or GlobalSecondaryIndexUpdate.Delete must be specified",
+                )
+                .into());
+            }
+        });
+    }
+    Ok(out)
+}
+
+fn index_json(
+    index: &IndexMeta,
+    table: &crate::engine::tables::TableMeta,
+    count: u64,
+    bytes: u64,
+    call: &Call,
+) -> Value {
+    let mut key_schema = vec![json!({ "AttributeName": index.hash.name, "KeyType": "HASH" })];
+    if let Some(r) = &index.range {
+        key_schema.push(json!({ "AttributeName": r.name, "KeyType": "RANGE" }));
+    }
+    let mut projection = json!({ "ProjectionType": index.projection.type_name() });
+    if let crate::engine::indexes::Projection::Include(attrs) = &index.projection {
+        projection["NonKeyAttributes"] = json!(attrs);
+    }
+    json!({
+        "IndexName": index.name,
+        "KeySchema": key_schema,
+        "Projection": projection,
+        "IndexSizeBytes": bytes,
+        "ItemCount": count,
+        "IndexArn": format!("{}/index/{}", table_arn(&call.region, &table.name), index.name),
     })
 }
 
@@ -176,6 +275,28 @@ fn describe(d: &TableDescription, call: &Call) -> Value {
         "TableId": m.uuid,
         "DeletionProtectionEnabled": false,
     });
+    let (mut lsis, mut gsis) = (Vec::new(), Vec::new());
+    for (index, (count, bytes)) in m.indexes.iter().zip(&d.index_stats) {
+        let mut v = index_json(index, m, *count, *bytes, call);
+        if index.is_global() {
+            v["IndexStatus"] = json!(if index.backfilling { "CREATING" } else { "ACTIVE" });
+            if index.backfilling {
+                v["Backfilling"] = json!(true);
+            }
+            let (r, w) = index.throughput.unwrap_or((0, 0));
+            v["ProvisionedThroughput"] =
+                json!({ "NumberOfDecreasesToday": 0, "ReadCapacityUnits": r, "WriteCapacityUnits": w });
+            gsis.push(v);
+        } else {
+            lsis.push(v);
+        }
+    }
+    if !lsis.is_empty() {
+        out["LocalSecondaryIndexes"] = json!(lsis);
+    }
+    if !gsis.is_empty() {
+        out["GlobalSecondaryIndexes"] = json!(gsis);
+    }
     if m.billing == Billing::PayPerRequest || m.last_pay_per_request.is_some() {
         let mut summary = json!({ "BillingMode": mode });
         if let Some(t) = m.last_pay_per_request {

@@ -54,7 +54,21 @@ fn return_capacity(f: Fields<'_>) -> Result<ReturnCapacity, ApiError> {
 fn capacity_json(c: &Consumed, mode: ReturnCapacity) -> Value {
     let mut out = json!({ "TableName": c.table, "CapacityUnits": c.total() });
     if mode == ReturnCapacity::Indexes {
-        let mut table = json!({ "CapacityUnits": c.total() });
+        let mut table = json!({ "CapacityUnits": c.read + c.write });
+        for index in &c.indexes {
+            let field = if index.global { "GlobalSecondaryIndexes" } else { "LocalSecondaryIndexes" };
+            let mut v = json!({ "CapacityUnits": index.read + index.write });
+            if index.read > 0.0 {
+                v["ReadCapacityUnits"] = json!(index.read);
+            }
+            if index.write > 0.0 {
+                v["WriteCapacityUnits"] = json!(index.write);
+            }
+            if out.get(field).is_none() {
+                out[field] = json!({});
+            }
+            out[field][&index.name] = v;
+        }
         if c.read > 0.0 {
             out["ReadCapacityUnits"] = json!(c.read);
             table["ReadCapacityUnits"] = json!(c.read);
@@ -180,6 +194,7 @@ fn read_request(f: Fields<'_>, query: bool) -> Result<ReadRequest, ApiError> {
     }
     Ok(ReadRequest {
         table: f.required_str("TableName", "tableName")?,
+        index: f.str("IndexName")?,
         consistent: f.bool("ConsistentRead")?.unwrap_or(false),
         limit,
         exclusive_start_key: f.item("ExclusiveStartKey")?,
@@ -399,7 +414,17 @@ fn transact_write(engine: &Engine, f: Fields<'_>, rc: ReturnCapacity) -> Result<
             other => return Err(ApiError::Serialization(format!("Unknown transact action {other}"))),
         });
     }
-    let consumed = engine.transact_write(actions)?;
+    let token = match f.str("ClientRequestToken")? {
+        Some(t) => {
+            let items = f.get("TransactItems").map(|v| v.to_string()).unwrap_or_default();
+            // Tokens live in memory only, so a per-process 64-bit hash is stable enough.
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&items, &mut hasher);
+            Some((t, std::hash::Hasher::finish(&hasher)))
+        }
+        None => None,
+    };
+    let consumed = engine.transact_write_once(actions, token)?;
     let mut out = json!({});
     if rc != ReturnCapacity::None {
         out["ConsumedCapacity"] = Value::Array(consumed.iter().map(|c| capacity_json(c, rc)).collect());

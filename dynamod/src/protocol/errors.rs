@@ -38,6 +38,8 @@ impl ApiError {
                     EngineError::ConditionalCheckFailed { .. } => (400, "ConditionalCheckFailedException"),
                     EngineError::Throttled => (400, "ProvisionedThroughputExceededException"),
                     EngineError::TransactionCanceled { .. } => (400, "TransactionCanceledException"),
+                    EngineError::IdempotentParameterMismatch(_) => (400, "IdempotentParameterMismatchException"),
+                    EngineError::TransactionInProgress(_) => (400, "TransactionInProgressException"),
                     EngineError::Internal(_) => (500, "InternalServerError"),
                 };
                 let message = match e {

@@ -98,10 +98,23 @@ impl Store {
     }
 
     /// Drops a table's description and records that its items are to be purged (resumed on restart).
-    pub fn delete_table(&self, name: &str, id: u64) -> Result<()> {
+    /// `ids` are the table's key space and its indexes'.
+    pub fn delete_table(&self, name: &str, ids: &[u64]) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.delete(TABLES, name.as_bytes());
-        batch.put(TABLES, dropped_key(id), Vec::new());
+        for id in ids {
+            batch.put(TABLES, dropped_key(*id), Vec::new());
+        }
+        Ok(self.kv.write(batch)?)
+    }
+
+    /// Stores a table's description without one of its indexes and records that the index's
+    /// entries are to be purged.
+    pub fn drop_index(&self, meta: &TableMeta, index_id: u64) -> Result<()> {
+        let json = serde_json::to_vec(meta).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut batch = WriteBatch::new();
+        batch.put(TABLES, meta.name.as_bytes(), json);
+        batch.put(TABLES, dropped_key(index_id), Vec::new());
         Ok(self.kv.write(batch)?)
     }
 
