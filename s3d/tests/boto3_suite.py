@@ -348,7 +348,141 @@ def addressing_and_errors():
     expect_error(s3.get_bucket_website, "NotImplemented", 501, Bucket="suite")
 
 
-for step in [buckets, objects, tagging, copies, listing, multipart, presigned_and_post, addressing_and_errors]:
+def versioning():
+    """Issue #4: bucket versioning as S3 documents it."""
+    b = "versioned"
+    s3.create_bucket(Bucket=b)
+    check("Status" not in s3.get_bucket_versioning(Bucket=b), "a new bucket has no versioning status")
+    s3.put_object(Bucket=b, Key="doc", Body=b"before versioning")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    check(s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled", "versioning Enabled")
+    expect_error(s3.put_bucket_versioning, "MalformedXML", 400, Bucket=b,
+                 VersioningConfiguration={"Status": "Off"})
+    expect_error(bob.get_bucket_versioning, "AccessDenied", 403, Bucket=b)
+    v1 = s3.put_object(Bucket=b, Key="doc", Body=b"one")["VersionId"]
+    big = os.urandom(40_000)  # a blob, not inline
+    v2 = s3.put_object(Bucket=b, Key="doc", Body=big)["VersionId"]
+    check(v1 != v2 and v1 != "null", f"each PUT makes a new version: {v1} {v2}")
+    g = s3.get_object(Bucket=b, Key="doc")
+    check(g["Body"].read() == big and g["VersionId"] == v2, "GET returns the newest version")
+    check(s3.get_object(Bucket=b, Key="doc", VersionId=v1)["Body"].read() == b"one", "GET by versionId")
+    check(s3.get_object(Bucket=b, Key="doc", VersionId="null")["Body"].read() == b"before versioning",
+          "objects written before versioning are the null version")
+    check(s3.head_object(Bucket=b, Key="doc", VersionId=v1)["ContentLength"] == 3, "HEAD by versionId")
+    r = s3.get_object(Bucket=b, Key="doc", VersionId=v2, Range="bytes=10-19")
+    check(r["Body"].read() == big[10:20], "ranged GET of a version")
+    expect_error(s3.get_object, "InvalidArgument", 400, Bucket=b, Key="doc", VersionId="not-a-version")
+    expect_error(s3.get_object, "NoSuchVersion", 404, Bucket=b, Key="doc", VersionId="0" * 24)
+    # Tagging by version
+    s3.put_object_tagging(Bucket=b, Key="doc", VersionId=v1, Tagging={"TagSet": [{"Key": "v", "Value": "1"}]})
+    t = s3.get_object_tagging(Bucket=b, Key="doc", VersionId=v1)
+    check(t["TagSet"] == [{"Key": "v", "Value": "1"}] and t["VersionId"] == v1, f"tagging by version: {t}")
+    check(s3.get_object_tagging(Bucket=b, Key="doc")["TagSet"] == [], "other versions keep their tags")
+    # CopyObject from an older version
+    c = s3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "doc", "VersionId": v1})
+    check(c["CopySourceVersionId"] == v1 and c.get("VersionId"), f"copy reports versions: {c}")
+    check(s3.get_object(Bucket=b, Key="copy")["Body"].read() == b"one", "copy of an older version")
+    # DELETE without versionId: a delete marker
+    d = s3.delete_object(Bucket=b, Key="doc")
+    check(d["DeleteMarker"] is True and d["VersionId"] not in (None, "null", v1, v2), f"delete marker made: {d}")
+    marker = d["VersionId"]
+    e = expect_error(s3.get_object, "NoSuchKey", 404, Bucket=b, Key="doc")
+    hdrs = e.response["ResponseMetadata"]["HTTPHeaders"]
+    check(hdrs.get("x-amz-delete-marker") == "true" and hdrs.get("x-amz-version-id") == marker,
+          f"404 says delete marker: {hdrs}")
+    expect_error(s3.head_object, "404", 404, Bucket=b, Key="doc")
+    e = expect_error(s3.get_object, "MethodNotAllowed", 405, Bucket=b, Key="doc", VersionId=marker)
+    check(e.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true", "405 marks marker")
+    check(s3.get_object(Bucket=b, Key="doc", VersionId=v2)["Body"].read() == big, "old versions stay readable")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]
+    check(keys == ["copy"], f"ListObjects hides deleted keys: {keys}")
+    lv = s3.list_object_versions(Bucket=b, Prefix="doc")
+    got = [(v["VersionId"], v["IsLatest"]) for v in lv["Versions"]]
+    check(got == [(v2, False), (v1, False), ("null", False)], f"versions newest first: {got}")
+    dm = [(m["VersionId"], m["IsLatest"]) for m in lv["DeleteMarkers"]]
+    check(dm == [(marker, True)], f"delete marker listed as latest: {dm}")
+    # Deleting the delete marker undeletes
+    d = s3.delete_object(Bucket=b, Key="doc", VersionId=marker)
+    check(d["DeleteMarker"] is True and d["VersionId"] == marker, f"removed the marker: {d}")
+    check(s3.get_object(Bucket=b, Key="doc")["Body"].read() == big, "undeleted: newest version is back")
+    # Permanently deleting the current version promotes the next one
+    d = s3.delete_object(Bucket=b, Key="doc", VersionId=v2)
+    check(d["VersionId"] == v2 and "DeleteMarker" not in d, f"removed a version: {d}")
+    g = s3.get_object(Bucket=b, Key="doc")
+    check(g["Body"].read() == b"one" and g["VersionId"] == v1, "previous version is current again")
+    expect_error(s3.get_object, "NoSuchVersion", 404, Bucket=b, Key="doc", VersionId=v2)
+    # Suspended: writes replace the null version
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+    check(s3.get_bucket_versioning(Bucket=b)["Status"] == "Suspended", "versioning Suspended")
+    s3.put_object(Bucket=b, Key="doc", Body=b"suspended 1")
+    s3.put_object(Bucket=b, Key="doc", Body=b"suspended 2")
+    lv = s3.list_object_versions(Bucket=b, Prefix="doc")
+    got = [(v["VersionId"], v["IsLatest"]) for v in lv["Versions"]]
+    check(got == [("null", True), (v1, False)], f"suspended writes replace the null version: {got}")
+    check(s3.get_object(Bucket=b, Key="doc", VersionId="null")["Body"].read() == b"suspended 2", "null replaced")
+    d = s3.delete_object(Bucket=b, Key="doc")
+    check(d["DeleteMarker"] is True and d["VersionId"] == "null", f"suspended delete makes a null marker: {d}")
+    lv = s3.list_object_versions(Bucket=b, Prefix="doc")
+    check([v["VersionId"] for v in lv["Versions"]] == [v1], "the null version was replaced by the marker")
+    check([m["VersionId"] for m in lv["DeleteMarkers"]] == ["null"], "null delete marker listed")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    e = expect_error(s3.head_object, "404", 404, Bucket=b, Key="doc")
+    check(e.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true", "HEAD 404 marks marker")
+    # Copying an older version onto its own key restores it as a new version
+    c = s3.copy_object(Bucket=b, Key="doc", CopySource={"Bucket": b, "Key": "doc", "VersionId": v1})
+    g = s3.get_object(Bucket=b, Key="doc")
+    check(g["Body"].read() == b"one" and g["VersionId"] == c["VersionId"], "older version restored by copy")
+    # Completing a multipart upload adds a version
+    up = s3.create_multipart_upload(Bucket=b, Key="doc")["UploadId"]
+    part = s3.upload_part(Bucket=b, Key="doc", UploadId=up, PartNumber=1, Body=b"multipart body")
+    done = s3.complete_multipart_upload(Bucket=b, Key="doc", UploadId=up,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    check(done.get("VersionId") not in (None, "null"), f"multipart completion reports its version: {done}")
+    lv = s3.list_object_versions(Bucket=b, Prefix="doc")
+    check([v["VersionId"] for v in lv["Versions"]] == [done["VersionId"], c["VersionId"], v1],
+          f"multipart and copy versions listed: {lv['Versions']}")
+    check(s3.get_object(Bucket=b, Key="doc", VersionId=c["VersionId"])["Body"].read() == b"one", "copy version kept")
+    # ListObjectVersions: pagination, delimiter, DeleteObjects with versions
+    ids = {}
+    for k in ["p/a", "p/b", "q/x", "r"]:
+        ids[k] = [s3.put_object(Bucket=b, Key=k, Body=f"{k}{i}".encode())["VersionId"] for i in range(3)]
+    seen, kw, pages = [], {}, 0
+    while True:
+        page = s3.list_object_versions(Bucket=b, Prefix="p/", MaxKeys=2, **kw)
+        pages += 1
+        entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        check(len(entries) <= 2, "max-keys bounds a page")
+        seen += [(v["Key"], v["VersionId"]) for v in page.get("Versions", [])]
+        if not page["IsTruncated"]:
+            break
+        kw = {"KeyMarker": page["NextKeyMarker"], "VersionIdMarker": page["NextVersionIdMarker"]}
+    want = [("p/a", v) for v in reversed(ids["p/a"])] + [("p/b", v) for v in reversed(ids["p/b"])]
+    check(seen == want and pages == 3, f"paged versions in order: {seen} in {pages} pages")
+    page = s3.list_object_versions(Bucket=b, Delimiter="/")
+    check([p["Prefix"] for p in page["CommonPrefixes"]] == ["p/", "q/"], f"delimiter: {page.get('CommonPrefixes')}")
+    check({v["Key"] for v in page["Versions"]} == {"copy", "doc", "r"}, "top-level versions listed")
+    page = s3.list_object_versions(Bucket=b, KeyMarker="q/x")
+    check({v["Key"] for v in page["Versions"]} == {"r"}, "key-marker alone skips that key's versions")
+    r = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "r", "VersionId": ids["r"][0]}, {"Key": "q/x"}]})
+    dl = {o["Key"]: o for o in r["Deleted"]}
+    check(dl["r"]["VersionId"] == ids["r"][0] and dl["q/x"]["DeleteMarker"] is True
+          and dl["q/x"]["DeleteMarkerVersionId"], f"DeleteObjects with versions: {r}")
+    left = [v["VersionId"] for v in s3.list_object_versions(Bucket=b, Prefix="r")["Versions"]]
+    check(left == [ids["r"][2], ids["r"][1]], f"one version of r removed: {left}")
+    # A bucket holding only versions and delete markers is not empty; removing every version empties it
+    expect_error(s3.delete_bucket, "BucketNotEmpty", 409, Bucket=b)
+    while True:
+        page = s3.list_object_versions(Bucket=b)
+        entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if not entries:
+            break
+        s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                                                        for v in entries]})
+    s3.delete_bucket(Bucket=b)
+
+
+for step in [buckets, objects, tagging, copies, listing, multipart, presigned_and_post, addressing_and_errors,
+             versioning]:
     step()
     print(f"{step.__name__}: ok", flush=True)
 print(f"boto3 suite: {CHECKS} checks ok")

@@ -70,6 +70,8 @@ fn boto3_suite_covers_every_operation_and_error() {
     let (status, out, err) = run_with_timeout(&mut cmd, Duration::from_secs(600));
     assert!(status.success(), "boto3 suite failed:\n{out}\n{err}\ndaemon log tail:\n{}", tail(&d.log(), 60));
     assert!(out.contains("checks ok"), "{out}");
+    assert!(out.contains("versioning: ok"), "{out}");
+    println!("{out}");
     assert!(d.stop().success(), "s3d exits 0 on SIGTERM");
 }
 
@@ -141,6 +143,23 @@ fn aws_cli_copies_syncs_lists_removes_and_goes_multipart() {
     aws(&d, &["s3", "rm", "--recursive", "s3://cli/"]);
     assert!(aws(&d, &["s3", "ls", "--recursive", "s3://cli/"]).trim().is_empty());
     aws(&d, &["s3", "rb", "s3://cli"]);
+
+    // Versioning through the cli: two uploads are two versions; `s3 rm` leaves a delete marker.
+    aws(&d, &["s3", "mb", "s3://cliv"]);
+    let cfg = ["s3api", "put-bucket-versioning", "--bucket", "cliv", "--versioning-configuration", "Status=Enabled"];
+    aws(&d, &cfg);
+    assert!(aws(&d, &["s3api", "get-bucket-versioning", "--bucket", "cliv"]).contains("\"Enabled\""));
+    for _ in 0..2 {
+        aws(&d, &["s3", "cp", src.join("small.txt").to_str().unwrap(), "s3://cliv/f"]);
+    }
+    aws(&d, &["s3", "rm", "s3://cliv/f"]);
+    assert!(aws(&d, &["s3", "ls", "s3://cliv/"]).trim().is_empty(), "a deleted key is not listed");
+    let counts = aws(
+        &d,
+        &["s3api", "list-object-versions", "--bucket", "cliv", "--query", "[length(Versions), length(DeleteMarkers)]"],
+    );
+    let counts: Vec<String> = counts.split_whitespace().map(|s| s.trim_matches([',', '[', ']']).to_string()).collect();
+    assert_eq!(counts.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>(), vec!["2", "1"]);
 }
 
 #[test]
@@ -215,9 +234,11 @@ fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
     let deadline = Instant::now() + Duration::from_secs(120);
     for line in lines {
         let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("ACK ") {
-            acked.push(rest.to_string());
-            if acked.len() == 200 {
+        if line.starts_with("DEL ") {
+            acked.push(line);
+        } else if line.starts_with("ACK ") {
+            acked.push(line);
+            if acked.iter().filter(|l| l.starts_with("ACK ")).count() == 200 {
                 d.kill9(); // mid-stream: the writer is in the middle of its next PUT
                 break;
             }
@@ -226,7 +247,7 @@ fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
     }
     let _ = writer.kill();
     let _ = writer.wait();
-    assert_eq!(acked.len(), 200);
+    assert_eq!(acked.iter().filter(|l| l.starts_with("ACK ")).count(), 200);
     d.restart();
     let tmp = d.data_dir().join("s3d/blobs/tmp");
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "start-up removed temporary files");
@@ -242,7 +263,8 @@ fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
     child.stdin.take().unwrap().write_all(acked.join("\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    // Every remaining blob file belongs to a listed object (100 KiB bodies are blobs, 1 KiB are inline).
+    // Every remaining blob file belongs to a listed version (100 KiB bodies are blobs, 1 KiB are inline):
+    // overwritten versions keep theirs, permanently deleted ones do not.
     let mut blobs = 0;
     for shard in std::fs::read_dir(d.data_dir().join("s3d/blobs")).unwrap() {
         let shard = shard.unwrap().path();
@@ -250,8 +272,10 @@ fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
             blobs += std::fs::read_dir(shard).unwrap().count();
         }
     }
-    let listed =
-        aws(&d, &["s3api", "list-objects-v2", "--bucket", "crash", "--query", "length(Contents[?Size > `16384`])"]);
+    let listed = aws(
+        &d,
+        &["s3api", "list-object-versions", "--bucket", "crash", "--query", "length(Versions[?Size > `16384`])"],
+    );
     assert_eq!(blobs.to_string(), listed.trim(), "no orphan blob survives a restart");
 }
 

@@ -27,7 +27,10 @@ impl Engine {
         }
         let location = location.filter(|l| !l.is_empty() && l != "us-east-1");
         let mut batch = MetaBatch::new();
-        batch.put_bucket(name, &BucketRecord { owner: caller.user.clone(), created_ms: self.now_ms(), location });
+        batch.put_bucket(
+            name,
+            &BucketRecord { owner: caller.user.clone(), created_ms: self.now_ms(), location, versioning: None },
+        );
         self.commit(batch).await
     }
 

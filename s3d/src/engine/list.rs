@@ -67,6 +67,10 @@ impl Engine {
             }
             for item in self.meta.scan_objects(bucket, &start, end.as_deref())? {
                 let (key, rec) = item?;
+                // A key whose current version is a delete marker is not listed.
+                if rec.delete_marker {
+                    continue;
+                }
                 let rolled = delimiter.and_then(|d| {
                     key[q.prefix.len()..].find(d).map(|i| key[..q.prefix.len() + i + d.len()].to_string())
                 });

@@ -10,6 +10,10 @@ pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod read;
+pub mod versioning;
+#[cfg(test)]
+mod versioning_tests;
+pub mod versions_list;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -43,6 +47,12 @@ pub enum EngineError {
     NoSuchUpload,
     #[error("The specified version does not exist.")]
     NoSuchVersion,
+    /// The key's current version is a delete marker (404 with `x-amz-delete-marker: true`).
+    #[error("The specified key does not exist.")]
+    LatestIsDeleteMarker { version_id: Option<String> },
+    /// A request named a delete marker's version where only an object's will do (405).
+    #[error("The specified method is not allowed against this resource.")]
+    VersionIsDeleteMarker { version_id: Option<String>, last_modified: OffsetDateTime },
     #[error(
         "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
     )]
@@ -135,6 +145,8 @@ pub struct Engine {
     /// it exclusively, so no object or upload can land in a bucket that is being deleted.
     bucket_locks: Vec<tokio::sync::RwLock<()>>,
     clock: SharedClock,
+    /// The last version sequence handed out (see `versioning`).
+    last_seq: std::sync::atomic::AtomicU64,
 }
 
 /// What start-up recovery removed.
@@ -147,7 +159,7 @@ pub struct RecoveryReport {
 impl Engine {
     pub fn new(meta: MetaStore, blobs: Arc<dyn BlobStore>, clock: SharedClock) -> Self {
         let bucket_locks = (0..64).map(|_| tokio::sync::RwLock::new(())).collect();
-        Self { meta, blobs, locks: KeyLocks::new(1024), bucket_locks, clock }
+        Self { meta, blobs, locks: KeyLocks::new(1024), bucket_locks, clock, last_seq: Default::default() }
     }
 
     /// Removes what interrupted writes left: temporary files and committed blobs that no metadata

@@ -174,7 +174,7 @@ impl Engine {
     pub async fn upload_part_copy(
         &self,
         caller: &Caller,
-        src: (&str, &str),
+        src: (&str, &str, Option<&super::versioning::VersionRef>),
         bucket: &str,
         key: &str,
         upload_id: &str,
@@ -185,7 +185,7 @@ impl Engine {
         self.owned_bucket(caller, bucket)?;
         part_number(number)?;
         let upload = self.upload(bucket, key, upload_id)?;
-        let source = self.open_object(caller, src.0, src.1, None, cond, None).await.map_err(|e| match e {
+        let source = self.open_object(caller, src.0, src.1, src.2, None, cond, None).await.map_err(|e| match e {
             EngineError::NotModified { .. } => EngineError::PreconditionFailed,
             other => other,
         })?;
@@ -205,6 +205,7 @@ impl Engine {
                     caller,
                     src.0,
                     src.1,
+                    src.2,
                     Some(RangeSpec::FromTo { first: wanted.start, last: Some(wanted.end - 1) }),
                     cond,
                     None,
@@ -281,16 +282,20 @@ impl Engine {
                 checksum,
                 storage_class: upload.storage_class,
                 encryption: None,
+                delete_marker: false,
+                seq: 0,
                 body: BodyRecord::Parts(
                     parts.iter().map(|(_, p)| PartRef { blob: p.blob.clone(), size: p.size }).collect(),
                 ),
             };
+            let mut record = record;
             let key_guard = self.locks.lock(bucket, key).await;
+            let state = self.versioning_of(bucket)?;
             let current = self.meta.object(bucket, key)?;
-            super::object::check_write_condition(cond, current.as_ref().map(|(r, _)| r))?;
+            super::object::check_write_condition(cond, current.as_ref().map(|(r, _)| r).filter(|r| !r.delete_marker))?;
             let mut batch = MetaBatch::new();
-            batch.put_object(bucket, key, &record, &[]).delete_upload(bucket, key, upload_id);
-            let mut released: Vec<_> = current.map(|(old, _)| old.blobs()).unwrap_or_default();
+            batch.delete_upload(bucket, key, upload_id);
+            let mut released = self.place_current(bucket, key, state, current, &mut record, &[], &mut batch)?;
             for (n, part) in self.meta.scan_parts(upload_id, 0)?.collect::<Result<Vec<_>, _>>()? {
                 batch.delete_part(upload_id, n);
                 if !parts.iter().any(|(chosen, _)| *chosen == n) {
@@ -428,7 +433,7 @@ mod tests {
     use futures::StreamExt;
 
     async fn read(e: &Engine, key: &str, range: Option<RangeSpec>) -> Vec<u8> {
-        let mut o = e.get_object(&alice(), "bkt", key, &ReadConditions::default(), range, None).await.unwrap();
+        let mut o = e.get_object(&alice(), "bkt", key, None, &ReadConditions::default(), range, None).await.unwrap();
         let mut out = Vec::new();
         while let Some(c) = o.body.next().await {
             out.extend_from_slice(&c.unwrap());

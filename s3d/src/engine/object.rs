@@ -9,8 +9,12 @@ use time::OffsetDateTime;
 use super::ingest::{Ingested, Integrity, Stored, TrailerReader};
 use super::names::{validate_key, validate_tags, validate_user_metadata};
 use super::read::{RangeSpec, ReadConditions};
+use super::versioning::{DeleteOutcome, VersionRef};
 use super::{ByteStream, Caller, ChecksumAlgorithm, Engine, EngineError, MAX_PUT_SIZE, Result, ms_to_time};
 use crate::store::meta::{BodyRecord, ChecksumRecord, ContentHeaders, MetaBatch, ObjectRecord};
+
+/// An object's tags, in the order given.
+pub type TagSet = Vec<(String, String)>;
 
 /// An `If-Match` / `If-None-Match` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +163,8 @@ impl Engine {
             checksum: ingested.checksum.as_ref().map(|(a, v)| full_object_checksum(*a, v)),
             storage_class,
             encryption: None,
+            delete_marker: false,
+            seq: 0,
             body: match &ingested.stored {
                 Stored::Inline(_) => BodyRecord::Inline,
                 Stored::Blob(id) => BodyRecord::Blob(id.clone()),
@@ -167,33 +173,31 @@ impl Engine {
         self.commit_new_object(bucket, key, record, &ingested, &req.condition).await
     }
 
-    /// Makes `record` (whose body is `ingested`) the object at `key`, if `cond` holds for the current one.
+    /// Makes `record` (whose body is `ingested`) the current version of `key`, if `cond` holds for
+    /// the current one (a delete marker counts as no object).
     pub(crate) async fn commit_new_object(
         &self,
         bucket: &str,
         key: &str,
-        record: ObjectRecord,
+        mut record: ObjectRecord,
         ingested: &Ingested,
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
         let result = async {
             let _bucket = self.bucket_alive(bucket).await?;
             let _guard = self.locks.lock(bucket, key).await;
+            let state = self.versioning_of(bucket)?;
             let current = self.meta.object(bucket, key)?;
-            check_write_condition(cond, current.as_ref().map(|(r, _)| r))?;
+            check_write_condition(cond, current.as_ref().map(|(r, _)| r).filter(|r| !r.delete_marker))?;
             let inline = match &ingested.stored {
                 Stored::Inline(b) => b.clone(),
                 Stored::Blob(_) => bytes::Bytes::new(),
             };
             let mut batch = MetaBatch::new();
-            batch.put_object(bucket, key, &record, &inline);
             if let Some(id) = ingested.blob() {
                 batch.reference_blob(id);
             }
-            let released = current.map(|(old, _)| old.blobs()).unwrap_or_default();
-            for id in &released {
-                batch.release_blob(id);
-            }
+            let released = self.place_current(bucket, key, state, current, &mut record, &inline, &mut batch)?;
             self.commit(batch).await?;
             Ok(released)
         }
@@ -211,31 +215,17 @@ impl Engine {
         }
     }
 
-    /// Deletes `key`; deleting a missing key succeeds, as in S3.
-    pub async fn delete_object(&self, caller: &Caller, bucket: &str, key: &str) -> Result<()> {
-        self.owned_bucket(caller, bucket)?;
-        let released = {
-            let _guard = self.locks.lock(bucket, key).await;
-            let Some((old, _)) = self.meta.object(bucket, key)? else { return Ok(()) };
-            let mut batch = MetaBatch::new();
-            batch.delete_object(bucket, key);
-            let released = old.blobs();
-            for id in &released {
-                batch.release_blob(id);
-            }
-            self.commit(batch).await?;
-            released
-        };
-        self.delete_blobs(released).await;
-        Ok(())
-    }
-
     /// DeleteObjects: each key's own outcome, in request order.
-    pub async fn delete_objects(&self, caller: &Caller, bucket: &str, keys: &[String]) -> Result<Vec<Result<()>>> {
+    pub async fn delete_objects(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        objects: &[(String, Option<VersionRef>)],
+    ) -> Result<Vec<Result<DeleteOutcome>>> {
         self.owned_bucket(caller, bucket)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            out.push(self.delete_object(caller, bucket, key).await);
+        let mut out = Vec::with_capacity(objects.len());
+        for (key, version) in objects {
+            out.push(self.delete_object(caller, bucket, key, version.as_ref()).await);
         }
         Ok(out)
     }
@@ -243,24 +233,30 @@ impl Engine {
     pub async fn copy_object(
         &self,
         caller: &Caller,
-        src: (&str, &str),
+        src: (&str, &str, Option<&VersionRef>),
         dst: (&str, &str),
         req: CopyRequest,
     ) -> Result<ObjectInfo> {
         self.owned_bucket(caller, dst.0)?;
         validate_key(dst.1)?;
-        let source =
-            self.open_object(caller, src.0, src.1, None, &req.source_conditions, None).await.map_err(|e| match e {
+        let source = self.open_object(caller, src.0, src.1, src.2, None, &req.source_conditions, None).await.map_err(
+            |e| match e {
                 EngineError::NotModified { .. } => EngineError::PreconditionFailed,
                 other => other,
-            })?;
+            },
+        )?;
         let src_rec = source.record;
         if src_rec.size > MAX_PUT_SIZE {
             return Err(EngineError::InvalidRequest(format!(
                 "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
             )));
         }
-        if src == dst && req.replace_metadata.is_none() && req.storage_class.is_none() && req.replace_tags.is_none() {
+        if (src.0, src.1) == dst
+            && src.2.is_none()
+            && req.replace_metadata.is_none()
+            && req.storage_class.is_none()
+            && req.replace_tags.is_none()
+        {
             return Err(EngineError::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into()));
         }
         let (headers, user_metadata) =
@@ -284,6 +280,8 @@ impl Engine {
             checksum: ingested.checksum.as_ref().map(|(a, v)| full_object_checksum(*a, v)),
             storage_class,
             encryption: None,
+            delete_marker: false,
+            seq: 0,
             body: match &ingested.stored {
                 Stored::Inline(_) => BodyRecord::Inline,
                 Stored::Blob(id) => BodyRecord::Blob(id.clone()),
@@ -292,28 +290,33 @@ impl Engine {
         self.commit_new_object(dst.0, dst.1, record, &ingested, &WriteCondition::default()).await
     }
 
-    pub fn get_object_tagging(&self, caller: &Caller, bucket: &str, key: &str) -> Result<Vec<(String, String)>> {
+    /// The tags of the current version or the named one, and that version's id.
+    pub fn get_object_tagging(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+    ) -> Result<(TagSet, Option<String>)> {
         self.owned_bucket(caller, bucket)?;
-        let (rec, _) = self.meta.object(bucket, key)?.ok_or(EngineError::NoSuchKey)?;
-        Ok(rec.tags)
+        let (rec, _) = self.resolve_version(bucket, key, version)?;
+        Ok((rec.tags, rec.version_id))
     }
 
-    /// Replaces the tag set (an empty set deletes the tags).
+    /// Replaces the tag set (an empty set deletes the tags) of the current or the named version;
+    /// returns that version's id.
     pub async fn put_object_tagging(
         &self,
         caller: &Caller,
         bucket: &str,
         key: &str,
+        version: Option<&VersionRef>,
         tags: Vec<(String, String)>,
-    ) -> Result<()> {
+    ) -> Result<Option<String>> {
         self.owned_bucket(caller, bucket)?;
         validate_tags(&tags)?;
-        let _guard = self.locks.lock(bucket, key).await;
-        let (mut rec, inline) = self.meta.object(bucket, key)?.ok_or(EngineError::NoSuchKey)?;
-        rec.tags = tags;
-        let mut batch = MetaBatch::new();
-        batch.put_object(bucket, key, &rec, &inline);
-        self.commit(batch).await
+        let rec = self.update_version(bucket, key, version, |r| r.tags = tags).await?;
+        Ok(rec.version_id)
     }
 
     /// The range a copy reads from `x-amz-copy-source-range` (`bytes=first-last`, both required).
@@ -394,8 +397,8 @@ mod tests {
         let mut n = 0;
         e.blobs.scan(&mut |_| n += 1).unwrap();
         assert_eq!(n, 1, "the overwritten body is deleted");
-        e.delete_object(&alice(), "bkt", "k").await.unwrap();
-        e.delete_object(&alice(), "bkt", "k").await.unwrap();
+        e.delete_object(&alice(), "bkt", "k", None).await.unwrap();
+        e.delete_object(&alice(), "bkt", "k", None).await.unwrap();
         let mut n = 0;
         e.blobs.scan(&mut |_| n += 1).unwrap();
         assert_eq!(n, 0);
@@ -442,16 +445,21 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(
-            e.copy_object(&alice(), ("bkt", "src"), ("bkt", "src"), CopyRequest::default()).await,
+            e.copy_object(&alice(), ("bkt", "src", None), ("bkt", "src"), CopyRequest::default()).await,
             Err(EngineError::InvalidRequest(_))
         ));
-        let copied = e.copy_object(&alice(), ("bkt", "src"), ("bkt", "dst"), CopyRequest::default()).await.unwrap();
+        let copied =
+            e.copy_object(&alice(), ("bkt", "src", None), ("bkt", "dst"), CopyRequest::default()).await.unwrap();
         assert_eq!(copied.user_metadata, meta);
         assert_eq!(copied.etag, hex::encode(<md5::Md5 as md5::Digest>::digest(b"data")));
         let replaced =
             CopyRequest { replace_metadata: Some((ContentHeaders::default(), BTreeMap::new())), ..Default::default() };
         assert!(
-            e.copy_object(&alice(), ("bkt", "src"), ("bkt", "src"), replaced).await.unwrap().user_metadata.is_empty()
+            e.copy_object(&alice(), ("bkt", "src", None), ("bkt", "src"), replaced)
+                .await
+                .unwrap()
+                .user_metadata
+                .is_empty()
         );
     }
 }

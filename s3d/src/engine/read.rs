@@ -9,6 +9,7 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use super::object::{ETagMatch, ObjectInfo};
+use super::versioning::VersionRef;
 use super::{ByteStream, Caller, Engine, EngineError, Result};
 use crate::store::meta::{BodyRecord, ObjectRecord};
 use crate::store::{BlobId, BlobStore};
@@ -85,39 +86,45 @@ pub struct OpenedObject {
 
 impl Engine {
     /// HEAD: the object's description, after the conditions; `range`/`part` shape the 206 answer.
+    #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them
     pub fn head_object(
         &self,
         caller: &Caller,
         bucket: &str,
         key: &str,
+        version: Option<&VersionRef>,
         cond: &ReadConditions,
         range: Option<RangeSpec>,
         part: Option<u32>,
     ) -> Result<(ObjectInfo, Option<Range<u64>>)> {
         self.owned_bucket(caller, bucket)?;
-        let (rec, _) = self.meta.object(bucket, key)?.ok_or(EngineError::NoSuchKey)?;
+        let (rec, _) = self.resolve_version(bucket, key, version)?;
         cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
         let selected = select(&rec, range, part)?;
         Ok((ObjectInfo::from_record(key, &rec), selected))
     }
 
+    #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them
     pub async fn get_object(
         &self,
         caller: &Caller,
         bucket: &str,
         key: &str,
+        version: Option<&VersionRef>,
         cond: &ReadConditions,
         range: Option<RangeSpec>,
         part: Option<u32>,
     ) -> Result<OpenedObject> {
-        self.open_object(caller, bucket, key, range, cond, part).await
+        self.open_object(caller, bucket, key, version, range, cond, part).await
     }
 
+    #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them
     pub(crate) async fn open_object(
         &self,
         caller: &Caller,
         bucket: &str,
         key: &str,
+        version: Option<&VersionRef>,
         range: Option<RangeSpec>,
         cond: &ReadConditions,
         part: Option<u32>,
@@ -128,7 +135,7 @@ impl Engine {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let (rec, inline) = self.meta.object(bucket, key)?.ok_or(EngineError::NoSuchKey)?;
+            let (rec, inline) = self.resolve_version(bucket, key, version)?;
             cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
             let selected = select(&rec, range, part)?;
             let bytes = selected.clone().unwrap_or(0..rec.size);
@@ -266,17 +273,17 @@ mod tests {
         let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
         for (key, data) in [("small", &b"0123456789"[..]), ("big", &big[..])] {
             e.put_object(&alice(), "bkt", key, body(data), PutRequest::default(), None).await.unwrap();
-            let whole = e.get_object(&alice(), "bkt", key, &ReadConditions::default(), None, None).await.unwrap();
+            let whole = e.get_object(&alice(), "bkt", key, None, &ReadConditions::default(), None, None).await.unwrap();
             assert_eq!(collect(whole.body).await, data);
             let r = e
-                .get_object(&alice(), "bkt", key, &ReadConditions::default(), Some(RangeSpec::Suffix(4)), None)
+                .get_object(&alice(), "bkt", key, None, &ReadConditions::default(), Some(RangeSpec::Suffix(4)), None)
                 .await
                 .unwrap();
             assert_eq!(r.range, Some(data.len() as u64 - 4..data.len() as u64));
             assert_eq!(collect(r.body).await, &data[data.len() - 4..]);
         }
         assert!(matches!(
-            e.get_object(&alice(), "bkt", "nope", &ReadConditions::default(), None, None).await,
+            e.get_object(&alice(), "bkt", "nope", None, &ReadConditions::default(), None, None).await,
             Err(EngineError::NoSuchKey)
         ));
     }

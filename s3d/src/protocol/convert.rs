@@ -1,5 +1,6 @@
 //! Translations between s3s DTOs and the engine's types.
 
+use crate::engine::versioning::VersionRef;
 use std::collections::BTreeMap;
 use std::io;
 
@@ -170,9 +171,12 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// Versioning arrives with issue #4: on unversioned buckets only the `null` version exists.
-pub fn check_version(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
-    }
+/// A `versionId` query parameter (`null` or one of our ids; anything else is InvalidArgument).
+pub fn version(version_id: Option<&str>) -> S3Result<Option<VersionRef>> {
+    version_id.map(VersionRef::parse).transpose().map_err(super::errors::to_s3)
+}
+
+/// The `x-amz-version-id` a response carries for a version (`None` = the `null` version).
+pub fn version_out(version_id: &Option<String>) -> String {
+    version_id.clone().unwrap_or_else(|| "null".into())
 }

@@ -13,6 +13,18 @@ pub fn to_s3(err: EngineError) -> S3Error {
         E::NoSuchKey => (C::NoSuchKey, 404),
         E::NoSuchUpload => (C::NoSuchUpload, 404),
         E::NoSuchVersion => (C::NoSuchVersion, 404),
+        E::LatestIsDeleteMarker { version_id } => {
+            let mut e = S3Error::with_message(C::NoSuchKey, message);
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            e.set_headers(delete_marker_headers(version_id, None));
+            return e;
+        }
+        E::VersionIsDeleteMarker { version_id, last_modified } => {
+            let mut e = S3Error::with_message(C::MethodNotAllowed, message);
+            e.set_status_code(http::StatusCode::METHOD_NOT_ALLOWED);
+            e.set_headers(delete_marker_headers(version_id, Some(*last_modified)));
+            return e;
+        }
         E::BucketAlreadyExists => (C::BucketAlreadyExists, 409),
         E::BucketAlreadyOwnedByYou => (C::BucketAlreadyOwnedByYou, 409),
         E::BucketNotEmpty => (C::BucketNotEmpty, 409),
@@ -73,6 +85,21 @@ pub fn to_s3(err: EngineError) -> S3Error {
     e
 }
 
+/// What S3 sends with an answer about a delete marker.
+fn delete_marker_headers(version_id: &Option<String>, last_modified: Option<time::OffsetDateTime>) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Ok(v) = super::convert::version_out(version_id).parse() {
+        headers.insert("x-amz-version-id", v);
+    }
+    if let Some(t) = last_modified
+        && let Ok(v) = httpdate_of(t).parse()
+    {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    headers
+}
+
 fn httpdate_of(t: time::OffsetDateTime) -> String {
     let secs = t.unix_timestamp().max(0) as u64;
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
@@ -92,6 +119,15 @@ mod tests {
             (EngineError::ChecksumMismatch("CRC32"), 400, "BadDigest"),
             (EngineError::AccessDenied, 403, "AccessDenied"),
             (EngineError::EntityTooSmall, 400, "EntityTooSmall"),
+            (EngineError::LatestIsDeleteMarker { version_id: None }, 404, "NoSuchKey"),
+            (
+                EngineError::VersionIsDeleteMarker {
+                    version_id: None,
+                    last_modified: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                405,
+                "MethodNotAllowed",
+            ),
         ];
         for (err, status, code) in cases {
             let e = to_s3(err);

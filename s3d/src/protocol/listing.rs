@@ -12,7 +12,7 @@ use crate::engine::list::{ListPage, ListQuery, ObjectSummary};
 
 const MAX_KEYS: i32 = 1000;
 
-fn max_keys(requested: Option<i32>) -> S3Result<usize> {
+pub(crate) fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     match requested {
         None => Ok(MAX_KEYS as usize),
         Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys cannot be negative")),
@@ -20,7 +20,7 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn url_mode(e: Option<&EncodingType>) -> S3Result<bool> {
+pub(crate) fn url_mode(e: Option<&EncodingType>) -> S3Result<bool> {
     match e {
         None => Ok(false),
         Some(e) if e.as_str() == EncodingType::URL => Ok(true),
@@ -28,7 +28,7 @@ fn url_mode(e: Option<&EncodingType>) -> S3Result<bool> {
     }
 }
 
-fn encode(s: String, url: bool) -> String {
+pub(crate) fn encode(s: String, url: bool) -> String {
     if url { url_encode(&s) } else { s }
 }
 

@@ -10,6 +10,7 @@ mod listing;
 mod multipart;
 mod objects;
 mod service;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;

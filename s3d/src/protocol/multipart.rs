@@ -111,7 +111,7 @@ pub async fn upload_part_copy(
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
-    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let range =
         input.copy_source_range.as_deref().map(crate::engine::Engine::parse_copy_range).transpose().map_err(to_s3)?;
     let cond = ReadConditions {
@@ -124,7 +124,7 @@ pub async fn upload_part_copy(
         .engine
         .upload_part_copy(
             &caller,
-            (&src_bucket, &src_key),
+            (&src_bucket, &src_key, src_version.as_ref()),
             &input.bucket,
             &input.key,
             &input.upload_id,
@@ -139,7 +139,11 @@ pub async fn upload_part_copy(
         last_modified: Some(convert::timestamp(part.last_modified)),
         ..Default::default()
     };
-    Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(result),
+        copy_source_version_id: src_version.map(|v| v.as_str().to_string()),
+        ..Default::default()
+    }))
 }
 
 pub async fn complete_multipart_upload(
@@ -177,6 +181,7 @@ pub async fn complete_multipart_upload(
         checksum_sha1: sha1,
         checksum_sha256: sha256,
         checksum_type: kind,
+        version_id: info.version_id.clone(),
         ..Default::default()
     }))
 }

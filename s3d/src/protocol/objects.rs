@@ -4,7 +4,7 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::convert::{self, check_version, etag, etag_match};
+use super::convert::{self, etag, etag_match, version};
 use super::errors::to_s3;
 use super::service::S3Api;
 use crate::engine::checksum::ChecksumAlgorithm as Algo;
@@ -12,6 +12,7 @@ use crate::engine::ingest::{Integrity, TrailerReader};
 use crate::engine::names::parse_tagging_header;
 use crate::engine::object::{CopyRequest, ObjectInfo, PutRequest, WriteCondition};
 use crate::engine::read::ReadConditions;
+use crate::engine::versioning::VersionRef;
 
 /// Reads the named checksum trailer once the body has been consumed.
 pub(crate) fn trailer_reader<T>(req: &S3Request<T>, name: Option<&str>) -> Option<TrailerReader> {
@@ -89,6 +90,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
         checksum_sha1: sha1,
         checksum_sha256: sha256,
         checksum_type: kind,
+        version_id: info.version_id.clone(),
         ..Default::default()
     }))
 }
@@ -129,12 +131,12 @@ fn returned_checksum<'a>(
 pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
+    let version = version(input.version_id.as_deref())?;
     let cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
     let part = part_number(input.part_number)?;
     let opened = api
         .engine
-        .get_object(&caller, &input.bucket, &input.key, &cond, convert::range(input.range), part)
+        .get_object(&caller, &input.bucket, &input.key, version.as_ref(), &cond, convert::range(input.range), part)
         .await
         .map_err(to_s3)?;
     let info = &opened.info;
@@ -166,6 +168,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
         checksum_sha1: sha1,
         checksum_sha256: sha256,
         checksum_type: kind,
+        version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
         body: Some(convert::body_out(opened.body)),
         ..Default::default()
     };
@@ -175,12 +178,12 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
 pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
-    check_version(input.version_id.as_deref())?;
+    let version = version(input.version_id.as_deref())?;
     let cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
     let part = part_number(input.part_number)?;
     let (info, selected) = api
         .engine
-        .head_object(&caller, &input.bucket, &input.key, &cond, convert::range(input.range), part)
+        .head_object(&caller, &input.bucket, &input.key, version.as_ref(), &cond, convert::range(input.range), part)
         .map_err(to_s3)?;
     let (length, content_range) = match &selected {
         Some(r) => (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), info.size))),
@@ -210,6 +213,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
         checksum_sha1: sha1,
         checksum_sha256: sha256,
         checksum_type: kind,
+        version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
         ..Default::default()
     };
     let mut resp = S3Response::new(output);
@@ -221,9 +225,16 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
 
 pub async fn delete_object(api: &S3Api, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
     let caller = api.caller(&req)?;
-    check_version(req.input.version_id.as_deref())?;
-    api.engine.delete_object(&caller, &req.input.bucket, &req.input.key).await.map_err(to_s3)?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    let version = version(req.input.version_id.as_deref())?;
+    let outcome =
+        api.engine.delete_object(&caller, &req.input.bucket, &req.input.key, version.as_ref()).await.map_err(to_s3)?;
+    let mut resp = S3Response::new(DeleteObjectOutput {
+        delete_marker: outcome.delete_marker.then_some(true),
+        version_id: outcome.version_id,
+        ..Default::default()
+    });
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
 }
 
 /// S3 accepts at most 1000 keys per DeleteObjects request.
@@ -245,27 +256,35 @@ pub async fn delete_objects(
     let quiet = input.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
-    let mut keys = Vec::new();
+    let mut targets = Vec::new();
     let mut bad_versions = Vec::new();
     for o in &objects {
-        if check_version(o.version_id.as_deref()).is_err() {
-            bad_versions.push(o);
-        } else {
-            keys.push(o.key.clone());
+        match version(o.version_id.as_deref()) {
+            Ok(v) => targets.push((o.key.clone(), v)),
+            Err(_) => bad_versions.push(o),
         }
     }
-    let results = api.engine.delete_objects(&caller, &input.bucket, &keys).await.map_err(to_s3)?;
-    for (key, result) in keys.into_iter().zip(results) {
+    let results = api.engine.delete_objects(&caller, &input.bucket, &targets).await.map_err(to_s3)?;
+    for ((key, asked), result) in targets.into_iter().zip(results) {
         match result {
-            Ok(()) if !quiet => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
-            Ok(()) => {}
+            Ok(outcome) if !quiet => {
+                // A removed version is reported as VersionId; a created or removed delete marker's id
+                // as DeleteMarkerVersionId.
+                deleted.push(DeletedObject {
+                    key: Some(key),
+                    version_id: asked.map(|v| v.as_str().to_string()),
+                    delete_marker: outcome.delete_marker.then_some(true),
+                    delete_marker_version_id: if outcome.delete_marker { outcome.version_id } else { None },
+                })
+            }
+            Ok(_) => {}
             Err(e) => {
                 let e = to_s3(e);
                 errors.push(Error {
                     code: Some(e.code().as_str().to_string()),
                     key: Some(key),
                     message: e.message().map(String::from),
-                    version_id: None,
+                    version_id: asked.map(|v| v.as_str().to_string()),
                 });
             }
         }
@@ -281,11 +300,11 @@ pub async fn delete_objects(
     Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
 }
 
-pub(crate) fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+pub(crate) fn copy_source(src: &CopySource) -> S3Result<(String, String, Option<VersionRef>)> {
     match src {
         CopySource::Bucket { bucket, key, version_id } => {
-            check_version(version_id.as_deref())?;
-            Ok((bucket.to_string(), key.to_string()))
+            let v = version(version_id.as_deref())?;
+            Ok((bucket.to_string(), key.to_string(), v))
         }
         _ => Err(s3_error!(NotImplemented, "Access point and Outposts copy sources are not supported")),
     }
@@ -294,7 +313,7 @@ pub(crate) fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
 pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
-    let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
     let tags = match (replace_tags, input.tagging.as_deref()) {
@@ -327,7 +346,7 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
     };
     let info = api
         .engine
-        .copy_object(&caller, (&src_bucket, &src_key), (&input.bucket, &input.key), req)
+        .copy_object(&caller, (&src_bucket, &src_key, src_version.as_ref()), (&input.bucket, &input.key), req)
         .await
         .map_err(to_s3)?;
     let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
@@ -341,7 +360,12 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
         checksum_sha256: sha256,
         checksum_type: kind,
     };
-    Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        copy_source_version_id: src_version.map(|v| v.as_str().to_string()),
+        version_id: info.version_id.clone(),
+        ..Default::default()
+    }))
 }
 
 pub async fn get_object_tagging(
@@ -349,10 +373,11 @@ pub async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let caller = api.caller(&req)?;
-    check_version(req.input.version_id.as_deref())?;
-    let tags = api.engine.get_object_tagging(&caller, &req.input.bucket, &req.input.key).map_err(to_s3)?;
+    let version = version(req.input.version_id.as_deref())?;
+    let (tags, version_id) =
+        api.engine.get_object_tagging(&caller, &req.input.bucket, &req.input.key, version.as_ref()).map_err(to_s3)?;
     let tag_set = tags.into_iter().map(|(k, v)| Tag { key: Some(k), value: Some(v) }).collect();
-    Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: None }))
+    Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: version_id.or(version.map(|_| "null".into())) }))
 }
 
 pub async fn put_object_tagging(
@@ -360,7 +385,7 @@ pub async fn put_object_tagging(
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let caller = api.caller(&req)?;
-    check_version(req.input.version_id.as_deref())?;
+    let version = version(req.input.version_id.as_deref())?;
     let input = req.input;
     let tags = input
         .tagging
@@ -371,8 +396,12 @@ pub async fn put_object_tagging(
             (None, _) => Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid")),
         })
         .collect::<S3Result<Vec<_>>>()?;
-    api.engine.put_object_tagging(&caller, &input.bucket, &input.key, tags).await.map_err(to_s3)?;
-    Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    let version_id = api
+        .engine
+        .put_object_tagging(&caller, &input.bucket, &input.key, version.as_ref(), tags)
+        .await
+        .map_err(to_s3)?;
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
 }
 
 pub async fn delete_object_tagging(
@@ -380,9 +409,13 @@ pub async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let caller = api.caller(&req)?;
-    check_version(req.input.version_id.as_deref())?;
-    api.engine.put_object_tagging(&caller, &req.input.bucket, &req.input.key, Vec::new()).await.map_err(to_s3)?;
-    let mut resp = S3Response::new(DeleteObjectTaggingOutput::default());
+    let version = version(req.input.version_id.as_deref())?;
+    let version_id = api
+        .engine
+        .put_object_tagging(&caller, &req.input.bucket, &req.input.key, version.as_ref(), Vec::new())
+        .await
+        .map_err(to_s3)?;
+    let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
 }

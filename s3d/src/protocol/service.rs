@@ -51,6 +51,9 @@ delegate! {
     head_bucket(HeadBucketInput) -> HeadBucketOutput => buckets;
     list_buckets(ListBucketsInput) -> ListBucketsOutput => buckets;
     get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput => buckets;
+    get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput => versions;
+    put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput => versions;
+    list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput => versions;
     put_object(PutObjectInput) -> PutObjectOutput => objects;
     get_object(GetObjectInput) -> GetObjectOutput => objects;
     head_object(HeadObjectInput) -> HeadObjectOutput => objects;

@@ -8,6 +8,10 @@
 //! | `uploads` | `bucket/key \0 upload-id` | [`UploadRecord`] |
 //! | `parts` | `upload-id / part number (u32 BE)` | [`PartRecord`] |
 //! | `blobrefs` | blob id | empty: the blob is referenced (start-up GC deletes unreferenced blobs) |
+//! | `versions` | `bucket/escaped key \0\0 sort key` | a noncurrent [`ObjectRecord`] (+ inline body) |
+//!
+//! `objects` always holds a key's current version (possibly a delete marker); a versioned bucket keeps
+//! the older versions under `versions`, newest first (see [`version_prefix`]).
 //!
 //! Bucket names cannot contain `/`, so `bucket/` is a prefix that holds exactly one bucket's keys.
 
@@ -26,7 +30,8 @@ pub const CF_OBJECTS: &str = "objects";
 pub const CF_UPLOADS: &str = "uploads";
 pub const CF_PARTS: &str = "parts";
 pub const CF_BLOBREFS: &str = "blobrefs";
-const FAMILIES: &[&str] = &[CF_BUCKETS, CF_OBJECTS, CF_UPLOADS, CF_PARTS, CF_BLOBREFS];
+pub const CF_VERSIONS: &str = "versions";
+const FAMILIES: &[&str] = &[CF_BUCKETS, CF_OBJECTS, CF_UPLOADS, CF_PARTS, CF_BLOBREFS, CF_VERSIONS];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -43,6 +48,9 @@ pub struct BucketRecord {
     /// The LocationConstraint given at creation (`None` = us-east-1).
     #[serde(default)]
     pub location: Option<String>,
+    /// `Enabled` or `Suspended` once versioning was configured; `None` = never versioned.
+    #[serde(default)]
+    pub versioning: Option<String>,
 }
 
 /// A stored checksum: algorithm name as S3 spells it (`CRC32`, …) and its base64 value.
@@ -106,6 +114,13 @@ pub struct ObjectRecord {
     #[serde(default)]
     pub encryption: Option<serde_json::Value>,
     pub body: BodyRecord,
+    /// A delete marker: no body, hides the key from GET and listings while it is the current version.
+    #[serde(default)]
+    pub delete_marker: bool,
+    /// Orders a key's versions (microseconds, strictly increasing per key); 0 in records written
+    /// before versioning existed, which order by `last_modified_ms`.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 fn standard() -> String {
@@ -170,6 +185,26 @@ pub fn part_key(upload_id: &str, part: u32) -> Vec<u8> {
     k
 }
 
+/// `bucket/` + the key with `\0` escaped as `\0\x01`, then `\0\0`: one key's versions share exactly
+/// this prefix (no other key's can, even keys containing `\0`), and prefixes keep keys' byte order.
+pub fn version_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = bucket_prefix(bucket);
+    for &b in key.as_bytes() {
+        k.push(b);
+        if b == 0 {
+            k.push(1);
+        }
+    }
+    k.extend_from_slice(&[0, 0]);
+    k
+}
+
+pub fn version_key(bucket: &str, key: &str, sort_key: &str) -> Vec<u8> {
+    let mut k = version_prefix(bucket, key);
+    k.extend_from_slice(sort_key.as_bytes());
+    k
+}
+
 fn encode_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("metadata records serialise")
 }
@@ -223,6 +258,21 @@ impl MetaBatch {
     }
     pub fn delete_object(&mut self, bucket: &str, key: &str) -> &mut Self {
         self.batch.delete(CF_OBJECTS, object_key(bucket, key));
+        self
+    }
+    pub fn put_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        sort_key: &str,
+        rec: &ObjectRecord,
+        inline: &[u8],
+    ) -> &mut Self {
+        self.batch.put(CF_VERSIONS, version_key(bucket, key, sort_key), encode_object(rec, inline));
+        self
+    }
+    pub fn delete_version(&mut self, bucket: &str, key: &str, sort_key: &str) -> &mut Self {
+        self.batch.delete(CF_VERSIONS, version_key(bucket, key, sort_key));
         self
     }
     pub fn put_upload(&mut self, bucket: &str, key: &str, upload_id: &str, rec: &UploadRecord) -> &mut Self {
@@ -313,6 +363,33 @@ impl MetaStore {
         }))
     }
 
+    pub fn version(&self, bucket: &str, key: &str, sort_key: &str) -> Result<Option<(ObjectRecord, Bytes)>, MetaError> {
+        let k = version_key(bucket, key, sort_key);
+        self.kv.get(CF_VERSIONS, &k)?.map(|v| decode_object(&k, &v)).transpose()
+    }
+
+    /// The noncurrent versions of one key, newest first, after `after` (a sort key) if given:
+    /// `(sort key, record, inline body)`.
+    pub fn scan_versions<'a>(
+        &'a self,
+        bucket: &str,
+        key: &str,
+        after: Option<&str>,
+    ) -> Result<impl Iterator<Item = Result<(String, ObjectRecord, Bytes), MetaError>> + 'a, MetaError> {
+        let prefix = version_prefix(bucket, key);
+        let start = match after {
+            Some(a) => [version_key(bucket, key, a).as_slice(), &[0]].concat(),
+            None => prefix.clone(),
+        };
+        let range = KeyRange { start, end: common::kv::prefix_successor(&prefix) };
+        let skip = prefix.len();
+        Ok(self.kv.scan(CF_VERSIONS, range, Direction::Forward)?.map(move |item| {
+            let (k, v) = item?;
+            let (rec, inline) = decode_object(&k, &v)?;
+            Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), rec, inline))
+        }))
+    }
+
     pub fn bucket_is_empty(&self, bucket: &str) -> Result<bool, MetaError> {
         Ok(self.kv.scan(CF_OBJECTS, KeyRange::prefix(&bucket_prefix(bucket)), Direction::Forward)?.next().is_none())
     }
@@ -387,6 +464,8 @@ mod tests {
             storage_class: "STANDARD".into(),
             encryption: None,
             body: BodyRecord::Inline,
+            delete_marker: false,
+            seq: 0,
         }
     }
 
@@ -411,6 +490,28 @@ mod tests {
         assert_eq!(keys, vec!["b/c", "z", "é"]);
         let keys: Vec<String> = meta.scan_objects("a", b"c", Some(b"zz")).unwrap().map(|r| r.unwrap().0).collect();
         assert_eq!(keys, vec!["z"]);
+    }
+
+    #[test]
+    fn version_prefixes_never_overlap_and_keep_key_order() {
+        let keys = ["a", "a\0", "a\0b", "a\u{1}", "ab", "b"];
+        for (i, k1) in keys.iter().enumerate() {
+            for k2 in &keys[i + 1..] {
+                let (p1, p2) = (version_prefix("bk", k1), version_prefix("bk", k2));
+                assert!(p1 < p2, "{k1:?} sorts before {k2:?}");
+                assert!(!p2.starts_with(&p1) && !p1.starts_with(&p2), "{k1:?} / {k2:?} prefixes overlap");
+            }
+        }
+        let meta = MetaStore::memory();
+        let mut b = MetaBatch::new();
+        for (key, sk) in [("a", "2"), ("a", "1"), ("a\0b", "0"), ("ab", "0")] {
+            b.put_version("bk", key, sk, &record(), b"");
+        }
+        meta.commit(b).unwrap();
+        let sks: Vec<String> = meta.scan_versions("bk", "a", None).unwrap().map(|r| r.unwrap().0).collect();
+        assert_eq!(sks, vec!["1", "2"]);
+        let sks: Vec<String> = meta.scan_versions("bk", "a", Some("1")).unwrap().map(|r| r.unwrap().0).collect();
+        assert_eq!(sks, vec!["2"]);
     }
 
     #[test]
