@@ -22,9 +22,9 @@ pub type Map<K, V> = IndexMap<K, V, Hasher>;
 pub type Set<K> = IndexSet<K, Hasher>;
 
 pub enum Value {
-    Str(Blob),
-    Hash(Box<Map<Blob, Blob>>),
-    List(Box<VecDeque<Blob>>),
+    Str(super::small::SmallBytes),
+    Hash(Box<Map<super::small::SmallBytes, super::small::SmallBytes>>),
+    List(Box<VecDeque<super::small::SmallBytes>>),
     Set(Box<Set<Blob>>),
     ZSet(Box<ZSet>),
 }
@@ -126,10 +126,13 @@ impl Shard {
     }
 }
 
+/// Locked shards by slot; a single-key command's one guard lives inline (no allocation per command).
+pub type Guards<'a> = smallvec::SmallVec<[(usize, MutexGuard<'a, Shard>); 1]>;
+
 /// The shards a command holds, sorted by slot (`db * shards + shard`).
 pub struct View<'a> {
     pub eng: &'a Engine,
-    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    guards: Guards<'a>,
     pub db: usize,
     /// Wall time in Unix ms, fixed for the whole command (as Redis does).
     pub now: u64,
@@ -139,9 +142,8 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    pub(super) fn new(eng: &'a Engine, guards: Vec<(usize, MutexGuard<'a, Shard>)>, db: usize) -> Self {
-        let now = eng.now_ms();
-        let lru_now = eng.lru_clock();
+    pub(super) fn new(eng: &'a Engine, guards: Guards<'a>, db: usize) -> Self {
+        let (now, lru_now) = eng.view_time();
         View { eng, guards, db, now, lru_now, expired_keys: Vec::new() }
     }
 
@@ -160,6 +162,11 @@ impl<'a> View<'a> {
 
     /// The locked shard that holds `key` in the current database.
     pub fn shard(&mut self, key: &[u8]) -> &mut Shard {
+        if self.guards.len() == 1 {
+            // Single-key commands hold exactly their key's shard: skip re-hashing the key.
+            debug_assert_eq!(self.guards[0].0, self.eng.slot(self.db, key));
+            return &mut self.guards[0].1;
+        }
         let slot = self.eng.slot(self.db, key);
         self.shard_at(slot)
     }
@@ -293,14 +300,18 @@ impl<'a> View<'a> {
     }
 
     /// Typed lookups for the aggregate commands: `Err(WrongType)` if the key holds another type.
-    pub fn hash(&mut self, key: &[u8], write: bool) -> CacheResult<Option<&mut Map<Blob, Blob>>> {
+    pub fn hash(
+        &mut self,
+        key: &[u8],
+        write: bool,
+    ) -> CacheResult<Option<&mut Map<super::small::SmallBytes, super::small::SmallBytes>>> {
         match self.lookup(key, write) {
             None => Ok(None),
             Some(Entry { value: Value::Hash(h), .. }) => Ok(Some(h)),
             Some(_) => Err(CacheError::WrongType),
         }
     }
-    pub fn list(&mut self, key: &[u8], write: bool) -> CacheResult<Option<&mut VecDeque<Blob>>> {
+    pub fn list(&mut self, key: &[u8], write: bool) -> CacheResult<Option<&mut VecDeque<super::small::SmallBytes>>> {
         match self.lookup(key, write) {
             None => Ok(None),
             Some(Entry { value: Value::List(l), .. }) => Ok(Some(l)),

@@ -122,7 +122,7 @@ pub fn store(
         return (StoreResult::Stored, 0);
     };
     let (blob, new_cas) = encode(flags, &body);
-    view.insert(key, Value::Str(blob), expire_at);
+    view.insert(key, Value::Str(blob.into()), expire_at);
     (StoreResult::Stored, new_cas)
 }
 
@@ -142,7 +142,7 @@ pub fn incr(view: &mut View<'_>, key: &[u8], delta: u64, decr: bool) -> IncrResu
     };
     let next = if decr { cur.saturating_sub(delta) } else { cur.wrapping_add(delta) };
     let (blob, cas) = encode(flags, next.to_string().as_bytes());
-    view.insert(key, Value::Str(blob), exp);
+    view.insert(key, Value::Str(blob.into()), exp);
     IncrResult::Value(next, cas)
 }
 

@@ -1,6 +1,7 @@
 //! String values: number parsing as Redis does it, and the read-modify-write string commands.
 
 use super::keyspace::{Value, View};
+use super::small::SmallBytes;
 use super::{CacheError, CacheResult};
 
 /// Largest string value (Redis's `proto-max-bulk-len`).
@@ -40,7 +41,7 @@ pub fn format_long_double(v: f64) -> String {
     if s == "-0" { "0".into() } else { s }
 }
 
-fn string_value<'v>(view: &'v mut View<'_>, key: &[u8]) -> CacheResult<Option<&'v mut Box<[u8]>>> {
+fn string_value<'v>(view: &'v mut View<'_>, key: &[u8]) -> CacheResult<Option<&'v mut SmallBytes>> {
     match view.write(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
@@ -58,8 +59,7 @@ pub fn incr_by(view: &mut View<'_>, key: &[u8], delta: i64) -> CacheResult<i64> 
     };
     let next = current.checked_add(delta).ok_or(CacheError::Overflow)?;
     let mut buf = itoa::Buffer::new();
-    let bytes: Box<[u8]> = buf.format(next).as_bytes().into();
-    view.replace_value(key, Value::Str(bytes));
+    view.replace_value(key, Value::Str(buf.format(next).as_bytes().into()));
     Ok(next)
 }
 
@@ -92,7 +92,7 @@ pub fn append(view: &mut View<'_>, key: &[u8], tail: &[u8]) -> CacheResult<usize
             let mut v = std::mem::take(s).into_vec();
             v.extend_from_slice(tail);
             let len = v.len();
-            *s = v.into_boxed_slice();
+            *s = v.into();
             Ok(len)
         }
     }
@@ -111,7 +111,7 @@ pub fn set_range(view: &mut View<'_>, key: &[u8], offset: usize, data: &[u8]) ->
             let mut v = vec![0u8; offset];
             v.extend_from_slice(data);
             let len = v.len();
-            view.insert(key, Value::Str(v.into_boxed_slice()), 0);
+            view.insert(key, Value::Str(v.into()), 0);
             Ok(len)
         }
         Some(s) => {
@@ -124,7 +124,7 @@ pub fn set_range(view: &mut View<'_>, key: &[u8], offset: usize, data: &[u8]) ->
             }
             v[offset..offset + data.len()].copy_from_slice(data);
             let len = v.len();
-            *s = v.into_boxed_slice();
+            *s = v.into();
             Ok(len)
         }
     }

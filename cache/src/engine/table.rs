@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use super::keyspace::{Blob, Entry};
+use super::keyspace::Entry;
 
 pub struct Table {
     index: HashTable<u32>,
@@ -115,45 +115,8 @@ impl std::ops::IndexMut<usize> for Table {
     }
 }
 
-/// A key stored inline when short (most keys are), saving a heap allocation per entry.
-pub enum Key {
-    Inline { len: u8, data: [u8; INLINE] },
-    Heap(Blob),
-}
-
-const INLINE: usize = 22;
-
-impl Key {
-    pub fn new(k: &[u8]) -> Key {
-        if k.len() <= INLINE {
-            let mut data = [0u8; INLINE];
-            data[..k.len()].copy_from_slice(k);
-            Key::Inline { len: k.len() as u8, data }
-        } else {
-            Key::Heap(k.into())
-        }
-    }
-}
-
-impl std::ops::Deref for Key {
-    type Target = [u8];
-    #[inline]
-    fn deref(&self) -> &[u8] {
-        match self {
-            Key::Inline { len, data } => &data[..*len as usize],
-            Key::Heap(b) => b,
-        }
-    }
-}
-
-impl From<Key> for Blob {
-    fn from(k: Key) -> Blob {
-        match k {
-            Key::Heap(b) => b,
-            inline => (*inline).into(),
-        }
-    }
-}
+/// Keys are stored inline when short (most are), saving a heap allocation per entry.
+pub type Key = super::small::SmallBytes;
 
 #[cfg(test)]
 mod tests {
@@ -161,7 +124,7 @@ mod tests {
     use crate::engine::Value;
 
     fn entry(n: u64) -> Entry {
-        Entry { value: Value::Str(Box::default()), expire_at: n, meta: 0, visited: false }
+        Entry { value: Value::Str(Default::default()), expire_at: n, meta: 0, visited: false }
     }
 
     proptest::proptest! {

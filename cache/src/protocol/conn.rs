@@ -43,6 +43,8 @@ pub struct Client {
     pub loading: bool,
     /// Writes executed since the connection last published them (INFO's changes since last save).
     pub dirty: u64,
+    /// The command this connection ran last (pipelines repeat one command; saves the table lookup).
+    pub last_command: Option<&'static commands::Command>,
 }
 
 impl Client {
@@ -63,6 +65,7 @@ impl Client {
             close_after_reply: false,
             loading: false,
             dirty: 0,
+            last_command: None,
         };
         (client, rx)
     }
@@ -97,42 +100,30 @@ async fn run(
     let mut executed = 0u64;
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
     loop {
-        // Execute every complete request already buffered.
+        // Execute every complete request already buffered; await only between runs.
         loop {
-            let parsed = match parse_request(&rbuf, &mut ranges) {
-                Ok(p) => p,
-                Err(e) => {
-                    out.error(&format!("ERR {e}"));
+            match execute_buffered(srv, client, &mut rbuf, &mut out, &mut ranges, &mut args, &mut executed) {
+                Step::NeedInput => break,
+                Step::Flush => {
+                    srv.persistence.commit_aof();
                     write_out(stream, &mut out).await?;
-                    return Ok(());
                 }
-            };
-            let Some(consumed) = parsed else { break };
-            let frame = rbuf.split_to(consumed).freeze();
-            if ranges.is_empty() {
-                continue;
-            }
-            args.clear();
-            args.extend(ranges.iter().map(|r| frame.slice(r.clone())));
-            out.resp3 = client.resp3;
-            executed += 1;
-            match commands::dispatch(srv, client, &mut out, &args) {
-                Flow::Done => {}
-                Flow::Block(block) => {
+                Step::Block(block) => {
                     srv.persistence.commit_aof();
                     write_out(stream, &mut out).await?;
                     if !wait_blocked(srv, stream, client, &mut rbuf, &mut out, block).await? {
                         return Ok(());
                     }
                 }
-            }
-            if client.close_after_reply {
-                write_out(stream, &mut out).await?;
-                return Ok(());
-            }
-            if out.buf.len() >= FLUSH_AT {
-                srv.persistence.commit_aof();
-                write_out(stream, &mut out).await?;
+                Step::Close => {
+                    write_out(stream, &mut out).await?;
+                    return Ok(());
+                }
+                Step::ProtocolError(e) => {
+                    out.error(&format!("ERR {e}"));
+                    write_out(stream, &mut out).await?;
+                    return Ok(());
+                }
             }
         }
         if executed > 0 {
@@ -173,6 +164,76 @@ async fn run(
         }
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
+        }
+    }
+}
+
+/// Why [`execute_buffered`] stopped.
+enum Step {
+    /// No complete request left in the buffer.
+    NeedInput,
+    /// Enough replies are pending to write them before going on.
+    Flush,
+    Block(commands::Blocked),
+    Close,
+    ProtocolError(super::resp::ProtocolError),
+}
+
+/// Re-read the clock after this many commands even if all were fast.
+const REPIN_EVERY: u32 = 16;
+/// A SET this small is as quick as a FAST command, so it keeps the pinned time.
+const SMALL_FRAME: usize = 64 * 1024;
+
+/// Runs the complete requests at the front of `rbuf` synchronously (no await inside, so the pinned
+/// time cannot leak to another task) until input runs out or the caller must do I/O.
+fn execute_buffered(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    rbuf: &mut BytesMut,
+    out: &mut Out,
+    ranges: &mut Vec<std::ops::Range<usize>>,
+    args: &mut Vec<Bytes>,
+    executed: &mut u64,
+) -> Step {
+    let mut pinned = srv.engine.pin_time();
+    let mut since_pin = 0u32;
+    loop {
+        let consumed = match parse_request(rbuf, ranges) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Step::NeedInput,
+            Err(e) => return Step::ProtocolError(e),
+        };
+        let frame = rbuf.split_to(consumed).freeze();
+        if ranges.is_empty() {
+            continue;
+        }
+        args.clear();
+        args.extend(ranges.iter().map(|r| frame.slice(r.clone())));
+        if since_pin >= REPIN_EVERY {
+            drop(pinned);
+            pinned = srv.engine.pin_time();
+            since_pin = 0;
+        }
+        out.resp3 = client.resp3;
+        *executed += 1;
+        let flow = commands::dispatch(srv, client, out, args);
+        since_pin += 1;
+        // A command that may have taken long (KEYS, SORT-like, big values) must not age the next one's
+        // view of time: re-pin.
+        let quick = client
+            .last_command
+            .is_some_and(|c| c.flags & commands::FAST != 0 || (c.name == "set" && consumed <= SMALL_FRAME));
+        if !quick {
+            since_pin = REPIN_EVERY;
+        }
+        if let Flow::Block(block) = flow {
+            return Step::Block(block);
+        }
+        if client.close_after_reply {
+            return Step::Close;
+        }
+        if out.buf.len() >= FLUSH_AT {
+            return Step::Flush;
         }
     }
 }

@@ -159,13 +159,13 @@ pub fn decode(data: &[u8], mut load: impl FnMut(usize, Blob, Value, u64)) -> Res
         let expire_at = r.u64()?;
         let key = r.blob()?;
         let value = match ty {
-            0 => Value::Str(r.blob()?),
+            0 => Value::Str(r.blob()?.into()),
             1 => {
                 let c = r.u32()?;
                 let mut h = Map::default();
                 for _ in 0..c {
                     let k = r.blob()?;
-                    h.insert(k, r.blob()?);
+                    h.insert(k.into(), r.blob()?.into());
                 }
                 Value::Hash(Box::new(h))
             }
@@ -173,7 +173,7 @@ pub fn decode(data: &[u8], mut load: impl FnMut(usize, Blob, Value, u64)) -> Res
                 let c = r.u32()?;
                 let mut l = std::collections::VecDeque::new();
                 for _ in 0..c {
-                    l.push_back(r.blob()?);
+                    l.push_back(r.blob()?.into());
                 }
                 Value::List(Box::new(l))
             }

@@ -5,7 +5,8 @@ use bytes::Bytes;
 use super::keys::{parse_cursor, scan_options};
 use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, float, int, keyed};
 use crate::engine::eviction::fast_rand;
-use crate::engine::keyspace::{Blob, Map};
+use crate::engine::keyspace::Map;
+use crate::engine::small::SmallBytes;
 use crate::engine::strings::{format_long_double, parse_float, parse_int};
 use crate::engine::{CacheError, CacheResult, Value, View, glob, scan};
 
@@ -31,7 +32,7 @@ pub fn commands() -> Vec<Command> {
     ]
 }
 
-fn hash_for_write<'v>(v: &'v mut View<'_>, key: &[u8]) -> CacheResult<&'v mut Map<Blob, Blob>> {
+fn hash_for_write<'v>(v: &'v mut View<'_>, key: &[u8]) -> CacheResult<&'v mut Map<SmallBytes, SmallBytes>> {
     if v.hash(key, true)?.is_none() {
         v.insert(key, Value::Hash(Box::default()), 0);
     }
@@ -155,7 +156,7 @@ fn hincrby(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         Some(b) => parse_int(b).ok_or(CacheError::Other("ERR hash value is not an integer".into()))?,
     };
     let next = cur.checked_add(d).ok_or(CacheError::Overflow)?;
-    h.insert(a[2].as_ref().into(), next.to_string().into_bytes().into_boxed_slice());
+    h.insert(a[2].as_ref().into(), next.to_string().into_bytes().into());
     c.out.int(next);
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{BLOCKING, Blocked, Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, eq, int, keyed};
-use crate::engine::keyspace::Blob;
+use crate::engine::small::SmallBytes;
 use crate::engine::strings::normalise_range;
 use crate::engine::{CacheError, CacheResult, Value, View};
 
@@ -47,7 +47,7 @@ fn push(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     }
     let l = v.list(&a[1], true)?.expect("created above");
     for item in &a[2..] {
-        let item: Blob = item.as_ref().into();
+        let item = SmallBytes::new(item);
         if left { l.push_front(item) } else { l.push_back(item) }
     }
     let n = l.len();
@@ -56,7 +56,7 @@ fn push(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     Ok(())
 }
 
-fn pop_n(l: &mut VecDeque<Blob>, left: bool, n: usize) -> Vec<Blob> {
+fn pop_n(l: &mut VecDeque<SmallBytes>, left: bool, n: usize) -> Vec<SmallBytes> {
     (0..n).map_while(|_| if left { l.pop_front() } else { l.pop_back() }).collect()
 }
 

@@ -184,7 +184,9 @@ fn lossy(b: &[u8]) -> String {
 
 /// Runs one request from a client.
 pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> Flow {
-    let Some(cmd) = lookup(&args[0]) else {
+    // Pipelines repeat one command: compare with the previous one before hashing the name.
+    let cached = client.last_command.filter(|c| args[0].eq_ignore_ascii_case(c.name.as_bytes()));
+    let Some(cmd) = cached.or_else(|| lookup(&args[0])) else {
         let mut msg = format!("ERR unknown command '{}', with args beginning with: ", lossy(&args[0]));
         for a in args.iter().skip(1).take(16) {
             msg.push_str(&format!("'{}' ", lossy(a)));
@@ -226,7 +228,10 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
         out.simple("QUEUED");
         return Flow::Done;
     }
-    *client.info.last_cmd.lock() = cmd.name;
+    if cached.is_none() {
+        *client.info.last_cmd.lock() = cmd.name;
+        client.last_command = Some(cmd);
+    }
     match execute(srv, client, out, cmd, args, None) {
         Some(b) => Flow::Block(b),
         None => Flow::Done,
