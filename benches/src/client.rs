@@ -60,3 +60,128 @@ mod tests {
         assert!(head.ends_with("\r\n") && !head.ends_with("\r\n\r\n"));
     }
 }
+
+/// A server under load and the credentials to sign for it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub name: &'static str,
+    pub addr: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl Endpoint {
+    /// [`signed_head`] for this endpoint.
+    pub fn signed_head(&self, method: &str, path: &str, headers: &[(&str, &str)], service: &str) -> String {
+        signed_head(method, path, &self.addr, headers, service, &self.access_key, &self.secret_key)
+    }
+}
+
+/// A minimal keep-alive HTTP/1.1 client connection: the load generators need no more, and it costs the
+/// client next to nothing per request.
+pub struct Connection {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    body: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// What to do with a response body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Keep it (read it back with [`Connection::body`]).
+    Keep,
+    /// Read and drop it (large objects).
+    Discard,
+    /// There is none (responses to HEAD).
+    None,
+}
+
+impl Connection {
+    pub async fn open(addr: &str) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: tokio::io::BufReader::with_capacity(256 * 1024, stream),
+            body: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Sends `head` (from [`signed_head`]) with `Content-Length` and `body`, reads the response; returns
+    /// the status and the body length.
+    pub async fn exchange(&mut self, head: &str, body: &[u8], response: Body) -> anyhow::Result<(u16, usize)> {
+        use anyhow::Context;
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let request = format!("{head}Content-Length: {}\r\n\r\n", body.len());
+        let s = self.stream.get_mut();
+        s.write_all(request.as_bytes()).await?;
+        if !body.is_empty() {
+            s.write_all(body).await?;
+        }
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("bad status line")?;
+        let (mut len, mut chunked) = (0usize, false);
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await? == 0 {
+                anyhow::bail!("connection closed");
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse()?;
+                } else if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked") {
+                    chunked = true;
+                }
+            }
+        }
+        self.body.clear();
+        if response == Body::None {
+            return Ok((status, 0));
+        }
+        let keep = response == Body::Keep;
+        if !chunked {
+            self.read_body(len, keep).await?;
+            return Ok((status, len));
+        }
+        let mut total = 0;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            let n = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)?;
+            self.read_body(n, keep).await?;
+            let mut crlf = [0u8; 2];
+            self.stream.read_exact(&mut crlf).await?;
+            total += n;
+            if n == 0 {
+                return Ok((status, total));
+            }
+        }
+    }
+
+    /// The body of the last response read with [`Body::Keep`].
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    async fn read_body(&mut self, mut n: usize, keep: bool) -> anyhow::Result<()> {
+        use tokio::io::AsyncReadExt;
+        self.scratch.resize(256 * 1024, 0);
+        while n > 0 {
+            let want = n.min(self.scratch.len());
+            let got = self.stream.read(&mut self.scratch[..want]).await?;
+            if got == 0 {
+                anyhow::bail!("connection closed mid-body");
+            }
+            if keep {
+                self.body.extend_from_slice(&self.scratch[..got]);
+            }
+            n -= got;
+        }
+        Ok(())
+    }
+}

@@ -15,9 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use benches::client::{Body, Connection, Endpoint};
 use clap::Parser;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 #[derive(Parser, Debug)]
 #[command(about = "YCSB A/C against dynamod vs dynalite")]
@@ -42,32 +41,15 @@ struct Args {
     no_dynalite: bool,
 }
 
-#[derive(Clone)]
-struct Target {
-    name: &'static str,
-    addr: String,
-    access_key: String,
-    secret_key: String,
-}
-
-impl Target {
-    /// Signed request head (without Content-Length) for the DynamoDB operation `op`.
-    fn head(&self, op: &str) -> String {
-        let target = format!("DynamoDB_20120810.{op}");
-        let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
-        benches::client::signed_head("POST", "/", &self.addr, &headers, "dynamodb", &self.access_key, &self.secret_key)
-    }
-}
-
 /// Signed heads per operation, re-signed once a minute (signatures stay valid for 15 minutes).
 struct Signer {
-    target: Target,
+    target: Endpoint,
     heads: Vec<(&'static str, String)>,
     signed_at: Instant,
 }
 
 impl Signer {
-    fn new(target: Target) -> Self {
+    fn new(target: Endpoint) -> Self {
         Self { target, heads: Vec::new(), signed_at: Instant::now() }
     }
     fn head(&mut self, op: &'static str) -> &str {
@@ -78,59 +60,29 @@ impl Signer {
         if let Some(i) = self.heads.iter().position(|(o, _)| *o == op) {
             return &self.heads[i].1;
         }
-        let head = self.target.head(op);
+        let target = format!("DynamoDB_20120810.{op}");
+        let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
+        let head = self.target.signed_head("POST", "/", &headers, "dynamodb");
         self.heads.push((op, head));
         &self.heads.last().expect("pushed").1
     }
 }
 
-// ---- a keep-alive HTTP/1.1 connection ----
-
+/// A keep-alive connection that signs each operation's head once a minute.
 struct Conn {
-    stream: BufReader<TcpStream>,
+    conn: Connection,
     signer: Signer,
-    body: Vec<u8>,
 }
 
 impl Conn {
-    async fn open(target: &Target) -> anyhow::Result<Self> {
-        let s = TcpStream::connect(&target.addr).await?;
-        s.set_nodelay(true)?;
-        Ok(Self {
-            stream: BufReader::with_capacity(64 * 1024, s),
-            signer: Signer::new(target.clone()),
-            body: Vec::new(),
-        })
+    async fn open(target: &Endpoint) -> anyhow::Result<Self> {
+        Ok(Self { conn: Connection::open(&target.addr).await?, signer: Signer::new(target.clone()) })
     }
 
     /// Sends one operation; returns (status, response body).
     async fn call(&mut self, op: &'static str, json: &str) -> anyhow::Result<(u16, &[u8])> {
-        let mut req = self.signer.head(op).to_string();
-        req.push_str(&format!("Content-Length: {}\r\n\r\n", json.len()));
-        req.push_str(json);
-        self.stream.get_mut().write_all(req.as_bytes()).await?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("bad status line")?;
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            if self.stream.read_line(&mut line).await? == 0 {
-                bail!("connection closed");
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse()?;
-            }
-        }
-        self.body.resize(len, 0);
-        self.stream.read_exact(&mut self.body).await?;
-        Ok((status, &self.body))
+        let (status, _) = self.conn.exchange(self.signer.head(op), json.as_bytes(), Body::Keep).await?;
+        Ok((status, self.conn.body()))
     }
 }
 
@@ -235,7 +187,7 @@ fn summarize(mut lat: Vec<Duration>, secs: f64) -> Stats {
     Stats { ops: lat.len(), secs, p50_ms: pct(0.50), p99_ms: pct(0.99) }
 }
 
-async fn setup(target: &Target, records: usize, clients: usize) -> anyhow::Result<()> {
+async fn setup(target: &Endpoint, records: usize, clients: usize) -> anyhow::Result<()> {
     let mut conn = Conn::open(target).await?;
     let create = r#"{"TableName":"usertable","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#;
     let (status, body) = conn.call("CreateTable", create).await?;
@@ -274,7 +226,7 @@ async fn setup(target: &Target, records: usize, clients: usize) -> anyhow::Resul
 
 /// Runs a workload with `read_share` reads (the rest updates) for `seconds`.
 async fn workload(
-    target: &Target,
+    target: &Endpoint,
     records: usize,
     clients: usize,
     seconds: u64,
@@ -324,7 +276,7 @@ impl Drop for Dynalite {
     }
 }
 
-fn start_dynalite(dir: &std::path::Path) -> anyhow::Result<(Dynalite, Target)> {
+fn start_dynalite(dir: &std::path::Path) -> anyhow::Result<(Dynalite, Endpoint)> {
     let bin = dir.join("node_modules/.bin/dynalite");
     if !bin.exists() {
         std::fs::create_dir_all(dir)?;
@@ -355,7 +307,7 @@ fn start_dynalite(dir: &std::path::Path) -> anyhow::Result<(Dynalite, Target)> {
         anyhow::ensure!(Instant::now() < deadline, "dynalite did not start listening");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let target = Target {
+    let target = Endpoint {
         name: "dynalite",
         addr: format!("127.0.0.1:{port}"),
         access_key: "AKIDBENCH".into(),
@@ -386,7 +338,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(bin.exists(), "{} not found: build it with `cargo build --release -p dynamod`", bin.display());
     let daemon = tests::DaemonProcess::start(&bin, &[], 2);
     let (ak, sk) = daemon.root_credentials();
-    let ours = Target { name: "dynamod", addr: daemon.addr("api").to_string(), access_key: ak, secret_key: sk };
+    let ours = Endpoint { name: "dynamod", addr: daemon.addr("api").to_string(), access_key: ak, secret_key: sk };
     let peer = if args.no_dynalite { None } else { Some(start_dynalite(&args.dynalite_dir)?) };
     println!(
         "# YCSB, {} records of 1 KB, zipfian keys, {} clients, {} s per workload; dynamod {} vs dynalite{}; ratio = dynamod / dynalite",

