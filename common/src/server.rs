@@ -206,19 +206,20 @@ async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Respo
     response
 }
 
-/// Accepts connections until `shutdown`, then lets in-flight requests finish (bounded).
-pub async fn serve_http(
+/// Accepts TCP connections until `shutdown`, at most `max_connections` open at once (further clients
+/// wait in the kernel's accept queue), backing off on accept errors instead of spinning; `handle` serves
+/// one connection on its own task.
+pub async fn accept_loop<F, Fut>(
     daemon: &'static str,
     listener: TcpListener,
-    router: Router,
-    tls: Option<TlsAcceptor>,
+    max_connections: usize,
     shutdown: CancellationToken,
-) {
-    let router = router.layer(axum::middleware::from_fn(move |req: Request, next: Next| access_log(daemon, req, next)));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    mut handle: F,
+) where
+    F: FnMut(tokio::net::TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
@@ -237,12 +238,32 @@ pub async fn serve_http(
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        let connection = handle(stream, peer);
+        tokio::spawn(async move {
+            let _permit = permit;
+            connection.await;
+        });
+    }
+}
+
+/// Accepts connections until `shutdown`, then lets in-flight requests finish (bounded).
+pub async fn serve_http(
+    daemon: &'static str,
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
+    let router = router.layer(axum::middleware::from_fn(move |req: Request, next: Next| access_log(daemon, req, next)));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    accept_loop(daemon, listener, MAX_CONNECTIONS, shutdown, |stream, peer| {
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let result = match tls {
                 None => {
                     watcher
@@ -264,9 +285,9 @@ pub async fn serve_http(
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
-    }
-    drop(listener);
+        }
+    })
+    .await;
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!(daemon, "in-flight requests did not finish before the drain timeout");
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
@@ -126,37 +126,13 @@ impl Server {
     }
 }
 
-/// Accepts connections until shutdown; `handle` serves one connection.
+/// Accepts connections until shutdown (at most [`MAX_CLIENTS`] at once); `handle` serves one connection.
 pub async fn serve<F, Fut>(listener: TcpListener, shutdown: CancellationToken, handle: F)
 where
-    F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut + Send + 'static,
+    F: FnMut(tokio::net::TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.cancelled() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let fut = handle(stream, peer);
-        tokio::spawn(async move {
-            let _permit = permit;
-            fut.await;
-        });
-    }
+    common::server::accept_loop("cache", listener, MAX_CLIENTS, shutdown, handle).await
 }
 
 /// Replays AOF commands through the dispatcher as a loading client; returns how many ran.

@@ -21,31 +21,15 @@ const MAX_CONNECTIONS: usize = 1024;
 
 /// Accepts TCP clients until shutdown.
 pub async fn serve_tcp(listener: TcpListener, engine: Arc<VolumeEngine>, shutdown: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("never closed"),
-            _ = shutdown.cancelled() => break,
-        };
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let (engine, shutdown) = (engine.clone(), shutdown.clone());
-                    tokio::spawn(async move {
-                        let (r, w) = stream.into_split();
-                        serve_connection(r, w, &engine, shutdown, &peer.to_string()).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "nbd accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.cancelled() => break,
+    let connections = shutdown.clone();
+    common::server::accept_loop("ebsd", listener, MAX_CONNECTIONS, shutdown, move |stream, peer| {
+        let (engine, shutdown) = (engine.clone(), connections.clone());
+        async move {
+            let (r, w) = stream.into_split();
+            serve_connection(r, w, &engine, shutdown, &peer.to_string()).await;
         }
-    }
+    })
+    .await
 }
 
 /// Accepts clients on a Unix socket until shutdown, then removes the socket file.
