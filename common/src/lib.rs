@@ -6,6 +6,7 @@ pub mod config;
 pub mod credentials;
 pub mod ids;
 pub mod kv;
+pub mod s3client;
 pub mod server;
 pub mod sigv4;
 pub mod tls;

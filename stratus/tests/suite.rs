@@ -135,3 +135,54 @@ fn self_signed_tls_serves_the_api() {
     assert!(out.starts_with("400 ") && out.contains("__type"), "a DynamoDB-shaped error over TLS: {out}");
     assert!(d.stop().success());
 }
+
+/// common's S3 client (ebsd's snapshot store and dynamod's exports use it) against our own s3d.
+#[test]
+fn s3_client_round_trips_against_s3d() {
+    use bytes::Bytes;
+    use common::s3client::S3Client;
+
+    let d = DaemonProcess::start_sub(BIN, &["s3d"], &[], 2);
+    let (access, secret) = d.root_credentials();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = S3Client::new(&d.endpoint(), &access, &secret, "us-east-1").unwrap();
+        client.create_bucket("client-test").await.unwrap();
+        client.create_bucket("client-test").await.unwrap(); // already ours: still fine
+        let keys = ["a/one", "a/two words+plus", "a/ünï", "b/other"];
+        for (i, key) in keys.iter().enumerate() {
+            let etag = client.put_object("client-test", key, Bytes::from(vec![i as u8; 1000 + i])).await.unwrap();
+            assert_eq!(etag.len(), 32, "{etag}");
+        }
+        let body = client.get_object("client-test", "a/two words+plus", None, 1 << 20).await.unwrap().unwrap();
+        assert_eq!(body, Bytes::from(vec![1u8; 1001]));
+        let part = client.get_object("client-test", "a/ünï", Some((10, 19)), 1 << 20).await.unwrap().unwrap();
+        assert_eq!(part, Bytes::from(vec![2u8; 10]));
+        let too_big = client.get_object("client-test", "a/one", None, 100).await;
+        assert!(matches!(too_big, Err(common::s3client::S3ClientError::BodyTooLarge(100))), "{too_big:?}");
+        assert_eq!(client.head_object("client-test", "b/other").await.unwrap().unwrap().size, 1003);
+        assert_eq!(client.head_object("client-test", "missing").await.unwrap(), None);
+        assert_eq!(client.get_object("client-test", "missing", None, 10).await.unwrap(), None);
+
+        let mut listed = Vec::new();
+        let mut token = None;
+        loop {
+            let page = client.list_objects_v2("client-test", "a/", token.as_deref(), 2).await.unwrap();
+            listed.extend(page.objects.into_iter().map(|o| o.key));
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(listed, ["a/one", "a/two words+plus", "a/ünï"]);
+
+        client.delete_object("client-test", "a/one").await.unwrap();
+        client.delete_object("client-test", "a/one").await.unwrap(); // absent: still succeeds
+        assert_eq!(client.head_object("client-test", "a/one").await.unwrap(), None);
+        let err = client.put_object("no-such-bucket", "k", Bytes::new()).await.unwrap_err();
+        assert_eq!(err.code(), Some("NoSuchBucket"), "{err}");
+        let wrong = S3Client::new(&d.endpoint(), &access, "wrong-secret", "us-east-1").unwrap();
+        let err = wrong.head_object("client-test", "b/other").await.unwrap_err();
+        assert!(matches!(err, common::s3client::S3ClientError::Service { status, .. } if status == 403), "{err}");
+    });
+}

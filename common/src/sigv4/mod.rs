@@ -208,7 +208,8 @@ impl Verifier {
         let key = self.signing_key(user, &parsed.scope_date, &parsed.region, &parsed.service);
         let presigned = parsed.presign_expires.is_some();
         let matches = payload_hashes(parts, query, body, presigned)?.into_iter().any(|payload_hash| {
-            let canonical = canonical_request(parts, &parsed.signed_headers, &payload_hash, presigned);
+            let path = canonical_uri(parts.uri.path());
+            let canonical = canonical_request(parts, &path, &parsed.signed_headers, &payload_hash, presigned);
             let mut mac = HmacSha256::new_from_slice(&key).expect("any key length");
             mac.update(string_to_sign(&parsed.amz_date, &scope, &canonical).as_bytes());
             mac.verify_slice(&parsed.signature).is_ok()
@@ -384,11 +385,11 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> Strin
 /// The canonical request of SigV4 for a non-S3 service.
 fn canonical_request(
     parts: &http::request::Parts,
+    path: &str,
     signed_headers: &[String],
     payload_hash: &str,
     presigned: bool,
 ) -> String {
-    let path = canonical_uri(parts.uri.path());
     let query = canonical_query(parts.uri.query().unwrap_or(""), presigned);
     let mut headers = String::new();
     for name in signed_headers {
@@ -497,7 +498,9 @@ pub fn sign_request(
         Some(declared) => declared.to_string(),
         None => hex_sha256(body),
     };
-    let canonical = canonical_request(parts, &signed, &payload_hash, false);
+    // S3 signs the path exactly as sent (encoded once, not normalised); every other service encodes it again.
+    let path = if service == "s3" { parts.uri.path().to_string() } else { canonical_uri(parts.uri.path()) };
+    let canonical = canonical_request(parts, &path, &signed, &payload_hash, false);
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let signature = hex::encode(hmac(
         &derive_signing_key(secret, &date, region, service),
