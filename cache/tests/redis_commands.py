@@ -389,6 +389,27 @@ def wire_robustness():
     assert data.startswith(b"-ERR Protocol error"), data
     assert bad.recv(4096) == b""
     bad.close()
+    # Requests framed ahead of a malformed one still run, in order, before the error.
+    mixed = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    mixed.sendall(b"*3\r\n$3\r\nSET\r\n$2\r\npa\r\n$1\r\n1\r\n*0\r\n\r\n*2\r\n$3\r\nGET\r\n$2\r\npa\r\n*1\r\n$-5\r\n")
+    data = b""
+    while True:
+        chunk = mixed.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"+OK\r\n$1\r\n1\r\n-ERR Protocol error"), data
+    mixed.close()
+    # A batch that switches databases mid-pipeline sees each key in its own database.
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    s.sendall(b"SELECT 3\r\nSET dbk three\r\nSELECT 0\r\nGET dbk\r\nSET dbk zero\r\nSELECT 3\r\nGET dbk\r\nDEL dbk\r\nSELECT 0\r\n")
+    want = b"+OK\r\n+OK\r\n+OK\r\n$-1\r\n+OK\r\n+OK\r\n$5\r\nthree\r\n:1\r\n+OK\r\n"
+    got = b""
+    while len(got) < len(want):
+        got += s.recv(4096)
+    assert got == want, got
+    s.close()
+    r.delete("dbk", "pa")
     huge = socket.create_connection(("127.0.0.1", PORT), timeout=10)
     huge.sendall(b"*1\r\n$999999999999\r\n")
     assert huge.recv(4096).startswith(b"-ERR Protocol error")

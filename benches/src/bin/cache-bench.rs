@@ -7,6 +7,11 @@
 //! burst); the load average is printed next to every line. Threaded redis-benchmark only stops on a
 //! 250 ms timer, so threaded runs need many requests (>= 2,000,000) or the rates quantize.
 //!
+//! Next to each rate it prints the server's CPU time per request (user + system time of the server
+//! process from /proc/<pid>/stat, divided by the requests of that run): throughput on a shared 2-core
+//! box depends on who else is running, CPU per request does not, and it shows whether a server spreads
+//! its work over both cores (`cpu%`, the server's CPU time over the run's wall time).
+//!
 //! cargo run --release -p benches --bin cache-bench [-- --requests 1000000 --pipelined-requests 2000000]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -122,6 +127,48 @@ fn info_field(addr: SocketAddr, field: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {field} in INFO"))
 }
 
+/// Clock ticks (user + system) a process has used, from /proc/<pid>/stat.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name (which may contain spaces): state is field 3,
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// USER_HZ, the unit of /proc/<pid>/stat times (100 on every mainstream Linux build).
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .filter(|&t| t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// One redis-benchmark run against one server.
+struct Run {
+    rps: f64,
+    /// Server CPU (user + system) per request, microseconds.
+    cpu_us: f64,
+    /// Server CPU time over wall time, percent of one core.
+    cpu_pct: f64,
+}
+
+/// Runs redis-benchmark against the server `pid` listening on `addr`, measuring its CPU time.
+fn measured(addr: SocketAddr, pid: u32, test: &str, pipeline: u32, requests: u64, args: &Args) -> anyhow::Result<Run> {
+    let t0 = cpu_ticks(pid)?;
+    let start = Instant::now();
+    let rps = bench(addr, test, pipeline, requests, args)?;
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks(pid)? - t0) as f64 / ticks_per_second();
+    Ok(Run { rps, cpu_us: cpu * 1e6 / requests as f64, cpu_pct: 100.0 * cpu / wall })
+}
+
 /// Runs redis-benchmark and returns requests per second.
 fn bench(addr: SocketAddr, test: &str, pipeline: u32, requests: u64, args: &Args) -> anyhow::Result<f64> {
     let mut cmd = Command::new("redis-benchmark");
@@ -194,9 +241,10 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "{:<8} {:>4} {:>14} {:>14} {:>7}  {:<6} loadavg (1/5/15 min)",
-        "test", "-P", "cache rps", "redis rps", "ratio", "first"
+        "{:<6} {:>3} {:>10} {:>10} {:>6}  {:>13} {:>13}  {:>9}  {:<5} loadavg",
+        "test", "-P", "cache rps", "redis rps", "ratio", "cache us/req", "redis us/req", "cpu%c/r", "first"
     );
+    let (ours_pid, redis_pid) = (ours.pid(), redis.child.id());
     let mut line = 0usize;
     for &pipeline in &args.pipelines {
         let n = if pipeline == 1 { args.requests } else { args.pipelined_requests };
@@ -205,19 +253,23 @@ fn main() -> anyhow::Result<()> {
             let cache_first = line.is_multiple_of(2);
             line += 1;
             let (o, r) = if cache_first {
-                let o = bench(ours_addr, test, pipeline, n, &args)?;
-                (o, bench(redis.addr, test, pipeline, n, &args)?)
+                let o = measured(ours_addr, ours_pid, test, pipeline, n, &args)?;
+                (o, measured(redis.addr, redis_pid, test, pipeline, n, &args)?)
             } else {
-                let r = bench(redis.addr, test, pipeline, n, &args)?;
-                (bench(ours_addr, test, pipeline, n, &args)?, r)
+                let r = measured(redis.addr, redis_pid, test, pipeline, n, &args)?;
+                (measured(ours_addr, ours_pid, test, pipeline, n, &args)?, r)
             };
             println!(
-                "{:<8} {:>4} {:>14.0} {:>14.0} {:>6.2}x  {:<6} {}",
+                "{:<6} {:>3} {:>10.0} {:>10.0} {:>5.2}x  {:>13.3} {:>13.3}  {:>4.0}/{:<4.0}  {:<5} {}",
                 test.to_uppercase(),
                 pipeline,
-                o,
-                r,
-                o / r,
+                o.rps,
+                r.rps,
+                o.rps / r.rps,
+                o.cpu_us,
+                r.cpu_us,
+                o.cpu_pct,
+                r.cpu_pct,
                 if cache_first { "cache" } else { "redis" },
                 load_average()
             );

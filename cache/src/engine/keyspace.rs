@@ -5,7 +5,6 @@
 //! deadlock); MULTI/EXEC and whole-keyspace commands lock every shard they may touch.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -39,6 +38,19 @@ impl Value {
             Value::ZSet(_) => "zset",
         }
     }
+    /// Hint: start loading the value's heap block, if it has one.
+    #[inline]
+    pub fn prefetch(&self) {
+        match self {
+            Value::Str(super::small::SmallBytes::Heap(b)) => super::table::prefetch(&**b),
+            Value::Str(_) => {}
+            Value::Hash(h) => super::table::prefetch(&**h),
+            Value::List(l) => super::table::prefetch(&**l),
+            Value::Set(s) => super::table::prefetch(&**s),
+            Value::ZSet(z) => super::table::prefetch(&**z),
+        }
+    }
+
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
@@ -386,7 +398,5 @@ pub fn drop_value(v: Value) {
     let _ = tx.try_send(v);
 }
 
-/// Shard slot of a key (stable for the process lifetime).
-pub fn hash_key(state: &foldhash::fast::FixedState, key: &[u8]) -> u64 {
-    state.hash_one(key)
-}
+/// The 64-bit hash of a key (stable for the process lifetime): shard choice and table slot.
+pub use super::table::hash_key;

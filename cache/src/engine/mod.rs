@@ -27,6 +27,9 @@ pub use config::{EngineConfig, Policy};
 pub use error::{CacheError, CacheResult};
 pub use keyspace::{Blob, Entry, Shard, Value, View};
 
+/// Most keys one [`Engine::prefetch`] call looks at (a pipelined batch).
+pub const PREFETCH_MAX: usize = 32;
+
 /// Databases Redis clients can SELECT.
 pub const DATABASES: usize = 16;
 /// memcached's items live in one more, hidden database, so they share memory accounting, eviction
@@ -49,7 +52,6 @@ pub struct Engine {
     /// `DATABASES * shards_per_db` shards; slot = db * shards_per_db + shard.
     shards: Box<[Mutex<Shard>]>,
     pub shards_per_db: usize,
-    slot_hasher: foldhash::fast::FixedState,
     pub clock: SharedClock,
     pub config: EngineConfig,
     pub stats: Stats,
@@ -68,7 +70,6 @@ impl Engine {
         Engine {
             shards,
             shards_per_db: n,
-            slot_hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe),
             clock,
             config,
             stats: Stats::default(),
@@ -85,8 +86,14 @@ impl Engine {
     }
 
     pub fn slot(&self, db: usize, key: &[u8]) -> usize {
-        let h = keyspace::hash_key(&self.slot_hasher, key);
-        db * self.shards_per_db + (h >> 40) as usize % self.shards_per_db
+        self.slot_of_hash(db, keyspace::hash_key(key))
+    }
+
+    /// The shard of a key hash: its high bits (the table inside the shard uses the low 32).
+    #[inline]
+    fn slot_of_hash(&self, db: usize, hash: u64) -> usize {
+        // shards_per_db is a power of two.
+        db * self.shards_per_db + ((hash >> 40) as usize & (self.shards_per_db - 1))
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -113,6 +120,54 @@ impl Engine {
 
     pub fn lru_clock(&self) -> u32 {
         (self.clock.monotonic_nanos() / 1_000_000) as u32
+    }
+
+    /// Hint that `keys` of database `db` are about to be looked up (the next commands of a pipelined
+    /// batch): loads their index slots, then the entries those point at, then the values' heap
+    /// blocks, so the batch's cache misses overlap instead of being paid one after another.
+    ///
+    /// The shards are try-locked up front and held for the three passes: a locked instruction waits
+    /// for every earlier load, so locking per key between the passes would serialise the very misses
+    /// this overlaps. Shards another thread holds are skipped (this is only a hint).
+    pub fn prefetch<'k>(&self, db: usize, keys: impl Iterator<Item = &'k [u8]>) {
+        let mut hashes = [(0u64, 0usize); PREFETCH_MAX];
+        let mut n = 0;
+        let mut guards: smallvec::SmallVec<[(usize, parking_lot::MutexGuard<'_, Shard>); PREFETCH_MAX]> =
+            smallvec::SmallVec::new();
+        for key in keys.take(PREFETCH_MAX) {
+            let h = keyspace::hash_key(key);
+            // A pipeline hammering one key (LPUSH mylist …) gains nothing and would only add lock
+            // traffic on that key's shard.
+            if n > 0 && hashes[n - 1].0 == h {
+                continue;
+            }
+            let slot = self.slot_of_hash(db, h);
+            let g = match guards.iter().position(|(s, _)| *s == slot) {
+                Some(g) => g,
+                None => match self.shards[slot].try_lock() {
+                    Some(guard) => {
+                        guards.push((slot, guard));
+                        guards.len() - 1
+                    }
+                    None => continue,
+                },
+            };
+            hashes[n] = (h, g);
+            n += 1;
+        }
+        if n < 2 {
+            return;
+        }
+        let batch = &hashes[..n];
+        for &(h, g) in batch {
+            guards[g].1.map.prefetch_slot(h);
+        }
+        for &(h, g) in batch {
+            guards[g].1.map.prefetch_entry(h);
+        }
+        for &(h, g) in batch {
+            guards[g].1.map.prefetch_value(h);
+        }
     }
 
     /// Locks the shards holding `keys` in database `db` (in slot order, so never deadlocks).

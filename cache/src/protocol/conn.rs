@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,8 +14,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 
 use super::commands::{self, Flow};
-use super::resp::{Out, parse_request};
+use super::resp::{Out, ProtocolError, parse_request};
 use super::{ClientInfo, Server};
+use crate::engine::PREFETCH_MAX;
 use crate::engine::keyspace::Blob;
 use crate::engine::pubsub::{self, Message, Subscriber};
 
@@ -95,14 +97,13 @@ async fn run(
 ) -> std::io::Result<()> {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = Out::new(false);
-    let mut ranges = Vec::with_capacity(8);
+    let mut scratch = Scratch::default();
     let info = client.info.clone();
     let mut executed = 0u64;
-    let mut args: Vec<Bytes> = Vec::with_capacity(8);
     loop {
         // Execute every complete request already buffered; await only between runs.
         loop {
-            match execute_buffered(srv, client, &mut rbuf, &mut out, &mut ranges, &mut args, &mut executed) {
+            match execute_buffered(srv, client, &mut rbuf, &mut out, &mut scratch, &mut executed) {
                 Step::NeedInput => break,
                 Step::Flush => {
                     srv.persistence.commit_aof();
@@ -176,7 +177,7 @@ enum Step {
     Flush,
     Block(commands::Blocked),
     Close,
-    ProtocolError(super::resp::ProtocolError),
+    ProtocolError(ProtocolError),
 }
 
 /// Re-read the clock after this many commands even if all were fast.
@@ -184,56 +185,116 @@ const REPIN_EVERY: u32 = 16;
 /// A SET this small is as quick as a FAST command, so it keeps the pinned time.
 const SMALL_FRAME: usize = 64 * 1024;
 
+/// Per-connection buffers reused by every batch (no allocation per request).
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// Argument ranges of the request being framed.
+    ranges: Vec<Range<usize>>,
+    /// The framed requests ahead: bytes each takes in the read buffer, and its arguments' span in
+    /// `arg_ranges` (ranges relative to the request's first byte).
+    batch: Vec<(usize, Range<usize>)>,
+    arg_ranges: Vec<Range<usize>>,
+    args: Vec<Bytes>,
+}
+
+impl Scratch {
+    /// Frames up to [`PREFETCH_MAX`] complete requests at the front of `buf` without consuming them.
+    /// A framing error is returned only when it concerns the first request (the ones before it run
+    /// first, as they would have one by one).
+    fn frame_ahead(&mut self, buf: &[u8]) -> Result<(), ProtocolError> {
+        self.batch.clear();
+        self.arg_ranges.clear();
+        let mut off = 0;
+        while self.batch.len() < PREFETCH_MAX {
+            match parse_request(&buf[off..], &mut self.ranges) {
+                Ok(Some(n)) => {
+                    let first = self.arg_ranges.len();
+                    self.arg_ranges.extend_from_slice(&self.ranges);
+                    self.batch.push((n, first..self.arg_ranges.len()));
+                    off += n;
+                }
+                Ok(None) => break,
+                Err(e) if self.batch.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The first key of each framed request, for [`crate::engine::Engine::prefetch`].
+    fn keys<'a>(&'a self, buf: &'a [u8], last: Option<&'static commands::Command>) -> impl Iterator<Item = &'a [u8]> {
+        self.batch
+            .iter()
+            .scan(0usize, move |off, (n, span)| {
+                let start = *off;
+                *off += n;
+                let args = &self.arg_ranges[span.clone()];
+                let name = args.first()?;
+                let k = commands::first_key_index(last, &buf[start + name.start..start + name.end], args.len());
+                Some(k.map(|k| &buf[start + args[k].start..start + args[k].end]))
+            })
+            .flatten()
+    }
+}
+
 /// Runs the complete requests at the front of `rbuf` synchronously (no await inside, so the pinned
-/// time cannot leak to another task) until input runs out or the caller must do I/O.
+/// time cannot leak to another task) until input runs out or the caller must do I/O. Requests are
+/// framed a batch at a time so the keys of a pipelined batch can be prefetched together.
 fn execute_buffered(
     srv: &Arc<Server>,
     client: &mut Client,
     rbuf: &mut BytesMut,
     out: &mut Out,
-    ranges: &mut Vec<std::ops::Range<usize>>,
-    args: &mut Vec<Bytes>,
+    scratch: &mut Scratch,
     executed: &mut u64,
 ) -> Step {
     let mut pinned = srv.engine.pin_time();
     let mut since_pin = 0u32;
     loop {
-        let consumed = match parse_request(rbuf, ranges) {
-            Ok(Some(n)) => n,
-            Ok(None) => return Step::NeedInput,
-            Err(e) => return Step::ProtocolError(e),
-        };
-        let frame = rbuf.split_to(consumed).freeze();
-        if ranges.is_empty() {
-            continue;
+        if let Err(e) = scratch.frame_ahead(rbuf) {
+            return Step::ProtocolError(e);
         }
-        args.clear();
-        args.extend(ranges.iter().map(|r| frame.slice(r.clone())));
-        if since_pin >= REPIN_EVERY {
-            drop(pinned);
-            pinned = srv.engine.pin_time();
-            since_pin = 0;
+        if scratch.batch.is_empty() {
+            return Step::NeedInput;
         }
-        out.resp3 = client.resp3;
-        *executed += 1;
-        let flow = commands::dispatch(srv, client, out, args);
-        since_pin += 1;
-        // A command that may have taken long (KEYS, SORT-like, big values) must not age the next one's
-        // view of time: re-pin.
-        let quick = client
-            .last_command
-            .is_some_and(|c| c.flags & commands::FAST != 0 || (c.name == "set" && consumed <= SMALL_FRAME));
-        if !quick {
-            since_pin = REPIN_EVERY;
+        if scratch.batch.len() > 1 {
+            srv.engine.prefetch(client.db, scratch.keys(rbuf, client.last_command));
         }
-        if let Flow::Block(block) = flow {
-            return Step::Block(block);
-        }
-        if client.close_after_reply {
-            return Step::Close;
-        }
-        if out.buf.len() >= FLUSH_AT {
-            return Step::Flush;
+        for i in 0..scratch.batch.len() {
+            let (consumed, span) = scratch.batch[i].clone();
+            // Unexecuted requests stay in `rbuf` when this returns early; they are framed again.
+            let frame = rbuf.split_to(consumed).freeze();
+            if span.is_empty() {
+                continue;
+            }
+            scratch.args.clear();
+            scratch.args.extend(scratch.arg_ranges[span].iter().map(|r| frame.slice(r.clone())));
+            if since_pin >= REPIN_EVERY {
+                drop(pinned);
+                pinned = srv.engine.pin_time();
+                since_pin = 0;
+            }
+            out.resp3 = client.resp3;
+            *executed += 1;
+            let flow = commands::dispatch(srv, client, out, &scratch.args);
+            since_pin += 1;
+            // A command that may have taken long (KEYS, SORT-like, big values) must not age the next
+            // one's view of time: re-pin.
+            let quick = client
+                .last_command
+                .is_some_and(|c| c.flags & commands::FAST != 0 || (c.name == "set" && consumed <= SMALL_FRAME));
+            if !quick {
+                since_pin = REPIN_EVERY;
+            }
+            if let Flow::Block(block) = flow {
+                return Step::Block(block);
+            }
+            if client.close_after_reply {
+                return Step::Close;
+            }
+            if out.buf.len() >= FLUSH_AT {
+                return Step::Flush;
+            }
         }
     }
 }

@@ -182,6 +182,16 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Where the first key of a request named `name` with `argc` arguments is, if the command has keys
+/// (used to prefetch a pipelined batch's keys; the previous command is tried before the table).
+pub fn first_key_index(last: Option<&'static Command>, name: &[u8], argc: usize) -> Option<usize> {
+    let cmd = last.filter(|c| name.eq_ignore_ascii_case(c.name.as_bytes())).or_else(|| lookup(name))?;
+    match cmd.lock {
+        Lock::Keys(first, _, _) if first >= 1 && (first as usize) < argc => Some(first as usize),
+        _ => None,
+    }
+}
+
 /// Runs one request from a client.
 pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> Flow {
     // Pipelines repeat one command: compare with the previous one before hashing the name.
