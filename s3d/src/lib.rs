@@ -18,6 +18,16 @@ pub struct Args {
     /// Extra base domain for virtual-hosted-style requests (`<bucket>.<domain>`); `localhost` always is one.
     #[arg(long, env = "STRATUS_S3_DOMAIN")]
     pub domain: Option<String>,
+    /// Accept SSE-C keys over plain HTTP (S3 accepts them only over HTTPS).
+    #[arg(long, env = "STRATUS_S3_ALLOW_SSE_C_OVER_HTTP")]
+    pub allow_sse_c_over_http: bool,
+    /// SSE-S3 master keyring (`<id> <base64 32-byte key>` per line, the last one current); default
+    /// `<data-dir>/s3d/sse/master.keys`, created on first start (mode 0600).
+    #[arg(long, env = "STRATUS_S3_SSE_MASTER_KEY_FILE")]
+    pub sse_master_key_file: Option<std::path::PathBuf>,
+    /// Add a new current SSE-S3 master key at start; objects sealed under older keys stay readable.
+    #[arg(long)]
+    pub rotate_sse_master_key: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -25,10 +35,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let data = daemon.config.data_dir.clone();
     let meta = store::MetaStore::open(&data.join("meta")).context("cannot open the metadata store")?;
     let blobs = store::FsBlobStore::open(&data.join("blobs")).context("cannot open the blob store")?;
-    let engine = Arc::new(engine::Engine::new(meta, Arc::new(blobs), common::clock::SystemClock::shared()));
+    let file = daemon.config.file.clone();
+    let master_file = args.sse_master_key_file.clone().or(file.string("sse_master_key_file")?.map(Into::into));
+    let keys = engine::sse::KeyService::open(&data.join("sse"), master_file, args.rotate_sse_master_key)
+        .context("cannot open the SSE key store")?;
+    let engine =
+        Arc::new(engine::Engine::new(meta, Arc::new(blobs), common::clock::SystemClock::shared()).with_keys(keys));
     let recovered = engine.recover().await.context("start-up recovery failed")?;
     tracing::info!(temporaries = recovered.temporaries, orphans = recovered.orphans, "recovered storage");
     daemon.serve_metrics().await?;
-    daemon.serve_api(protocol::router(engine, daemon.credentials.clone(), args.domain)).await?;
+    let options = protocol::Options {
+        domain: args.domain,
+        sse_c_allowed: daemon.config.tls != common::config::TlsMode::Off
+            || args.allow_sse_c_over_http
+            || file.boolean("allow_sse_c_over_http")?.unwrap_or(false),
+    };
+    daemon.serve_api(protocol::router(engine, daemon.credentials.clone(), options)).await?;
     daemon.run_until_shutdown().await
 }

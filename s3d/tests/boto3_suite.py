@@ -481,8 +481,18 @@ def versioning():
     s3.delete_bucket(Bucket=b)
 
 
+def sse_c_needs_https():
+    """S3 takes SSE-C keys only over TLS; this daemon runs plain HTTP without --allow-sse-c-over-http."""
+    expect_error(s3.put_object, "InvalidRequest", 400, Bucket="suite", Key="ssec", Body=b"x",
+                 SSECustomerAlgorithm="AES256", SSECustomerKey=b"k" * 32)
+    expect_error(s3.get_object, "InvalidRequest", 400, Bucket="suite", Key="hello.txt",
+                 SSECustomerAlgorithm="AES256", SSECustomerKey=b"k" * 32)
+    r = s3.put_object(Bucket="suite", Key="sse-s3", Body=b"fine over http", ServerSideEncryption="AES256")
+    check(r["ServerSideEncryption"] == "AES256", "SSE-S3 needs no TLS")
+
+
 for step in [buckets, objects, tagging, copies, listing, multipart, presigned_and_post, addressing_and_errors,
-             versioning]:
+             versioning, sse_c_needs_https]:
     step()
     print(f"{step.__name__}: ok", flush=True)
 print(f"boto3 suite: {CHECKS} checks ok")

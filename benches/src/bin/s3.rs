@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release -p benches --bin s3 -- [--sizes 4k,1m] [--clients 1,32] [--seconds 5]`
 //!
+//! It also compares SSE-S3 (`x-amz-server-side-encryption: AES256`) with unencrypted PUT/GET of the
+//! same sizes on s3d in the same run (`--sse-sizes 64m`, rounds alternate; `--sse-only` skips the rest).
+//!
 //! The client is a minimal keep-alive HTTP/1.1 client signing with SigV4 (UNSIGNED-PAYLOAD), so both
 //! servers see the same requests and neither pays for client-side hashing of bodies.
 
@@ -34,6 +37,18 @@ struct Args {
     /// Skip SeaweedFS (e.g. when `weed` is not installed).
     #[arg(long)]
     no_seaweed: bool,
+    /// Object sizes for the SSE-S3 vs unencrypted comparison on s3d.
+    #[arg(long, default_value = "64m", value_delimiter = ',')]
+    sse_sizes: Vec<String>,
+    /// Concurrent clients in the SSE comparison.
+    #[arg(long, default_value_t = 1)]
+    sse_clients: usize,
+    /// Alternating rounds (unencrypted, SSE-S3) per SSE size; the totals are compared.
+    #[arg(long, default_value_t = 2)]
+    sse_rounds: usize,
+    /// Only the SSE comparison (no SeaweedFS, no raw disk, no size/client matrix).
+    #[arg(long)]
+    sse_only: bool,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<usize> {
@@ -64,8 +79,15 @@ impl Conn {
     }
 
     /// Sends one request and reads (and drops) the whole response; returns (status, body bytes).
-    async fn call(&mut self, target: &Endpoint, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, usize)> {
-        let head = target.signed_head(method, path, &[], "s3");
+    async fn call(
+        &mut self,
+        target: &Endpoint,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<(u16, usize)> {
+        let head = target.signed_head(method, path, headers, "s3");
         let response = if method == "HEAD" { Body::None } else { Body::Discard };
         self.0.exchange(&head, body, response).await
     }
@@ -112,6 +134,7 @@ async fn phase(
     clients: usize,
     seconds: u64,
     written: &[usize],
+    headers: &'static [(&'static str, &'static str)],
 ) -> anyhow::Result<(Stats, Vec<usize>)> {
     let body = Arc::new(vec![0x5au8; if method == "PUT" { size } else { 0 }]);
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -128,7 +151,7 @@ async fn phase(
                 let i = if method == "GET" { n % have.max(1) } else { n };
                 let path = format!("/{bucket}/{run}/c{c}-{i}");
                 let t = Instant::now();
-                let (status, got) = conn.call(&target, method, &path, &body).await?;
+                let (status, got) = conn.call(&target, method, &path, headers, &body).await?;
                 if status != 200 || (method == "GET" && got != size) {
                     bail!("{} {method} {path}: status {status}, {got} bytes", target.name);
                 }
@@ -150,7 +173,7 @@ async fn phase(
 
 async fn create_bucket(target: &Endpoint, bucket: &str) -> anyhow::Result<()> {
     let mut conn = Conn::open(&target.addr).await?;
-    let (status, _) = conn.call(target, "PUT", &format!("/{bucket}"), &[]).await?;
+    let (status, _) = conn.call(target, "PUT", &format!("/{bucket}"), &[], &[]).await?;
     if status != 200 && status != 409 {
         bail!("{}: CreateBucket answered {status}", target.name);
     }
@@ -272,7 +295,7 @@ async fn wait_ready(target: &Endpoint, bucket: &str) -> anyhow::Result<()> {
         let ready = async {
             create_bucket(target, bucket).await?;
             let mut c = Conn::open(&target.addr).await?;
-            let (status, _) = c.call(target, "PUT", &format!("/{bucket}/probe"), b"probe").await?;
+            let (status, _) = c.call(target, "PUT", &format!("/{bucket}/probe"), &[], b"probe").await?;
             anyhow::ensure!(status == 200, "probe PUT answered {status}");
             Ok::<_, anyhow::Error>(())
         };
@@ -313,6 +336,9 @@ async fn main() -> anyhow::Result<()> {
     let ours =
         Endpoint { name: "s3d", addr: daemon.addr("api").to_string(), access_key: ak.clone(), secret_key: sk.clone() };
     create_bucket(&ours, "bench").await?;
+    if args.sse_only {
+        return sse_comparison(&ours, &args).await;
+    }
     let seaweed = if args.no_seaweed {
         None
     } else {
@@ -331,12 +357,12 @@ async fn main() -> anyhow::Result<()> {
     for &size in &sizes {
         for &clients in &args.clients {
             let run = format!("r{size}-{clients}");
-            let (ours_put, written) = phase(&ours, "bench", &run, "PUT", size, clients, args.seconds, &[]).await?;
-            let (ours_get, _) = phase(&ours, "bench", &run, "GET", size, clients, args.seconds, &written).await?;
+            let (ours_put, written) = phase(&ours, "bench", &run, "PUT", size, clients, args.seconds, &[], &[]).await?;
+            let (ours_get, _) = phase(&ours, "bench", &run, "GET", size, clients, args.seconds, &written, &[]).await?;
             let peer = match &seaweed {
                 Some((_, t)) => {
-                    let (p, w) = phase(t, "bench", &run, "PUT", size, clients, args.seconds, &[]).await?;
-                    let (g, _) = phase(t, "bench", &run, "GET", size, clients, args.seconds, &w).await?;
+                    let (p, w) = phase(t, "bench", &run, "PUT", size, clients, args.seconds, &[], &[]).await?;
+                    let (g, _) = phase(t, "bench", &run, "GET", size, clients, args.seconds, &w, &[]).await?;
                     Some((p, g))
                 }
                 None => None,
@@ -355,6 +381,57 @@ async fn main() -> anyhow::Result<()> {
             print_row("GET", size, clients, "raw disk", &disk_get, None);
             println!("     s3d / raw disk (GET): {:.2}", ours_get.mib_per_sec() / disk_get.mib_per_sec());
         }
+    }
+    sse_comparison(&ours, &args).await
+}
+
+const SSE_S3: &[(&str, &str)] = &[("x-amz-server-side-encryption", "AES256")];
+const NO_HEADERS: &[(&str, &str)] = &[];
+
+/// Adds up rounds of one kind.
+fn total(rounds: &[Stats]) -> Stats {
+    let ops = rounds.iter().map(|s| s.ops).sum();
+    let secs = rounds.iter().map(|s| s.secs).sum();
+    let bytes = rounds.iter().map(|s| s.bytes).sum();
+    let n = rounds.len().max(1) as f64;
+    let p50_ms = rounds.iter().map(|s| s.p50_ms).sum::<f64>() / n;
+    let p99_ms = rounds.iter().map(|s| s.p99_ms).fold(0.0, f64::max);
+    Stats { ops, secs, bytes, p50_ms, p99_ms }
+}
+
+/// SSE-S3 PUT/GET against unencrypted PUT/GET of the same sizes on s3d, rounds alternating so that
+/// both see the same machine; prints the ratios (target ≥ 0.8 at 64 MiB).
+async fn sse_comparison(ours: &Endpoint, args: &Args) -> anyhow::Result<()> {
+    let sizes: Vec<usize> = args.sse_sizes.iter().map(|s| parse_size(s)).collect::<anyhow::Result<_>>()?;
+    let clients = args.sse_clients;
+    println!(
+        "# SSE-S3 (AES-256-GCM, 64 KiB segments) vs unencrypted on s3d; {} rounds of {} s",
+        args.sse_rounds, args.seconds
+    );
+    for size in sizes {
+        let (mut plain, mut sealed) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        for round in 0..args.sse_rounds {
+            for (kind, headers) in [("plain", NO_HEADERS), ("sse", SSE_S3)] {
+                let run = format!("sse{round}-{kind}-{size}");
+                let (put, written) =
+                    phase(ours, "bench", &run, "PUT", size, clients, args.seconds, &[], headers).await?;
+                let (get, _) = phase(ours, "bench", &run, "GET", size, clients, args.seconds, &written, &[]).await?;
+                let results = if kind == "plain" { &mut plain } else { &mut sealed };
+                results.0.push(put);
+                results.1.push(get);
+            }
+        }
+        let (pp, pg, sp, sg) = (total(&plain.0), total(&plain.1), total(&sealed.0), total(&sealed.1));
+        print_row("PUT", size, clients, "plain", &pp, None);
+        print_row("PUT", size, clients, "SSE-S3", &sp, Some(&pp));
+        print_row("GET", size, clients, "plain", &pg, None);
+        print_row("GET", size, clients, "SSE-S3", &sg, Some(&pg));
+        println!(
+            "     SSE-S3 / unencrypted {}: PUT {:.2}, GET {:.2} (target >= 0.8)",
+            human(size),
+            sp.mib_per_sec() / pp.mib_per_sec(),
+            sg.mib_per_sec() / pg.mib_per_sec()
+        );
     }
     Ok(())
 }

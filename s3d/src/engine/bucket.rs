@@ -29,7 +29,13 @@ impl Engine {
         let mut batch = MetaBatch::new();
         batch.put_bucket(
             name,
-            &BucketRecord { owner: caller.user.clone(), created_ms: self.now_ms(), location, versioning: None },
+            &BucketRecord {
+                owner: caller.user.clone(),
+                created_ms: self.now_ms(),
+                location,
+                versioning: None,
+                encryption: None,
+            },
         );
         self.commit(batch).await
     }

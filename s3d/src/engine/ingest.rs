@@ -146,13 +146,28 @@ impl Engine {
     /// Streams `body` into storage. `inline_ok` lets small bodies stay in memory for the metadata
     /// record; `limit` is the largest size accepted (EntityTooLarge beyond). The blob, if one was
     /// written, is committed (durable) but unreferenced: the caller commits metadata or deletes it.
+    #[cfg_attr(not(test), allow(dead_code))] // the unsealed form, for callers that never encrypt
     pub(crate) async fn ingest(
+        &self,
+        body: ByteStream,
+        limit: u64,
+        inline_ok: bool,
+        integrity: &Integrity,
+        trailer: Option<TrailerReader>,
+    ) -> Result<Ingested> {
+        self.ingest_sealed(body, limit, inline_ok, integrity, trailer, None).await
+    }
+
+    /// [`Engine::ingest`], sealing the body with `seal` (a data key) when given: sizes and digests
+    /// are of the plaintext, what is stored (blob or inline) is sealed.
+    pub(crate) async fn ingest_sealed(
         &self,
         mut body: ByteStream,
         limit: u64,
         inline_ok: bool,
         integrity: &Integrity,
         trailer: Option<TrailerReader>,
+        seal: Option<&super::sse::DataKey>,
     ) -> Result<Ingested> {
         if let Some(md5) = &integrity.content_md5 {
             use base64::Engine as _;
@@ -185,7 +200,7 @@ impl Engine {
                 Some(w) => w.write(chunk).await?,
                 None if inline_ok && small.len() + chunk.len() <= INLINE_MAX => small.extend_from_slice(&chunk),
                 None => {
-                    let mut w = self.blobs.create().await?;
+                    let mut w = self.blob_writer(seal).await?;
                     if !small.is_empty() {
                         w.write(std::mem::take(&mut small).freeze()).await?;
                     }
@@ -227,13 +242,26 @@ impl Engine {
         let stored = match writer {
             Some(w) => Stored::Blob(w.commit().await?),
             None if !inline_ok => {
-                let mut w = self.blobs.create().await?;
+                let mut w = self.blob_writer(seal).await?;
                 w.write(small.freeze()).await?;
                 Stored::Blob(w.commit().await?)
             }
-            None => Stored::Inline(small.freeze()),
+            None => match seal {
+                Some(key) => Stored::Inline(super::sse::segment::seal_all(key, &small).into()),
+                None => Stored::Inline(small.freeze()),
+            },
         };
         Ok(Ingested { size, md5, checksum, stored })
+    }
+
+    async fn blob_writer(&self, seal: Option<&super::sse::DataKey>) -> Result<Box<dyn crate::store::BlobWriter>> {
+        let w = self.blobs.create().await?;
+        Ok(match seal {
+            Some(key) => {
+                Box::new(super::sse::writer::SealingWriter::new(w, key).await?) as Box<dyn crate::store::BlobWriter>
+            }
+            None => w,
+        })
     }
 
     /// Deletes the blob of a body that will not be committed (failed precondition, lost race).

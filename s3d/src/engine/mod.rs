@@ -10,6 +10,7 @@ pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod read;
+pub mod sse;
 pub mod versioning;
 #[cfg(test)]
 mod versioning_tests;
@@ -109,6 +110,8 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
     #[error("metadata error: {0}")]
     Meta(#[from] MetaError),
+    #[error(transparent)]
+    Sse(#[from] sse::SseError),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -147,6 +150,8 @@ pub struct Engine {
     clock: SharedClock,
     /// The last version sequence handed out (see `versioning`).
     last_seq: std::sync::atomic::AtomicU64,
+    /// SSE master keys and the local KMS.
+    keys: sse::KeyService,
 }
 
 /// What start-up recovery removed.
@@ -159,7 +164,21 @@ pub struct RecoveryReport {
 impl Engine {
     pub fn new(meta: MetaStore, blobs: Arc<dyn BlobStore>, clock: SharedClock) -> Self {
         let bucket_locks = (0..64).map(|_| tokio::sync::RwLock::new(())).collect();
-        Self { meta, blobs, locks: KeyLocks::new(1024), bucket_locks, clock, last_seq: Default::default() }
+        Self {
+            meta,
+            blobs,
+            locks: KeyLocks::new(1024),
+            bucket_locks,
+            clock,
+            last_seq: Default::default(),
+            keys: sse::KeyService::ephemeral(),
+        }
+    }
+
+    /// Uses `keys` (persistent master keyring and KMS) instead of the in-memory ones.
+    pub fn with_keys(mut self, keys: sse::KeyService) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Removes what interrupted writes left: temporary files and committed blobs that no metadata

@@ -10,6 +10,7 @@ use super::ingest::{Integrity, TrailerReader};
 use super::names::{validate_key, validate_tags, validate_user_metadata};
 use super::object::{ObjectInfo, WriteCondition, full_object_checksum, storage_class};
 use super::read::{RangeSpec, ReadConditions};
+use super::sse::{CustomerKey, EncryptionSummary, Sealing, SseRequest};
 use super::{
     ByteStream, Caller, ChecksumAlgorithm, Engine, EngineError, MAX_OBJECT_SIZE, MAX_PUT_SIZE, Result, ms_to_time,
 };
@@ -28,6 +29,8 @@ pub struct CreateUpload {
     pub tags: Vec<(String, String)>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     pub storage_class: Option<String>,
+    /// Explicit server-side encryption for every part; `None` = the bucket's default.
+    pub encryption: Option<SseRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,8 @@ pub struct PartInfo {
     pub etag: String,
     pub last_modified: OffsetDateTime,
     pub checksum: Option<ChecksumRecord>,
+    /// How the upload's parts are encrypted (reported by UploadPart).
+    pub encryption: Option<EncryptionSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +93,22 @@ impl Engine {
         key: &str,
         req: CreateUpload,
     ) -> Result<String> {
-        self.owned_bucket(caller, bucket)?;
+        Ok(self.create_multipart_upload_sse(caller, bucket, key, req).await?.0)
+    }
+
+    /// CreateMultipartUpload, also saying how the parts will be encrypted.
+    pub async fn create_multipart_upload_sse(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        req: CreateUpload,
+    ) -> Result<(String, Option<EncryptionSummary>)> {
+        let bucket_rec = self.owned_bucket(caller, bucket)?;
         validate_key(key)?;
         validate_user_metadata(&req.user_metadata)?;
         validate_tags(&req.tags)?;
+        let encryption = self.seal_for(&bucket_rec, bucket, key, req.encryption)?.map(|s| s.record);
         let now = self.now();
         let id = new_upload_id(now);
         let rec = UploadRecord {
@@ -102,12 +119,13 @@ impl Engine {
             tags: req.tags,
             checksum_algorithm: req.checksum_algorithm.map(|a| a.as_str().to_string()),
             storage_class: storage_class(req.storage_class)?,
+            encryption,
         };
         let _bucket = self.bucket_alive(bucket).await?;
         let mut batch = MetaBatch::new();
         batch.put_upload(bucket, key, &id, &rec);
         self.commit(batch).await?;
-        Ok(id)
+        Ok((id, rec.encryption.as_ref().map(EncryptionSummary::of)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -119,8 +137,25 @@ impl Engine {
         upload_id: &str,
         number: i64,
         body: ByteStream,
+        integrity: Integrity,
+        trailer: Option<TrailerReader>,
+    ) -> Result<PartInfo> {
+        self.upload_part_sse(caller, bucket, key, upload_id, number, body, integrity, trailer, None).await
+    }
+
+    /// UploadPart with the SSE-C key the request presents (an SSE-C upload's parts need its key).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_sse(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: i64,
+        body: ByteStream,
         mut integrity: Integrity,
         trailer: Option<TrailerReader>,
+        customer_key: Option<&CustomerKey>,
     ) -> Result<PartInfo> {
         self.owned_bucket(caller, bucket)?;
         let number = part_number(number)?;
@@ -128,11 +163,17 @@ impl Engine {
         if integrity.algorithm.is_none() {
             integrity.algorithm = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse);
         }
-        let ingested = self.ingest(body, MAX_PUT_SIZE, false, &integrity, trailer).await?;
+        super::sse::check_presented(upload.encryption.as_ref(), customer_key)?;
+        let sealing = match upload.encryption {
+            Some(record) => Some(Sealing { data_key: self.unlock(bucket, key, &record, customer_key)?, record }),
+            None => None,
+        };
+        let seal = sealing.as_ref().map(|s| &s.data_key);
+        let ingested = self.ingest_sealed(body, MAX_PUT_SIZE, false, &integrity, trailer, seal).await?;
         let blob = ingested.blob().expect("parts are always blobs").clone();
         let rec = PartRecord {
             size: ingested.size,
-            etag: ingested.etag(),
+            etag: Sealing::etag(sealing.as_ref(), &ingested.md5),
             last_modified_ms: self.now_ms(),
             blob: blob.clone(),
             checksum: ingested.checksum.as_ref().map(|(a, v)| full_object_checksum(*a, v)),
@@ -148,6 +189,7 @@ impl Engine {
             etag: rec.etag,
             last_modified: ms_to_time(rec.last_modified_ms),
             checksum: rec.checksum,
+            encryption: sealing.map(|s| EncryptionSummary::of(&s.record)),
         })
     }
 
@@ -181,6 +223,7 @@ impl Engine {
         number: i64,
         range: Option<RangeSpec>,
         cond: &ReadConditions,
+        customer_key: Option<&CustomerKey>,
     ) -> Result<PartInfo> {
         self.owned_bucket(caller, bucket)?;
         part_number(number)?;
@@ -218,7 +261,8 @@ impl Engine {
             algorithm: upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse),
             ..Default::default()
         };
-        Box::pin(self.upload_part(caller, bucket, key, upload_id, number, body, integrity, None)).await
+        Box::pin(self.upload_part_sse(caller, bucket, key, upload_id, number, body, integrity, None, customer_key))
+            .await
     }
 
     /// Completes an upload from `(part number, etag)` pairs in ascending order.
@@ -235,7 +279,7 @@ impl Engine {
         if chosen.is_empty() {
             return Err(EngineError::MalformedXml);
         }
-        let (record, released) = {
+        let (record, released, state) = {
             let _bucket = self.bucket_alive(bucket).await?;
             let _guard = self.locks.lock(bucket, upload_id).await;
             let upload = self.upload(bucket, key, upload_id)?;
@@ -281,7 +325,7 @@ impl Engine {
                 tags: upload.tags,
                 checksum,
                 storage_class: upload.storage_class,
-                encryption: None,
+                encryption: upload.encryption,
                 delete_marker: false,
                 seq: 0,
                 body: BodyRecord::Parts(
@@ -307,10 +351,10 @@ impl Engine {
             }
             self.commit(batch).await?;
             drop(key_guard);
-            (record, released)
+            (record, released, state)
         };
         self.delete_blobs(released).await;
-        Ok(ObjectInfo::from_record(key, &record))
+        Ok(super::versioning::report_null(ObjectInfo::from_record(key, &record), state))
     }
 
     pub async fn abort_multipart_upload(
@@ -365,6 +409,7 @@ impl Engine {
                 etag: p.etag,
                 last_modified: ms_to_time(p.last_modified_ms),
                 checksum: p.checksum,
+                encryption: None,
             });
         }
         Ok((upload_info(key, upload_id, &upload), parts, truncated))

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::ingest::{Ingested, Integrity, Stored, TrailerReader};
 use super::names::{validate_key, validate_tags, validate_user_metadata};
 use super::read::{RangeSpec, ReadConditions};
+use super::sse::{EncryptionSummary, Sealing, SseRequest};
 use super::versioning::{DeleteOutcome, VersionRef};
 use super::{ByteStream, Caller, ChecksumAlgorithm, Engine, EngineError, MAX_PUT_SIZE, Result, ms_to_time};
 use crate::store::meta::{BodyRecord, ChecksumRecord, ContentHeaders, MetaBatch, ObjectRecord};
@@ -49,6 +50,8 @@ pub struct PutRequest {
     pub integrity: Integrity,
     pub storage_class: Option<String>,
     pub condition: WriteCondition,
+    /// Explicit server-side encryption; `None` = the bucket's default.
+    pub encryption: Option<SseRequest>,
 }
 
 /// An object as S3 describes it in HEAD/GET/List responses.
@@ -65,7 +68,10 @@ pub struct ObjectInfo {
     pub checksum: Option<ChecksumRecord>,
     pub parts_count: Option<usize>,
     pub storage_class: String,
+    /// The version id to report: `None` for the null version of a never-versioned bucket (no
+    /// header), `"null"` for the null version once the bucket has versioning (see `report_null`).
     pub version_id: Option<String>,
+    pub encryption: Option<EncryptionSummary>,
 }
 
 impl ObjectInfo {
@@ -85,6 +91,7 @@ impl ObjectInfo {
             },
             storage_class: rec.storage_class.clone(),
             version_id: rec.version_id.clone(),
+            encryption: rec.encryption.as_ref().map(EncryptionSummary::of),
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct CopyRequest {
     pub replace_tags: Option<Vec<(String, String)>>,
     pub source_conditions: ReadConditions,
     pub storage_class: Option<String>,
+    /// The copy's encryption; `None` = the destination bucket's default (not the source's).
+    pub encryption: Option<SseRequest>,
 }
 
 /// Storage classes S3 accepts; tiering behind them arrives with lifecycle support.
@@ -145,16 +154,18 @@ impl Engine {
         req: PutRequest,
         trailer: Option<TrailerReader>,
     ) -> Result<ObjectInfo> {
-        self.owned_bucket(caller, bucket)?;
+        let bucket_rec = self.owned_bucket(caller, bucket)?;
         validate_key(key)?;
         validate_user_metadata(&req.user_metadata)?;
         validate_tags(&req.tags)?;
         let storage_class = storage_class(req.storage_class)?;
-        let ingested = self.ingest(body, MAX_PUT_SIZE, true, &req.integrity, trailer).await?;
+        let sealing = self.seal_for(&bucket_rec, bucket, key, req.encryption)?;
+        let seal = sealing.as_ref().map(|s| &s.data_key);
+        let ingested = self.ingest_sealed(body, MAX_PUT_SIZE, true, &req.integrity, trailer, seal).await?;
         let record = ObjectRecord {
             version_id: None,
             size: ingested.size,
-            etag: ingested.etag(),
+            etag: Sealing::etag(sealing.as_ref(), &ingested.md5),
             last_modified_ms: self.now_ms(),
             owner: caller.user.clone(),
             headers: req.headers,
@@ -162,7 +173,7 @@ impl Engine {
             tags: req.tags,
             checksum: ingested.checksum.as_ref().map(|(a, v)| full_object_checksum(*a, v)),
             storage_class,
-            encryption: None,
+            encryption: sealing.map(|s| s.record),
             delete_marker: false,
             seq: 0,
             body: match &ingested.stored {
@@ -199,14 +210,14 @@ impl Engine {
             }
             let released = self.place_current(bucket, key, state, current, &mut record, &inline, &mut batch)?;
             self.commit(batch).await?;
-            Ok(released)
+            Ok((released, state))
         }
         .await;
         match result {
-            Ok(released) => {
+            Ok((released, state)) => {
                 self.delete_blobs(released).await;
                 metrics::counter!("s3d_objects_written_total").increment(1);
-                Ok(ObjectInfo::from_record(key, &record))
+                Ok(super::versioning::report_null(ObjectInfo::from_record(key, &record), state))
             }
             Err(e) => {
                 self.discard(ingested).await;
@@ -237,7 +248,7 @@ impl Engine {
         dst: (&str, &str),
         req: CopyRequest,
     ) -> Result<ObjectInfo> {
-        self.owned_bucket(caller, dst.0)?;
+        let dst_bucket = self.owned_bucket(caller, dst.0)?;
         validate_key(dst.1)?;
         let source = self.open_object(caller, src.0, src.1, src.2, None, &req.source_conditions, None).await.map_err(
             |e| match e {
@@ -256,6 +267,7 @@ impl Engine {
             && req.replace_metadata.is_none()
             && req.storage_class.is_none()
             && req.replace_tags.is_none()
+            && req.encryption.is_none()
         {
             return Err(EngineError::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into()));
         }
@@ -267,11 +279,13 @@ impl Engine {
         let storage_class = storage_class(req.storage_class.or(Some(src_rec.storage_class.clone())))?;
         let algorithm = src_rec.checksum.as_ref().and_then(|c| ChecksumAlgorithm::parse(&c.algorithm));
         let integrity = Integrity { algorithm, declared_length: Some(src_rec.size), ..Default::default() };
-        let ingested = self.ingest(source.body, MAX_PUT_SIZE, true, &integrity, None).await?;
+        let sealing = self.seal_for(&dst_bucket, dst.0, dst.1, req.encryption)?;
+        let seal = sealing.as_ref().map(|s| &s.data_key);
+        let ingested = self.ingest_sealed(source.body, MAX_PUT_SIZE, true, &integrity, None, seal).await?;
         let record = ObjectRecord {
             version_id: None,
             size: ingested.size,
-            etag: ingested.etag(),
+            etag: Sealing::etag(sealing.as_ref(), &ingested.md5),
             last_modified_ms: self.now_ms(),
             owner: caller.user.clone(),
             headers,
@@ -279,7 +293,7 @@ impl Engine {
             tags,
             checksum: ingested.checksum.as_ref().map(|(a, v)| full_object_checksum(*a, v)),
             storage_class,
-            encryption: None,
+            encryption: sealing.map(|s| s.record),
             delete_marker: false,
             seq: 0,
             body: match &ingested.stored {

@@ -47,6 +47,9 @@ pub struct ReadConditions {
     pub if_none_match: Option<ETagMatch>,
     pub if_modified_since: Option<OffsetDateTime>,
     pub if_unmodified_since: Option<OffsetDateTime>,
+    /// The SSE-C key the request presents: reading an SSE-C object needs it (and only such a read
+    /// may present one).
+    pub customer_key: Option<super::sse::CustomerKey>,
 }
 
 impl ReadConditions {
@@ -97,11 +100,13 @@ impl Engine {
         range: Option<RangeSpec>,
         part: Option<u32>,
     ) -> Result<(ObjectInfo, Option<Range<u64>>)> {
-        self.owned_bucket(caller, bucket)?;
+        let bucket_rec = self.owned_bucket(caller, bucket)?;
         let (rec, _) = self.resolve_version(bucket, key, version)?;
+        super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
         cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
         let selected = select(&rec, range, part)?;
-        Ok((ObjectInfo::from_record(key, &rec), selected))
+        let state = super::versioning::Versioning::of(bucket_rec.versioning.as_deref());
+        Ok((super::versioning::report_null(ObjectInfo::from_record(key, &rec), state), selected))
     }
 
     #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them
@@ -129,42 +134,56 @@ impl Engine {
         cond: &ReadConditions,
         part: Option<u32>,
     ) -> Result<OpenedObject> {
-        self.owned_bucket(caller, bucket)?;
+        let bucket_rec = self.owned_bucket(caller, bucket)?;
+        let state = super::versioning::Versioning::of(bucket_rec.versioning.as_deref());
         // A concurrent overwrite may delete the blob between reading the record and opening it: the
         // second attempt sees the new record.
         let mut attempts = 0;
         loop {
             attempts += 1;
             let (rec, inline) = self.resolve_version(bucket, key, version)?;
+            super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
             cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
             let selected = select(&rec, range, part)?;
             let bytes = selected.clone().unwrap_or(0..rec.size);
-            let body = match &rec.body {
-                BodyRecord::Inline => {
-                    let slice = inline.slice(bytes.start as usize..bytes.end as usize);
-                    Box::pin(futures::stream::iter((!slice.is_empty()).then_some(Ok(slice)))) as ByteStream
-                }
-                BodyRecord::Blob(id) => match self.blobs.read(id, bytes).await {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => continue,
-                    Err(e) => return Err(e.into()),
-                },
-                BodyRecord::Parts(parts) => {
-                    let mut segments = VecDeque::new();
-                    let mut offset = 0u64;
-                    for p in parts {
-                        let (start, end) = (offset, offset + p.size);
-                        offset = end;
-                        if end <= bytes.start || start >= bytes.end {
-                            continue;
-                        }
-                        segments
-                            .push_back((p.blob.clone(), bytes.start.max(start) - start..bytes.end.min(end) - start));
+            let body = match &rec.encryption {
+                Some(enc) => {
+                    let data_key = self.unlock(bucket, key, enc, cond.customer_key.as_ref())?;
+                    match super::sse::read::sealed_body(self.blobs.clone(), &rec, &inline, bytes, data_key).await {
+                        Ok(body) => body,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => continue,
+                        Err(e) => return Err(e.into()),
                     }
-                    parts_stream(self.blobs.clone(), segments)
                 }
+                None => match &rec.body {
+                    BodyRecord::Inline => {
+                        let slice = inline.slice(bytes.start as usize..bytes.end as usize);
+                        Box::pin(futures::stream::iter((!slice.is_empty()).then_some(Ok(slice)))) as ByteStream
+                    }
+                    BodyRecord::Blob(id) => match self.blobs.read(id, bytes).await {
+                        Ok(r) => r,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => continue,
+                        Err(e) => return Err(e.into()),
+                    },
+                    BodyRecord::Parts(parts) => {
+                        let mut segments = VecDeque::new();
+                        let mut offset = 0u64;
+                        for p in parts {
+                            let (start, end) = (offset, offset + p.size);
+                            offset = end;
+                            if end <= bytes.start || start >= bytes.end {
+                                continue;
+                            }
+                            segments.push_back((
+                                p.blob.clone(),
+                                bytes.start.max(start) - start..bytes.end.min(end) - start,
+                            ));
+                        }
+                        parts_stream(self.blobs.clone(), segments)
+                    }
+                },
             };
-            let info = ObjectInfo::from_record(key, &rec);
+            let info = super::versioning::report_null(ObjectInfo::from_record(key, &rec), state);
             metrics::counter!("s3d_objects_read_total").increment(1);
             return Ok(OpenedObject { info, record: rec, range: selected, body });
         }
@@ -254,6 +273,7 @@ mod tests {
             if_none_match: n,
             if_modified_since: ms,
             if_unmodified_since: us,
+            customer_key: None,
         };
         assert!(c(tag("e"), None, None, None).check("e", t).is_ok());
         assert!(matches!(c(tag("x"), None, None, None).check("e", t), Err(EngineError::PreconditionFailed)));

@@ -368,3 +368,12 @@ impl Engine {
         Ok(rec)
     }
 }
+
+/// What a response says about the `null` version: on a bucket that has (or had) versioning S3
+/// reports it as `x-amz-version-id: null`; on a never-versioned bucket it sends no version id.
+pub(crate) fn report_null(mut info: super::object::ObjectInfo, state: Versioning) -> super::object::ObjectInfo {
+    if info.version_id.is_none() && state != Versioning::Unversioned {
+        info.version_id = Some("null".into());
+    }
+    info
+}

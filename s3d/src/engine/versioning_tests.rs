@@ -54,10 +54,13 @@ async fn run(ops: Vec<Op>) {
                 if state == Versioning::Enabled {
                     assert!(info.version_id.is_some());
                 } else {
-                    assert_eq!(info.version_id, None);
+                    // A versioned (here: suspended) bucket reports its null version as "null".
+                    let reported = (state == Versioning::Suspended).then(|| "null".to_string());
+                    assert_eq!(info.version_id, reported);
                     versions.retain(|v| v.id.is_some());
                 }
-                versions.insert(0, Entry { id: info.version_id, marker: false, body: body_bytes });
+                let id = info.version_id.filter(|v| v != "null");
+                versions.insert(0, Entry { id, marker: false, body: body_bytes });
             }
             Op::Delete { key } => {
                 let out = e.delete_object(&me, "bkt", KEYS[key], None).await.unwrap();

@@ -3,6 +3,8 @@
 use s3s::{S3Error, S3ErrorCode};
 
 use crate::engine::EngineError;
+use crate::engine::sse::SseError;
+use crate::engine::sse::kms::KmsError;
 
 pub fn to_s3(err: EngineError) -> S3Error {
     use EngineError as E;
@@ -70,6 +72,7 @@ pub fn to_s3(err: EngineError) -> S3Error {
         E::InvalidStorageClass => (C::InvalidStorageClass, 400),
         E::InvalidPartNumber => (C::Custom("InvalidPartNumber".into()), 416),
         E::KeyTooLong => (C::KeyTooLongError, 400),
+        E::Sse(e) => sse_code(e),
         E::Io(_) | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");
             (C::InternalError, 500)
@@ -83,6 +86,31 @@ pub fn to_s3(err: EngineError) -> S3Error {
         e.set_status_code(s);
     }
     e
+}
+
+/// Encryption errors as S3 reports them; the local KMS's errors carry S3's `KMS.` prefix.
+fn sse_code(e: &SseError) -> (S3ErrorCode, u16) {
+    use S3ErrorCode as C;
+    match e {
+        SseError::Kms(k) => match k {
+            KmsError::NotFound(_) => (C::Custom("KMS.NotFoundException".into()), 400),
+            KmsError::Disabled(_) => (C::Custom("KMS.DisabledException".into()), 400),
+            KmsError::InvalidCiphertext(_) => (C::Custom("KMS.InvalidCiphertextException".into()), 400),
+            KmsError::IncorrectKey(_) => (C::Custom("KMS.IncorrectKeyException".into()), 400),
+            KmsError::Io(_) => {
+                tracing::error!(error = %e, "KMS storage error");
+                (C::InternalError, 500)
+            }
+            _ => (C::InvalidArgument, 400),
+        },
+        SseError::CustomerKeyRequired | SseError::NotApplicable => (C::InvalidRequest, 400),
+        SseError::WrongCustomerKey => (C::AccessDenied, 403),
+        SseError::NoBucketEncryption => (C::ServerSideEncryptionConfigurationNotFoundError, 404),
+        SseError::MasterKeyMissing(_) | SseError::Corrupt => {
+            tracing::error!(error = %e, "cannot unwrap a data key");
+            (C::InternalError, 500)
+        }
+    }
 }
 
 /// What S3 sends with an answer about a delete marker.

@@ -6,10 +6,12 @@ mod auth;
 mod buckets;
 mod convert;
 mod errors;
+pub mod kms;
 mod listing;
 mod multipart;
 mod objects;
 mod service;
+mod sse;
 mod versions;
 
 use std::sync::Arc;
@@ -39,11 +41,22 @@ pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
 /// Error bodies larger than this are passed through untouched.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, domain: Option<String>) -> Router {
-    let mut builder = S3ServiceBuilder::new(service::S3Api::new(engine, credentials.clone()));
+/// How the API listener is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Extra base domain for virtual-hosted-style addressing.
+    pub domain: Option<String>,
+    /// SSE-C keys may be sent on this listener: it is TLS, or `--allow-sse-c-over-http` was given.
+    pub sse_c_allowed: bool,
+}
+
+pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, options: Options) -> Router {
+    let kms = Arc::new(kms::KmsApi::new(engine.kms(), credentials.clone()));
+    let api = service::S3Api::new(engine, credentials.clone()).with_sse_c_allowed(options.sse_c_allowed);
+    let mut builder = S3ServiceBuilder::new(api);
     builder.set_auth(auth::StoreAuth(credentials));
     builder.set_access(auth::SignedOnly);
-    builder.set_host(auth::Hosts::new(domain));
+    builder.set_host(auth::Hosts::new(options.domain));
     let mut config = S3Config::default();
     config.xml_max_body_size = MAX_XML_BODY;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
@@ -56,7 +69,10 @@ pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, domain: Op
         )
     });
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    Router::new().fallback_service(s3).layer(axum::middleware::from_fn_with_state(slots, guard))
+    Router::new()
+        .fallback_service(s3)
+        .layer(axum::middleware::from_fn_with_state(kms, kms::route))
+        .layer(axum::middleware::from_fn_with_state(slots, guard))
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -86,8 +102,11 @@ async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
             .await;
         }
     };
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     drop(permit);
+    if let Some(order) = response.headers_mut().remove(versions::ORDER_HEADER) {
+        return versions::interleave(response, &order).await;
+    }
     if response.status().is_client_error()
         || response.status().is_server_error()
         || response.status() == StatusCode::NOT_MODIFIED

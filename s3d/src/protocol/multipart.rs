@@ -7,6 +7,7 @@ use super::convert::{self, etag, etag_match};
 use super::errors::to_s3;
 use super::objects::{copy_source, declared_length, trailer_reader};
 use super::service::S3Api;
+use super::sse::{self, set_sse};
 use crate::engine::checksum::ChecksumAlgorithm as Algo;
 use crate::engine::ingest::Integrity;
 use crate::engine::multipart::{CreateUpload, UploadListQuery};
@@ -31,6 +32,19 @@ pub async fn create_multipart_upload(
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
     };
+    let customer = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
+    let encryption = sse::write_request(
+        input.server_side_encryption.as_ref(),
+        input.ssekms_key_id.as_deref(),
+        input.ssekms_encryption_context.as_deref(),
+        input.bucket_key_enabled,
+        customer.clone(),
+    )?;
     let create = CreateUpload {
         headers: convert::content_headers(
             input.content_type,
@@ -44,16 +58,20 @@ pub async fn create_multipart_upload(
         tags,
         checksum_algorithm: algorithm,
         storage_class: input.storage_class.map(|s| s.as_str().to_string()),
+        encryption,
     };
-    let id = api.engine.create_multipart_upload(&caller, &input.bucket, &input.key, create).await.map_err(to_s3)?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let (id, encryption) =
+        api.engine.create_multipart_upload_sse(&caller, &input.bucket, &input.key, create).await.map_err(to_s3)?;
+    let mut output = CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(id),
         checksum_algorithm: input.checksum_algorithm,
         checksum_type: algorithm.map(|_| ChecksumType::from(ChecksumType::COMPOSITE.to_string())),
         ..Default::default()
-    }))
+    };
+    set_sse!(output, sse::out(encryption.as_ref(), customer.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
@@ -73,6 +91,12 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Resu
     )?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
     let input = req.input;
+    let customer = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     let integrity = Integrity {
         content_md5: input.content_md5,
         algorithm: checksum.algorithm,
@@ -81,7 +105,7 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Resu
     };
     let part = api
         .engine
-        .upload_part(
+        .upload_part_sse(
             &caller,
             &input.bucket,
             &input.key,
@@ -90,11 +114,12 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Resu
             convert::body_in(input.body),
             integrity,
             trailer,
+            customer.as_ref(),
         )
         .await
         .map_err(to_s3)?;
     let (crc32, crc32c, crc64, sha1, sha256, _) = convert::checksum_fields(part.checksum.as_ref());
-    Ok(S3Response::new(UploadPartOutput {
+    let mut output = UploadPartOutput {
         e_tag: Some(etag(&part.etag)),
         checksum_crc32: crc32,
         checksum_crc32c: crc32c,
@@ -102,7 +127,9 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Resu
         checksum_sha1: sha1,
         checksum_sha256: sha256,
         ..Default::default()
-    }))
+    };
+    set_sse!(output, sse::out(part.encryption.as_ref(), customer.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 pub async fn upload_part_copy(
@@ -114,11 +141,23 @@ pub async fn upload_part_copy(
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let range =
         input.copy_source_range.as_deref().map(crate::engine::Engine::parse_copy_range).transpose().map_err(to_s3)?;
+    let customer = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     let cond = ReadConditions {
         if_match: etag_match(input.copy_source_if_match),
         if_none_match: etag_match(input.copy_source_if_none_match),
         if_modified_since: convert::time(input.copy_source_if_modified_since),
         if_unmodified_since: convert::time(input.copy_source_if_unmodified_since),
+        customer_key: sse::customer_key(
+            api,
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?,
     };
     let part = api
         .engine
@@ -131,6 +170,7 @@ pub async fn upload_part_copy(
             input.part_number as i64,
             range,
             &cond,
+            customer.as_ref(),
         )
         .await
         .map_err(to_s3)?;
@@ -139,11 +179,13 @@ pub async fn upload_part_copy(
         last_modified: Some(convert::timestamp(part.last_modified)),
         ..Default::default()
     };
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let mut output = UploadPartCopyOutput {
         copy_part_result: Some(result),
         copy_source_version_id: src_version.map(|v| v.as_str().to_string()),
         ..Default::default()
-    }))
+    };
+    set_sse!(output, sse::out(part.encryption.as_ref(), customer.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 pub async fn complete_multipart_upload(
@@ -170,7 +212,11 @@ pub async fn complete_multipart_upload(
         .await
         .map_err(to_s3)?;
     let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
+    let encryption = sse::out(info.encryption.as_ref(), None);
     Ok(S3Response::new(CompleteMultipartUploadOutput {
+        server_side_encryption: encryption.sse,
+        ssekms_key_id: encryption.kms_key_id,
+        bucket_key_enabled: encryption.bucket_key,
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         bucket: Some(input.bucket),
         key: Some(input.key),

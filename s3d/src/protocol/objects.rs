@@ -7,6 +7,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::convert::{self, etag, etag_match, version};
 use super::errors::to_s3;
 use super::service::S3Api;
+use super::sse::{self, set_sse};
 use crate::engine::checksum::ChecksumAlgorithm as Algo;
 use crate::engine::ingest::{Integrity, TrailerReader};
 use crate::engine::names::parse_tagging_header;
@@ -49,6 +50,19 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
     )?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
     let input = req.input;
+    let customer = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
+    let encryption = sse::write_request(
+        input.server_side_encryption.as_ref(),
+        input.ssekms_key_id.as_deref(),
+        input.ssekms_encryption_context.as_deref(),
+        input.bucket_key_enabled,
+        customer.clone(),
+    )?;
     let tags = match input.tagging.as_deref() {
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
@@ -75,6 +89,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
             if_match: etag_match(input.if_match),
             if_none_match: etag_match(input.if_none_match),
         },
+        encryption,
     };
     let info = api
         .engine
@@ -82,7 +97,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
         .await
         .map_err(to_s3)?;
     let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
-    Ok(S3Response::new(PutObjectOutput {
+    let mut output = PutObjectOutput {
         e_tag: Some(etag(&info.etag)),
         checksum_crc32: crc32,
         checksum_crc32c: crc32c,
@@ -92,7 +107,9 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
         checksum_type: kind,
         version_id: info.version_id.clone(),
         ..Default::default()
-    }))
+    };
+    set_sse!(output, sse::out(info.encryption.as_ref(), customer.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 fn conditions(
@@ -106,6 +123,7 @@ fn conditions(
         if_none_match: etag_match(n),
         if_modified_since: convert::time(ms),
         if_unmodified_since: convert::time(us),
+        customer_key: None,
     }
 }
 
@@ -132,7 +150,13 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
     let caller = api.caller(&req)?;
     let input = req.input;
     let version = version(input.version_id.as_deref())?;
-    let cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
+    let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
+    cond.customer_key = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     let part = part_number(input.part_number)?;
     let opened = api
         .engine
@@ -146,7 +170,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
     };
     let (crc32, crc32c, crc64, sha1, sha256, kind) =
         convert::checksum_fields(returned_checksum(info, input.checksum_mode.as_ref(), opened.range.is_none()));
-    let output = GetObjectOutput {
+    let mut output = GetObjectOutput {
         accept_ranges: Some("bytes".into()),
         cache_control: info.headers.cache_control.clone(),
         content_disposition: info.headers.content_disposition.clone(),
@@ -172,6 +196,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
         body: Some(convert::body_out(opened.body)),
         ..Default::default()
     };
+    set_sse!(output, sse::out(info.encryption.as_ref(), cond.customer_key.as_ref()));
     Ok(S3Response::new(output))
 }
 
@@ -179,7 +204,13 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     let caller = api.caller(&req)?;
     let input = req.input;
     let version = version(input.version_id.as_deref())?;
-    let cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
+    let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
+    cond.customer_key = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
     let part = part_number(input.part_number)?;
     let (info, selected) = api
         .engine
@@ -192,7 +223,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     let (crc32, crc32c, crc64, sha1, sha256, kind) =
         convert::checksum_fields(returned_checksum(&info, input.checksum_mode.as_ref(), selected.is_none()));
     let partial = content_range.is_some();
-    let output = HeadObjectOutput {
+    let mut output = HeadObjectOutput {
         accept_ranges: Some("bytes".into()),
         cache_control: info.headers.cache_control.clone(),
         content_disposition: info.headers.content_disposition.clone(),
@@ -216,6 +247,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
         version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
         ..Default::default()
     };
+    set_sse!(output, sse::out(info.encryption.as_ref(), cond.customer_key.as_ref()));
     let mut resp = S3Response::new(output);
     if partial {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -314,6 +346,25 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
     let caller = api.caller(&req)?;
     let input = req.input;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+    let source_key = sse::customer_key(
+        api,
+        input.copy_source_sse_customer_algorithm.as_deref(),
+        input.copy_source_sse_customer_key.as_deref(),
+        input.copy_source_sse_customer_key_md5.as_deref(),
+    )?;
+    let customer = sse::customer_key(
+        api,
+        input.sse_customer_algorithm.as_deref(),
+        input.sse_customer_key.as_deref(),
+        input.sse_customer_key_md5.as_deref(),
+    )?;
+    let encryption = sse::write_request(
+        input.server_side_encryption.as_ref(),
+        input.ssekms_key_id.as_deref(),
+        input.ssekms_encryption_context.as_deref(),
+        input.bucket_key_enabled,
+        customer.clone(),
+    )?;
     let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
     let tags = match (replace_tags, input.tagging.as_deref()) {
@@ -336,13 +387,17 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
             )
         }),
         replace_tags: tags,
-        source_conditions: conditions(
-            input.copy_source_if_match,
-            input.copy_source_if_none_match,
-            input.copy_source_if_modified_since,
-            input.copy_source_if_unmodified_since,
-        ),
+        source_conditions: ReadConditions {
+            customer_key: source_key,
+            ..conditions(
+                input.copy_source_if_match,
+                input.copy_source_if_none_match,
+                input.copy_source_if_modified_since,
+                input.copy_source_if_unmodified_since,
+            )
+        },
         storage_class: input.storage_class.map(|s| s.as_str().to_string()),
+        encryption,
     };
     let info = api
         .engine
@@ -360,12 +415,14 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
         checksum_sha256: sha256,
         checksum_type: kind,
     };
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut output = CopyObjectOutput {
         copy_object_result: Some(result),
         copy_source_version_id: src_version.map(|v| v.as_str().to_string()),
         version_id: info.version_id.clone(),
         ..Default::default()
-    }))
+    };
+    set_sse!(output, sse::out(info.encryption.as_ref(), customer.as_ref()));
+    Ok(S3Response::new(output))
 }
 
 pub async fn get_object_tagging(

@@ -14,11 +14,18 @@ pub struct S3Api {
     pub(crate) engine: Arc<Engine>,
     pub(crate) credentials: Arc<CredentialStore>,
     pub(crate) region: String,
+    /// SSE-C keys may travel on this listener (TLS, or `--allow-sse-c-over-http`).
+    pub(crate) sse_c_allowed: bool,
 }
 
 impl S3Api {
     pub fn new(engine: Arc<Engine>, credentials: Arc<CredentialStore>) -> Self {
-        Self { engine, credentials, region: "us-east-1".into() }
+        Self { engine, credentials, region: "us-east-1".into(), sse_c_allowed: false }
+    }
+
+    pub fn with_sse_c_allowed(mut self, allowed: bool) -> Self {
+        self.sse_c_allowed = allowed;
+        self
     }
 
     /// The engine's caller for a signed request (s3s has verified the signature by now).
@@ -72,4 +79,7 @@ delegate! {
     abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput => multipart;
     list_parts(ListPartsInput) -> ListPartsOutput => multipart;
     list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput => multipart;
+    put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput => sse;
+    get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput => sse;
+    delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput => sse;
 }

@@ -24,6 +24,7 @@ use common::kv::{Direction, KeyRange, KvError, KvStore, MemoryKv, RocksKv, Write
 use serde::{Deserialize, Serialize};
 
 use super::blob::BlobId;
+use super::encryption::{BucketEncryptionRecord, EncryptionRecord};
 
 pub const CF_BUCKETS: &str = "buckets";
 pub const CF_OBJECTS: &str = "objects";
@@ -51,6 +52,9 @@ pub struct BucketRecord {
     /// `Enabled` or `Suspended` once versioning was configured; `None` = never versioned.
     #[serde(default)]
     pub versioning: Option<String>,
+    /// Default encryption for new objects (PutBucketEncryption).
+    #[serde(default)]
+    pub encryption: Option<BucketEncryptionRecord>,
 }
 
 /// A stored checksum: algorithm name as S3 spells it (`CRC32`, …) and its base64 value.
@@ -110,9 +114,9 @@ pub struct ObjectRecord {
     /// The storage class as given (tiers behind it come with lifecycle support, issue #4).
     #[serde(default = "standard")]
     pub storage_class: String,
-    /// Server-side encryption parameters (issue #4); `None` = stored as given.
+    /// Server-side encryption of the body (its wrapped data key); `None` = stored as given.
     #[serde(default)]
-    pub encryption: Option<serde_json::Value>,
+    pub encryption: Option<EncryptionRecord>,
     pub body: BodyRecord,
     /// A delete marker: no body, hides the key from GET and listings while it is the current version.
     #[serde(default)]
@@ -147,6 +151,9 @@ pub struct UploadRecord {
     pub tags: Vec<(String, String)>,
     pub checksum_algorithm: Option<String>,
     pub storage_class: String,
+    /// The encryption every part is sealed with (chosen at CreateMultipartUpload).
+    #[serde(default)]
+    pub encryption: Option<EncryptionRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -525,6 +532,7 @@ mod tests {
             tags: vec![],
             checksum_algorithm: None,
             storage_class: "STANDARD".into(),
+            encryption: None,
         };
         let part =
             PartRecord { size: 1, etag: "e".into(), last_modified_ms: 0, blob: BlobId::generate(), checksum: None };

@@ -2,6 +2,8 @@
 //! `common`'s `KvStore` (RocksDB today), behind typed records in [`meta`].
 
 pub mod blob;
+pub mod encryption;
+pub mod keys;
 pub mod meta;
 
 #[cfg(test)]

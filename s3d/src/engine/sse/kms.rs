@@ -1,0 +1,443 @@
+//! A small local key management service: symmetric keys (enable/disable), aliases, data keys and
+//! envelope encryption, as the KMS JSON API's subset that the aws cli and S3's SSE-KMS use. Key
+//! material never leaves it except as a data key's plaintext handed to the caller that asked for it.
+//! State is one 0600 file, rewritten on every change (these are rare administrative calls).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use aes_gcm::aead::Aead;
+use aes_gcm::{Aes256Gcm, KeyInit};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use crate::store::keys::KmsFile;
+
+/// The account id in our ARNs (one local account).
+pub const ACCOUNT: &str = "000000000000";
+pub const REGION: &str = "us-east-1";
+/// The alias of the AWS-managed key S3 uses when SSE-KMS names no key.
+pub const S3_DEFAULT_ALIAS: &str = "alias/aws/s3";
+const BLOB_MAGIC: &[u8; 4] = b"SKM1";
+/// Largest plaintext `Encrypt` takes (as KMS).
+pub const MAX_PLAINTEXT: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KmsError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0} is disabled.")]
+    Disabled(String),
+    #[error("{0}")]
+    InvalidCiphertext(String),
+    #[error("{0}")]
+    IncorrectKey(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    InvalidAliasName(String),
+    #[error("Invalid marker")]
+    InvalidMarker,
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot save KMS state: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type KmsResult<T> = Result<T, KmsError>;
+
+/// An encryption context: sorted, so that its canonical form is stable.
+pub type Context = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyEntry {
+    description: String,
+    enabled: bool,
+    created: i64,
+    /// `CUSTOMER` or `AWS` (the `aws/s3` key).
+    manager: String,
+    material: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AliasEntry {
+    target: String,
+    created: i64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    keys: BTreeMap<String, KeyEntry>,
+    aliases: BTreeMap<String, AliasEntry>,
+}
+
+/// A key as DescribeKey / CreateKey report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub id: String,
+    pub arn: String,
+    pub description: String,
+    pub enabled: bool,
+    pub created: i64,
+    pub manager: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasInfo {
+    pub name: String,
+    pub arn: String,
+    pub target: String,
+    pub created: i64,
+}
+
+pub fn key_arn(id: &str) -> String {
+    format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}")
+}
+
+fn alias_arn(name: &str) -> String {
+    format!("arn:aws:kms:{REGION}:{ACCOUNT}:{name}")
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn aad(context: &Context) -> Vec<u8> {
+    serde_json::to_vec(context).expect("a string map serialises")
+}
+
+pub struct Kms {
+    state: Mutex<State>,
+    file: KmsFile,
+}
+
+impl Kms {
+    /// Loads the state from `file` (empty when there is none yet).
+    pub fn open(file: KmsFile) -> std::io::Result<Self> {
+        let state = match file.load()? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("corrupt KMS state: {e}")))?,
+            None => State::default(),
+        };
+        Ok(Self { state: Mutex::new(state), file })
+    }
+
+    pub fn memory() -> Self {
+        Self { state: Mutex::new(State::default()), file: KmsFile::default() }
+    }
+
+    fn save(&self, state: &State) -> KmsResult<()> {
+        Ok(self.file.save(&serde_json::to_vec_pretty(state).expect("state serialises"))?)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A key id from an id, key ARN, alias name or alias ARN.
+    fn resolve(state: &State, key: &str) -> KmsResult<String> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(KmsError::Validation("KeyId is required".into()));
+        }
+        let alias = if let Some(rest) = key.strip_prefix("arn:aws:kms:") {
+            let resource = rest.splitn(3, ':').nth(2).unwrap_or_default();
+            if let Some(id) = resource.strip_prefix("key/") {
+                return state
+                    .keys
+                    .contains_key(id)
+                    .then(|| id.to_string())
+                    .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", key_arn(id))));
+            }
+            resource.to_string()
+        } else if key.starts_with("alias/") {
+            key.to_string()
+        } else {
+            return state
+                .keys
+                .contains_key(key)
+                .then(|| key.to_string())
+                .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", key_arn(key))));
+        };
+        state
+            .aliases
+            .get(&alias)
+            .map(|a| a.target.clone())
+            .ok_or_else(|| KmsError::NotFound(format!("Alias '{}' is not found.", alias_arn(&alias))))
+    }
+
+    fn info(id: &str, k: &KeyEntry) -> KeyInfo {
+        KeyInfo {
+            id: id.into(),
+            arn: key_arn(id),
+            description: k.description.clone(),
+            enabled: k.enabled,
+            created: k.created,
+            manager: k.manager.clone(),
+        }
+    }
+
+    fn insert_key(state: &mut State, description: String, manager: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let material: [u8; 32] = rand::random();
+        state.keys.insert(
+            id.clone(),
+            KeyEntry {
+                description,
+                enabled: true,
+                created: now(),
+                manager: manager.into(),
+                material: B64.encode(material),
+            },
+        );
+        id
+    }
+
+    pub fn create_key(
+        &self,
+        description: Option<String>,
+        usage: Option<&str>,
+        spec: Option<&str>,
+    ) -> KmsResult<KeyInfo> {
+        if usage.is_some_and(|u| u != "ENCRYPT_DECRYPT") {
+            return Err(KmsError::Unsupported(format!(
+                "KeyUsage {} is not supported by this KMS",
+                usage.unwrap_or("")
+            )));
+        }
+        if spec.is_some_and(|s| s != "SYMMETRIC_DEFAULT") {
+            return Err(KmsError::Unsupported(format!("KeySpec {} is not supported by this KMS", spec.unwrap_or(""))));
+        }
+        let description = description.unwrap_or_default();
+        if description.len() > 8192 {
+            return Err(KmsError::Validation("Description must be at most 8192 characters".into()));
+        }
+        let mut state = self.lock();
+        let id = Self::insert_key(&mut state, description, "CUSTOMER");
+        self.save(&state)?;
+        Ok(Self::info(&id, &state.keys[&id]))
+    }
+
+    pub fn describe_key(&self, key: &str) -> KmsResult<KeyInfo> {
+        let state = self.lock();
+        let id = Self::resolve(&state, key)?;
+        Ok(Self::info(&id, &state.keys[&id]))
+    }
+
+    /// Keys in id order after `marker` (the last id of the previous page); the bool says more follow.
+    pub fn list_keys(&self, limit: usize, marker: Option<&str>) -> KmsResult<(Vec<KeyInfo>, bool)> {
+        let state = self.lock();
+        let mut out = Vec::new();
+        for (id, k) in &state.keys {
+            if marker.is_some_and(|m| id.as_str() <= m) {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(Self::info(id, k));
+        }
+        Ok((out, false))
+    }
+
+    pub fn set_enabled(&self, key: &str, enabled: bool) -> KmsResult<()> {
+        let mut state = self.lock();
+        let id = Self::resolve(&state, key)?;
+        state.keys.get_mut(&id).expect("resolved").enabled = enabled;
+        self.save(&state)
+    }
+
+    pub fn create_alias(&self, name: &str, target: &str) -> KmsResult<()> {
+        let valid = name.strip_prefix("alias/").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 250
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
+        });
+        if !valid {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"
+            )));
+        }
+        if name.starts_with("alias/aws/") {
+            return Err(KmsError::InvalidAliasName(format!("Alias must not begin with 'alias/aws/': {name}")));
+        }
+        let mut state = self.lock();
+        if state.aliases.contains_key(name) {
+            return Err(KmsError::AlreadyExists(format!("An alias with the name {} already exists", alias_arn(name))));
+        }
+        if target.starts_with("alias/") || target.contains(":alias/") {
+            return Err(KmsError::Validation("TargetKeyId must be a key id or key ARN".into()));
+        }
+        let id = Self::resolve(&state, target)?;
+        state.aliases.insert(name.into(), AliasEntry { target: id, created: now() });
+        self.save(&state)
+    }
+
+    /// Aliases in name order after `marker`, only those of `key` if given.
+    pub fn list_aliases(
+        &self,
+        key: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> KmsResult<(Vec<AliasInfo>, bool)> {
+        let state = self.lock();
+        let only = key.map(|k| Self::resolve(&state, k)).transpose()?;
+        let mut out = Vec::new();
+        for (name, a) in &state.aliases {
+            if marker.is_some_and(|m| name.as_str() <= m) || only.as_ref().is_some_and(|id| *id != a.target) {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(AliasInfo {
+                name: name.clone(),
+                arn: alias_arn(name),
+                target: a.target.clone(),
+                created: a.created,
+            });
+        }
+        Ok((out, false))
+    }
+
+    /// The enabled key's id and cipher.
+    fn usable(state: &State, key: &str) -> KmsResult<(String, Aes256Gcm)> {
+        let id = Self::resolve(state, key)?;
+        let entry = &state.keys[&id];
+        if !entry.enabled {
+            return Err(KmsError::Disabled(key_arn(&id)));
+        }
+        let material = B64.decode(&entry.material).map_err(|_| KmsError::Io(std::io::Error::other("corrupt key")))?;
+        let cipher =
+            Aes256Gcm::new_from_slice(&material).map_err(|_| KmsError::Io(std::io::Error::other("corrupt key")))?;
+        Ok((id, cipher))
+    }
+
+    /// Encrypt: a ciphertext blob of `plaintext` under `key`, bound to `context`.
+    pub fn encrypt(&self, key: &str, plaintext: &[u8], context: &Context) -> KmsResult<(Vec<u8>, String)> {
+        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and {MAX_PLAINTEXT}"
+            )));
+        }
+        let (id, cipher) = Self::usable(&self.lock(), key)?;
+        let nonce: [u8; 12] = rand::random();
+        let sealed = cipher
+            .encrypt(&nonce.into(), aes_gcm::aead::Payload { msg: plaintext, aad: &aad(context) })
+            .expect("small plaintexts encrypt");
+        let mut blob = BLOB_MAGIC.to_vec();
+        blob.push(id.len() as u8);
+        blob.extend_from_slice(id.as_bytes());
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&sealed);
+        Ok((blob, key_arn(&id)))
+    }
+
+    /// Decrypt: the plaintext of a blob from [`Kms::encrypt`], given the same context; with `key`,
+    /// the blob must be under that key.
+    pub fn decrypt(&self, blob: &[u8], context: &Context, key: Option<&str>) -> KmsResult<(Vec<u8>, String)> {
+        let invalid = || KmsError::InvalidCiphertext(String::new());
+        let rest = blob.strip_prefix(BLOB_MAGIC.as_slice()).ok_or_else(invalid)?;
+        let (&len, rest) = rest.split_first().ok_or_else(invalid)?;
+        if rest.len() < len as usize + 12 + 16 {
+            return Err(invalid());
+        }
+        let (id, rest) = rest.split_at(len as usize);
+        let id = std::str::from_utf8(id).map_err(|_| invalid())?;
+        let (nonce, sealed) = rest.split_at(12);
+        let state = self.lock();
+        if let Some(k) = key
+            && Self::resolve(&state, k)? != id
+        {
+            return Err(KmsError::IncorrectKey(
+                "The key ID in the request does not identify a CMK that can perform this operation.".into(),
+            ));
+        }
+        let (id, cipher) = Self::usable(&state, id)?;
+        let nonce: [u8; 12] = nonce.try_into().expect("12 bytes");
+        let plain = cipher
+            .decrypt(&nonce.into(), aes_gcm::aead::Payload { msg: sealed, aad: &aad(context) })
+            .map_err(|_| invalid())?;
+        Ok((plain, key_arn(&id)))
+    }
+
+    /// GenerateDataKey: `bytes` random bytes, in plaintext and as a blob under `key`.
+    pub fn generate_data_key(
+        &self,
+        key: &str,
+        bytes: usize,
+        context: &Context,
+    ) -> KmsResult<(Vec<u8>, Vec<u8>, String)> {
+        if !(1..=1024).contains(&bytes) {
+            return Err(KmsError::Validation(
+                "1 validation error detected: Value at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024".into(),
+            ));
+        }
+        let plain: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+        let (blob, arn) = self.encrypt(key, &plain, context)?;
+        Ok((plain, blob, arn))
+    }
+
+    /// The key S3 uses when SSE-KMS names none: `aws/s3`, created on first use.
+    pub fn s3_default_key(&self) -> KmsResult<String> {
+        let mut state = self.lock();
+        if let Some(a) = state.aliases.get(S3_DEFAULT_ALIAS) {
+            return Ok(a.target.clone());
+        }
+        let id = Self::insert_key(
+            &mut state,
+            "Default key that protects my S3 objects when no other key is defined".into(),
+            "AWS",
+        );
+        state.aliases.insert(S3_DEFAULT_ALIAS.into(), AliasEntry { target: id.clone(), created: now() });
+        self.save(&state)?;
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_aliases_and_envelope_encryption() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KmsFile { path: Some(dir.path().join("kms.json")) };
+        let kms = Kms::open(file.clone()).unwrap();
+        let k = kms.create_key(Some("mine".into()), None, None).unwrap();
+        kms.create_alias("alias/photos", &k.id).unwrap();
+        assert!(matches!(kms.create_alias("alias/photos", &k.id), Err(KmsError::AlreadyExists(_))));
+        assert!(matches!(kms.create_alias("alias/aws/x", &k.id), Err(KmsError::InvalidAliasName(_))));
+        assert!(matches!(kms.create_alias("nope", &k.id), Err(KmsError::Validation(_))));
+        for r in [k.id.as_str(), k.arn.as_str(), "alias/photos", &alias_arn("alias/photos")] {
+            assert_eq!(kms.describe_key(r).unwrap().id, k.id, "{r}");
+        }
+        assert!(matches!(kms.describe_key("alias/none"), Err(KmsError::NotFound(_))));
+        let ctx: Context = [("a".to_string(), "1".to_string())].into();
+        let (plain, blob, arn) = kms.generate_data_key("alias/photos", 32, &ctx).unwrap();
+        assert_eq!((plain.len(), arn.as_str()), (32, k.arn.as_str()));
+        assert_eq!(kms.decrypt(&blob, &ctx, None).unwrap().0, plain);
+        assert!(matches!(kms.decrypt(&blob, &Context::new(), None), Err(KmsError::InvalidCiphertext(_))));
+        kms.set_enabled(&k.id, false).unwrap();
+        assert!(matches!(kms.decrypt(&blob, &ctx, None), Err(KmsError::Disabled(_))));
+        assert!(matches!(kms.generate_data_key(&k.id, 32, &ctx), Err(KmsError::Disabled(_))));
+        // State survives a restart.
+        let again = Kms::open(file).unwrap();
+        assert!(!again.describe_key(&k.id).unwrap().enabled);
+        again.set_enabled("alias/photos", true).unwrap();
+        assert_eq!(again.decrypt(&blob, &ctx, Some(&k.arn)).unwrap().0, plain);
+        let other = again.create_key(None, None, None).unwrap();
+        assert!(matches!(again.decrypt(&blob, &ctx, Some(&other.id)), Err(KmsError::IncorrectKey(_))));
+        let s3 = again.s3_default_key().unwrap();
+        assert_eq!(again.s3_default_key().unwrap(), s3);
+        let (page, more) = again.list_keys(2, None).unwrap();
+        assert!(more && page.len() == 2);
+        let (rest, more) = again.list_keys(2, Some(&page[1].id)).unwrap();
+        assert!(!more && rest.len() == 1);
+        assert_eq!(again.list_aliases(None, 10, None).unwrap().0.len(), 2);
+        assert_eq!(again.list_aliases(Some(&k.id), 10, None).unwrap().0[0].name, "alias/photos");
+    }
+}

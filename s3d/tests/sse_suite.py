@@ -1,0 +1,328 @@
+"""Server-side encryption end to end with boto3 (issue #4): SSE-S3, SSE-KMS against s3d's local KMS,
+SSE-C, default bucket encryption, multipart and copies between modes, plus the versioning details
+that ride along (null version ids, ListObjectVersions order).
+
+Usage: sse_suite.py ENDPOINT write|verify
+  write   runs every check and leaves `persist/*` objects behind (s3d runs with --allow-sse-c-over-http)
+  verify  (after a restart and a master-key rotation) reads them back and writes new ones
+Every body written here contains CANARY, so the caller can prove it is nowhere on disk.
+"""
+import base64
+import hashlib
+import os
+import re
+import sys
+import time
+
+import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.client import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+ENDPOINT, PHASE = sys.argv[1], sys.argv[2]
+CANARY = b"ZEBRA-QUARTZ-CANARY:"
+CHECKS = 0
+cfg = Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=120)
+s3 = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", config=cfg)
+kms = boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1", config=cfg)
+MIB = 1024 * 1024
+
+
+def check(cond, what):
+    global CHECKS
+    CHECKS += 1
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_error(fn, code, status, **kwargs):
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        got = e.response["Error"].get("Code")
+        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+        check(got == code and got_status == status, f"{fn.__name__}: expected {code}/{status}, got {got}/{got_status}: {e}")
+        return e
+    raise AssertionError(f"{fn.__name__}: expected {code}, call succeeded")
+
+
+def body(n, tag):
+    """n bytes of recognisable plaintext that contains CANARY many times."""
+    unit = CANARY + tag.encode() + b"|" + bytes(range(32, 127))
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+def md5hex(b):
+    return hashlib.md5(b).hexdigest()
+
+
+def get(bucket, key, **kw):
+    return s3.get_object(Bucket=bucket, Key=key, **kw)["Body"].read()
+
+
+# Deterministic SSE-C keys, so that the verify phase can present them again.
+KEY_C = hashlib.sha256(b"s3d sse-c test key").digest()
+WRONG_C = hashlib.sha256(b"another key").digest()
+SSEC = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": KEY_C}
+SSEC_WRONG = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": WRONG_C}
+COPY_SSEC = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": KEY_C}
+
+
+def kms_key():
+    for a in kms.list_aliases()["Aliases"]:
+        if a["AliasName"] == "alias/suite":
+            return kms.describe_key(KeyId=a["TargetKeyId"])["KeyMetadata"]
+    raise AssertionError("alias/suite missing")
+
+
+def kms_basics():
+    k = kms.create_key(Description="suite key")["KeyMetadata"]
+    check(k["Enabled"] and k["KeyState"] == "Enabled" and k["Arn"].endswith(k["KeyId"]), f"CreateKey: {k}")
+    kms.create_alias(AliasName="alias/suite", TargetKeyId=k["KeyId"])
+    check(kms.describe_key(KeyId="alias/suite")["KeyMetadata"]["KeyId"] == k["KeyId"], "alias resolves")
+    check(k["KeyId"] in [x["KeyId"] for x in kms.list_keys()["Keys"]], "ListKeys")
+    dk = kms.generate_data_key(KeyId="alias/suite", KeySpec="AES_256", EncryptionContext={"purpose": "test"})
+    check(len(dk["Plaintext"]) == 32 and dk["KeyId"] == k["Arn"], "GenerateDataKey")
+    back = kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"purpose": "test"})
+    check(back["Plaintext"] == dk["Plaintext"], "Decrypt round trip")
+    expect_error(kms.decrypt, "InvalidCiphertextException", 400, CiphertextBlob=dk["CiphertextBlob"])
+    expect_error(kms.describe_key, "NotFoundException", 400, KeyId="alias/nope")
+    expect_error(kms.create_alias, "AlreadyExistsException", 400, AliasName="alias/suite", TargetKeyId=k["KeyId"])
+    return k
+
+
+def sse_s3():
+    s3.create_bucket(Bucket="sse")
+    for key, n in [("s3/small", 1000), ("s3/big", 300_000), ("s3/empty", 0)]:
+        data = body(n, key)
+        r = s3.put_object(Bucket="sse", Key=key, Body=data, ServerSideEncryption="AES256")
+        check(r["ServerSideEncryption"] == "AES256", f"PUT answers AES256: {r}")
+        check(r["ETag"] == f'"{md5hex(data)}"', "an SSE-S3 ETag is the plaintext MD5")
+        g = s3.get_object(Bucket="sse", Key=key)
+        check(g["Body"].read() == data and g["ServerSideEncryption"] == "AES256", f"GET {key}")
+        check(s3.head_object(Bucket="sse", Key=key)["ServerSideEncryption"] == "AES256", "HEAD says AES256")
+    data = body(300_000, "s3/big")
+    seg = 64 * 1024
+    for first, last in [(0, 0), (seg - 3, seg + 3), (seg, 2 * seg - 1), (5, 299_999), (2 * seg + 7, 3 * seg + 9)]:
+        r = s3.get_object(Bucket="sse", Key="s3/big", Range=f"bytes={first}-{last}")
+        check(r["Body"].read() == data[first:last + 1] and r["ContentRange"] == f"bytes {first}-{last}/300000",
+              f"range {first}-{last}")
+    check(get("sse", "s3/big", Range="bytes=-10") == data[-10:], "suffix range")
+    check(get("sse", "s3/small", Range="bytes=10-20") == body(1000, "s3/small")[10:21], "inline range")
+    expect_error(s3.put_object, "InvalidArgument", 400, Bucket="sse", Key="x", Body=b"x", ServerSideEncryption="AES512")
+    expect_error(s3.put_object, "InvalidArgument", 400, Bucket="sse", Key="x", Body=b"x",
+                 ServerSideEncryption="AES256", SSEKMSKeyId="alias/suite")
+
+
+def sse_kms(k):
+    data = body(200_000, "kms")
+    r = s3.put_object(Bucket="sse", Key="kms/by-id", Body=data, ServerSideEncryption="aws:kms", SSEKMSKeyId=k["KeyId"])
+    check(r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"] == k["Arn"], f"KMS PUT: {r}")
+    check(r["ETag"] != f'"{md5hex(data)}"', "an SSE-KMS ETag is not the plaintext MD5")
+    g = s3.get_object(Bucket="sse", Key="kms/by-id")
+    check(g["Body"].read() == data and g["SSEKMSKeyId"] == k["Arn"] and g["ETag"] == r["ETag"], "KMS GET")
+    r = s3.put_object(Bucket="sse", Key="kms/by-alias", Body=data, ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/suite")
+    check(r["SSEKMSKeyId"] == k["Arn"], "an alias names its key")
+    r = s3.put_object(Bucket="sse", Key="kms/default", Body=data, ServerSideEncryption="aws:kms")
+    aws_s3 = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    check(r["SSEKMSKeyId"] == aws_s3["Arn"] and aws_s3["KeyManager"] == "AWS", "no key id: the aws/s3 key")
+    check(get("sse", "kms/default", Range="bytes=70000-70100") == data[70000:70101], "KMS range")
+    ctx = base64.b64encode(b'{"team":"blue"}').decode()
+    s3.put_object(Bucket="sse", Key="kms/ctx", Body=data, ServerSideEncryption="aws:kms", SSEKMSKeyId=k["KeyId"],
+                  SSEKMSEncryptionContext=ctx)
+    check(get("sse", "kms/ctx") == data, "encryption context kept")
+    expect_error(s3.put_object, "KMS.NotFoundException", 400, Bucket="sse", Key="x", Body=b"x",
+                 ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/missing")
+    # A disabled key makes its objects unreadable; enabling it again restores them.
+    kms.disable_key(KeyId=k["KeyId"])
+    check(kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled", "key disabled")
+    e = expect_error(s3.get_object, "KMS.DisabledException", 400, Bucket="sse", Key="kms/by-id")
+    check(k["Arn"] in e.response["Error"]["Message"], "the error names the key")
+    check(s3.head_object(Bucket="sse", Key="kms/by-id")["SSEKMSKeyId"] == k["Arn"], "HEAD needs no decryption")
+    expect_error(s3.put_object, "KMS.DisabledException", 400, Bucket="sse", Key="x", Body=b"x",
+                 ServerSideEncryption="aws:kms", SSEKMSKeyId=k["KeyId"])
+    check(get("sse", "kms/default") == data, "other keys' objects stay readable")
+    kms.enable_key(KeyId=k["KeyId"])
+    check(get("sse", "kms/by-id") == data, "re-enabled key restores access")
+
+
+def sse_c():
+    data = body(150_000, "ssec")
+    r = s3.put_object(Bucket="sse", Key="c/obj", Body=data, **SSEC)
+    key_md5 = base64.b64encode(hashlib.md5(KEY_C).digest()).decode()
+    check(r["SSECustomerAlgorithm"] == "AES256" and r["SSECustomerKeyMD5"] == key_md5, f"SSE-C PUT: {r}")
+    check(r["ETag"] != f'"{md5hex(data)}"', "an SSE-C ETag is not the plaintext MD5")
+    g = s3.get_object(Bucket="sse", Key="c/obj", **SSEC)
+    check(g["Body"].read() == data and g["SSECustomerKeyMD5"] == key_md5, "SSE-C GET with the key")
+    check(get("sse", "c/obj", Range="bytes=65530-65560", **SSEC) == data[65530:65561], "SSE-C range")
+    h = s3.head_object(Bucket="sse", Key="c/obj", **SSEC)
+    check(h["ContentLength"] == len(data) and h["SSECustomerAlgorithm"] == "AES256", "SSE-C HEAD")
+    expect_error(s3.get_object, "InvalidRequest", 400, Bucket="sse", Key="c/obj")
+    expect_error(s3.head_object, "400", 400, Bucket="sse", Key="c/obj")
+    expect_error(s3.get_object, "AccessDenied", 403, Bucket="sse", Key="c/obj", **SSEC_WRONG)
+    expect_error(s3.head_object, "403", 403, Bucket="sse", Key="c/obj", **SSEC_WRONG)
+    expect_error(s3.get_object, "InvalidRequest", 400, Bucket="sse", Key="s3/small", **SSEC)
+    # With an explicit MD5 botocore sends the key as given (base64 text).
+    expect_error(s3.put_object, "InvalidArgument", 400, Bucket="sse", Key="x", Body=b"x", SSECustomerAlgorithm="AES256",
+                 SSECustomerKey=base64.b64encode(KEY_C).decode(), SSECustomerKeyMD5=base64.b64encode(b"0" * 16).decode())
+    expect_error(s3.put_object, "InvalidArgument", 400, Bucket="sse", Key="x", Body=b"x", SSECustomerAlgorithm="AES256",
+                 SSECustomerKey=b"short")
+    expect_error(s3.put_object, "InvalidEncryptionAlgorithmError", 400, Bucket="sse", Key="x", Body=b"x",
+                 SSECustomerAlgorithm="AES128", SSECustomerKey=KEY_C)
+    expect_error(s3.put_object, "InvalidArgument", 400, Bucket="sse", Key="x", Body=b"x", ServerSideEncryption="AES256",
+                 **SSEC)
+
+
+def multipart(k):
+    p1, p2 = body(5 * MIB, "mp1"), body(MIB + 5, "mp2")
+    for mode, extra in [("kms", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": k["KeyId"]}), ("c", SSEC),
+                        ("s3", {"ServerSideEncryption": "AES256"})]:
+        key = f"mp/{mode}"
+        up = s3.create_multipart_upload(Bucket="sse", Key=key, **extra)
+        part_extra = SSEC if mode == "c" else {}
+        if mode == "kms":
+            check(up["ServerSideEncryption"] == "aws:kms" and up["SSEKMSKeyId"] == k["Arn"], f"create: {up}")
+        if mode == "c":
+            expect_error(s3.upload_part, "InvalidRequest", 400, Bucket="sse", Key=key, UploadId=up["UploadId"],
+                         PartNumber=1, Body=p1)
+            expect_error(s3.upload_part, "AccessDenied", 403, Bucket="sse", Key=key, UploadId=up["UploadId"],
+                         PartNumber=1, Body=p1, **SSEC_WRONG)
+        e1 = s3.upload_part(Bucket="sse", Key=key, UploadId=up["UploadId"], PartNumber=1, Body=p1, **part_extra)["ETag"]
+        e2 = s3.upload_part(Bucket="sse", Key=key, UploadId=up["UploadId"], PartNumber=2, Body=p2, **part_extra)["ETag"]
+        done = s3.complete_multipart_upload(Bucket="sse", Key=key, UploadId=up["UploadId"],
+                                            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
+                                                                       {"PartNumber": 2, "ETag": e2}]})
+        check(done["ETag"].endswith('-2"'), f"multipart ETag: {done}")
+        if mode != "c":
+            check(done.get("ServerSideEncryption") == extra["ServerSideEncryption"], f"complete says SSE: {done}")
+        read_extra = SSEC if mode == "c" else {}
+        check(get("sse", key, **read_extra) == p1 + p2, f"{mode} multipart reads back")
+        rng = get("sse", key, Range=f"bytes={5 * MIB - 70000}-{5 * MIB + 70000}", **read_extra)
+        check(rng == (p1 + p2)[5 * MIB - 70000:5 * MIB + 70001], f"{mode} range across parts")
+        check(get("sse", key, PartNumber=2, **read_extra) == p2, f"{mode} GET partNumber")
+    # UploadPartCopy from an SSE-C source into an SSE-S3 upload.
+    up = s3.create_multipart_upload(Bucket="sse", Key="mp/copied", ServerSideEncryption="AES256")
+    cp = s3.upload_part_copy(Bucket="sse", Key="mp/copied", UploadId=up["UploadId"], PartNumber=1,
+                             CopySource="sse/mp/c", CopySourceRange=f"bytes=0-{5 * MIB - 1}", **COPY_SSEC)
+    s3.complete_multipart_upload(Bucket="sse", Key="mp/copied", UploadId=up["UploadId"],
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": cp["CopyPartResult"]["ETag"]}]})
+    check(get("sse", "mp/copied") == p1, "UploadPartCopy from an SSE-C source")
+
+
+def copies(k):
+    src = body(90_000, "copy")
+    s3.put_object(Bucket="sse", Key="cp/s3", Body=src, ServerSideEncryption="AES256")
+    r = s3.copy_object(Bucket="sse", Key="cp/c", CopySource="sse/cp/s3", **SSEC)
+    check(r["SSECustomerAlgorithm"] == "AES256", f"SSE-S3 -> SSE-C: {r}")
+    check(get("sse", "cp/c", **SSEC) == src, "copy to SSE-C reads back")
+    expect_error(s3.copy_object, "InvalidRequest", 400, Bucket="sse", Key="cp/x", CopySource="sse/cp/c")
+    r = s3.copy_object(Bucket="sse", Key="cp/kms", CopySource="sse/cp/c", ServerSideEncryption="aws:kms",
+                       SSEKMSKeyId="alias/suite", **COPY_SSEC)
+    check(r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"] == k["Arn"], f"SSE-C -> SSE-KMS: {r}")
+    check(get("sse", "cp/kms") == src, "copy to SSE-KMS reads back")
+    r = s3.copy_object(Bucket="sse", Key="cp/plain", CopySource="sse/cp/kms")
+    check("ServerSideEncryption" not in r and "ServerSideEncryption" not in s3.head_object(Bucket="sse", Key="cp/plain"),
+          "a copy without SSE headers takes the bucket's default, not the source's encryption")
+    check(get("sse", "cp/plain") == src, "copy to plain reads back")
+    r = s3.copy_object(Bucket="sse", Key="cp/plain", CopySource="sse/cp/plain", ServerSideEncryption="AES256")
+    check(r["ServerSideEncryption"] == "AES256", "copying onto itself to change encryption is allowed")
+    check(get("sse", "cp/plain") == src, "re-encrypted in place")
+
+
+def bucket_default(k):
+    s3.create_bucket(Bucket="sse-default")
+    expect_error(s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", 404, Bucket="sse-default")
+    s3.put_bucket_encryption(Bucket="sse-default", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    rule = s3.get_bucket_encryption(Bucket="sse-default")["ServerSideEncryptionConfiguration"]["Rules"][0]
+    check(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", f"GetBucketEncryption: {rule}")
+    data = body(40_000, "default")
+    check(s3.put_object(Bucket="sse-default", Key="a", Body=data)["ServerSideEncryption"] == "AES256", "default SSE-S3")
+    s3.put_bucket_encryption(Bucket="sse-default", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/suite"},
+                   "BucketKeyEnabled": True}]})
+    r = s3.put_object(Bucket="sse-default", Key="b", Body=data)
+    check(r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"] == k["Arn"] and r.get("BucketKeyEnabled"),
+          f"default SSE-KMS: {r}")
+    check(s3.put_object(Bucket="sse-default", Key="c", Body=data, **SSEC)["SSECustomerAlgorithm"] == "AES256",
+          "an explicit SSE-C key overrides the default")
+    up = s3.create_multipart_upload(Bucket="sse-default", Key="mp")
+    check(up["ServerSideEncryption"] == "aws:kms", "uploads take the default too")
+    s3.abort_multipart_upload(Bucket="sse-default", Key="mp", UploadId=up["UploadId"])
+    check(s3.head_object(Bucket="sse-default", Key="a")["ServerSideEncryption"] == "AES256", "old objects unchanged")
+    s3.delete_bucket_encryption(Bucket="sse-default")
+    check("ServerSideEncryption" not in s3.put_object(Bucket="sse-default", Key="d", Body=b"plain"), "default removed")
+    expect_error(s3.put_bucket_encryption, "InvalidArgument", 400, Bucket="sse-default",
+                 ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {
+                     "SSEAlgorithm": "AES256", "KMSMasterKeyID": "alias/suite"}}]})
+    for key in ["a", "b", "d"]:
+        s3.delete_object(Bucket="sse-default", Key=key)
+    s3.delete_object(Bucket="sse-default", Key="c")
+    s3.delete_bucket(Bucket="sse-default")
+
+
+def raw_versions_xml(bucket):
+    url = f"{ENDPOINT}/{bucket}?versions"
+    creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    req = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+    SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+    r = requests.get(url, headers=dict(req.headers), timeout=30)
+    check(r.status_code == 200, f"raw ListObjectVersions: {r.status_code} {r.text}")
+    return r.text
+
+
+def versioning_details():
+    s3.create_bucket(Bucket="vnull")
+    check("VersionId" not in s3.put_object(Bucket="vnull", Key="k", Body=b"1"), "no version id before versioning")
+    s3.put_bucket_versioning(Bucket="vnull", VersioningConfiguration={"Status": "Enabled"})
+    g = s3.get_object(Bucket="vnull", Key="k")
+    check(g.get("VersionId") == "null", f"GET of a null version says null once versioning is on: {g.get('VersionId')}")
+    v1 = s3.put_object(Bucket="vnull", Key="k", Body=b"2")["VersionId"]
+    d1 = s3.delete_object(Bucket="vnull", Key="k")["VersionId"]
+    v2 = s3.put_object(Bucket="vnull", Key="k", Body=b"3")["VersionId"]
+    d2 = s3.delete_object(Bucket="vnull", Key="k")["VersionId"]
+    xml = raw_versions_xml("vnull")
+    entries = re.findall(r"<(Version|DeleteMarker)>.*?<VersionId>([^<]*)</VersionId>", xml)
+    check(entries == [("DeleteMarker", d2), ("Version", v2), ("DeleteMarker", d1), ("Version", v1), ("Version", "null")],
+          f"versions and delete markers interleave newest first: {entries}")
+    s3.put_bucket_versioning(Bucket="vnull", VersioningConfiguration={"Status": "Suspended"})
+    r = s3.put_object(Bucket="vnull", Key="s", Body=b"suspended")
+    check(r.get("VersionId") == "null", f"PUT to a Suspended bucket says null: {r.get('VersionId')}")
+    check(s3.head_object(Bucket="vnull", Key="s").get("VersionId") == "null", "HEAD of the null version says null")
+    check(s3.get_object(Bucket="vnull", Key="s").get("VersionId") == "null", "GET of the null version says null")
+    r = s3.copy_object(Bucket="vnull", Key="s2", CopySource="vnull/s")
+    check(r.get("VersionId") == "null", "a copy into a Suspended bucket says null")
+
+
+def persist_write():
+    s3.put_object(Bucket="sse", Key="persist/s3", Body=body(100_000, "p-s3"), ServerSideEncryption="AES256")
+    s3.put_object(Bucket="sse", Key="persist/kms", Body=body(100_000, "p-kms"), ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId="alias/suite")
+    s3.put_object(Bucket="sse", Key="persist/c", Body=body(5000, "p-c"), **SSEC)
+    # An unencrypted control object: the at-rest scan must find its marker (so the scan works).
+    s3.create_bucket(Bucket="plain")
+    s3.put_object(Bucket="plain", Key="control", Body=b"PLAIN-CONTROL-MARKER:" * 5000)
+
+
+def persist_verify():
+    check(get("sse", "persist/s3") == body(100_000, "p-s3"), "SSE-S3 object survives restart and rotation")
+    check(get("sse", "persist/kms") == body(100_000, "p-kms"), "SSE-KMS object survives restart")
+    check(get("sse", "persist/c", **SSEC) == body(5000, "p-c"), "SSE-C object survives restart")
+    check(get("sse", "s3/big", Range="bytes=100-200") == body(300_000, "s3/big")[100:201], "ranges after restart")
+    check(kms_key()["Enabled"], "KMS keys and aliases survive restart")
+    data = body(70_000, "after-rotation")
+    s3.put_object(Bucket="sse", Key="persist/new", Body=data, ServerSideEncryption="AES256")
+    check(get("sse", "persist/new") == data, "new SSE-S3 objects under the rotated key")
+
+
+if PHASE == "write":
+    k = kms_basics()
+    for step in [sse_s3, lambda: sse_kms(k), sse_c, lambda: multipart(k), lambda: copies(k), lambda: bucket_default(k),
+                 versioning_details, persist_write]:
+        step()
+else:
+    persist_verify()
+print(f"sse suite ({PHASE}): {CHECKS} checks ok", flush=True)
