@@ -27,6 +27,22 @@ pub struct Args {
     /// about this delay).
     #[arg(long, env = "STRATUS_TTL_SWEEP_SECONDS", default_value_t = 60.0)]
     pub ttl_sweep_seconds: f64,
+    /// The S3 endpoint ExportTableToPointInTime writes to (e.g. our s3d at http://127.0.0.1:9000).
+    #[arg(long, env = "STRATUS_EXPORT_S3_ENDPOINT")]
+    pub export_s3_endpoint: Option<String>,
+    /// Access key for the export endpoint (default: this suite's root user).
+    #[arg(long, env = "STRATUS_EXPORT_S3_ACCESS_KEY")]
+    pub export_s3_access_key: Option<String>,
+    /// Secret key for the export endpoint (default: this suite's root user).
+    #[arg(long, env = "STRATUS_EXPORT_S3_SECRET_KEY", hide_env_values = true)]
+    pub export_s3_secret_key: Option<String>,
+    /// Region the export endpoint signs for.
+    #[arg(long, env = "STRATUS_EXPORT_S3_REGION", default_value = "us-east-1")]
+    pub export_s3_region: String,
+    /// Tests only: the size limit of an item collection (a partition key's items and local
+    /// secondary index entries), 10 GB as in DynamoDB by default.
+    #[arg(long, hide = true, default_value_t = engine::collections::ITEM_COLLECTION_LIMIT)]
+    pub item_collection_limit: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -45,6 +61,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await??;
     let engine = Arc::new(engine);
+    engine.set_item_collection_limit(args.item_collection_limit);
+    if let Some(endpoint) = &args.export_s3_endpoint {
+        let root = daemon.credentials.root();
+        let access = args.export_s3_access_key.clone().unwrap_or_else(|| root.access_key.clone());
+        let secret = args.export_s3_secret_key.clone().unwrap_or_else(|| root.secret_key.expose().to_string());
+        let client = common::s3client::S3Client::new(endpoint, &access, &secret, &args.export_s3_region)
+            .map_err(|e| anyhow::anyhow!("dynamod: --export-s3-endpoint: {e}"))?;
+        engine.set_export_sink(protocol::export_sink::S3Sink::new(
+            client,
+            &args.export_s3_region,
+            tokio::runtime::Handle::current(),
+        ));
+    }
     spawn_ttl_sweeper(engine.clone(), args.ttl_sweep_seconds);
     let app = protocol::App {
         engine,
@@ -56,8 +85,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     daemon.run_until_shutdown().await
 }
 
-/// Runs the TTL sweeper every `period_secs` on the blocking pool, one pass at a time, so sweeping
-/// never holds up the request workers (it takes item locks a chunk at a time).
+/// Runs the TTL sweeper (and the trimming of stream records past their 24 hours) every
+/// `period_secs` on the blocking pool, one pass at a time, so sweeping never holds up the request
+/// workers (it takes item locks a chunk at a time).
 fn spawn_ttl_sweeper(engine: Arc<engine::Engine>, period_secs: f64) {
     let period = std::time::Duration::from_secs_f64(period_secs.max(0.05));
     tokio::spawn(async move {
@@ -67,9 +97,10 @@ fn spawn_ttl_sweeper(engine: Arc<engine::Engine>, period_secs: f64) {
         loop {
             ticks.tick().await;
             let engine = engine.clone();
-            match tokio::task::spawn_blocking(move || engine.sweep_expired()).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::debug!(deleted = n, "TTL sweep"),
+            let pass = move || engine.sweep_expired().and_then(|n| Ok((n, engine.trim_streams()?)));
+            match tokio::task::spawn_blocking(pass).await {
+                Ok(Ok((0, 0))) => {}
+                Ok(Ok((n, t))) => tracing::debug!(deleted = n, trimmed_batches = t, "TTL sweep and stream trim"),
                 Ok(Err(e)) => tracing::warn!(error = %e, "TTL sweep failed"),
                 Err(e) => tracing::warn!(error = %e, "TTL sweep task failed"),
             }

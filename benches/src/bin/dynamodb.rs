@@ -1,6 +1,7 @@
 //! DynamoDB load benchmark (YCSB workloads A and C): 1 KB items (10 fields of 100 B), zipfian keys,
 //! N concurrent clients, against dynamod and, in the same run, dynalite (npm). Prints ops/s, p50/p99
-//! and the ratio dynamod / dynalite.
+//! and the ratio dynamod / dynalite. A third workload queries a global secondary index: a table of
+//! the same items spread over `GSI_GROUPS` index partitions, each Query reading 10 of a group's items.
 //!
 //! `cargo run --release -p benches --bin dynamodb -- [--records 10000] [--clients 32] [--seconds 10]`
 //!
@@ -160,6 +161,103 @@ fn update_body(i: u64, rng: &mut Rng) -> String {
         key(i),
         field_value(rng)
     )
+}
+
+// ---- the GSI-query workload ----
+
+/// Distinct values of the indexed attribute (the GSI's partitions).
+const GSI_GROUPS: u64 = 100;
+/// Items one GSI Query returns.
+const GSI_QUERY_LIMIT: usize = 10;
+
+fn gsi_put_body(i: u64, rng: &mut Rng) -> String {
+    let fields: Vec<String> = (0..10).map(|f| format!("\"field{f}\":{{\"S\":\"{}\"}}", field_value(rng))).collect();
+    format!(
+        "{{\"TableName\":\"gsitable\",\"Item\":{{\"pk\":{{\"S\":\"{}\"}},\"grp\":{{\"S\":\"g{:03}\"}},{}}}}}",
+        key(i),
+        i % GSI_GROUPS,
+        fields.join(",")
+    )
+}
+
+fn gsi_query_body(group: u64) -> String {
+    format!(
+        "{{\"TableName\":\"gsitable\",\"IndexName\":\"by_grp\",\"KeyConditionExpression\":\"grp = :g\",\"ExpressionAttributeValues\":{{\":g\":{{\"S\":\"g{group:03}\"}}}},\"Limit\":{GSI_QUERY_LIMIT}}}"
+    )
+}
+
+async fn wait_active(conn: &mut Conn, target: &Endpoint, table: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = conn.call("DescribeTable", &format!("{{\"TableName\":\"{table}\"}}")).await?;
+        let text = String::from_utf8_lossy(body);
+        if text.contains("\"ACTIVE\"") && !text.contains("\"CREATING\"") {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{}: {table} never became ACTIVE", target.name);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates `gsitable` with the GSI `by_grp` (ALL projection) and loads `records` items.
+async fn setup_gsi(target: &Endpoint, records: usize, clients: usize) -> anyhow::Result<()> {
+    let mut conn = Conn::open(target).await?;
+    let create = r#"{"TableName":"gsitable","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"grp","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST","GlobalSecondaryIndexes":[{"IndexName":"by_grp","KeySchema":[{"AttributeName":"grp","KeyType":"HASH"}],"Projection":{"ProjectionType":"ALL"}}]}"#;
+    let (status, body) = conn.call("CreateTable", create).await?;
+    if status != 200 {
+        bail!("{}: CreateTable gsitable answered {status}: {}", target.name, String::from_utf8_lossy(body));
+    }
+    wait_active(&mut conn, target, "gsitable").await?;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut rng = Rng(0x7777_1234 + c as u64);
+            for i in (c..records).step_by(clients) {
+                let (status, body) = conn.call("PutItem", &gsi_put_body(i as u64, &mut rng)).await?;
+                if status != 200 {
+                    bail!("{}: GSI load PutItem answered {status}: {}", target.name, String::from_utf8_lossy(body));
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Queries the GSI for a uniformly random group for `seconds`.
+async fn gsi_workload(target: &Endpoint, clients: usize, seconds: u64) -> anyhow::Result<Stats> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut rng = Rng(0x5151_0000 + 31 * c as u64);
+            let mut lat = Vec::with_capacity(1 << 16);
+            while Instant::now() < deadline {
+                let group = rng.next() % GSI_GROUPS;
+                let t = Instant::now();
+                let (status, resp) = conn.call("Query", &gsi_query_body(group)).await?;
+                let text = std::str::from_utf8(resp).unwrap_or("");
+                if status != 200 || !text.contains("\"Items\"") {
+                    bail!("{} GSI Query g{group:03}: status {status}: {text}", target.name);
+                }
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(summarize(all, started.elapsed().as_secs_f64()))
 }
 
 // ---- phases ----
@@ -373,6 +471,25 @@ async fn main() -> anyhow::Result<()> {
         if let Some(peer) = results.get(1) {
             print_row(name, args.clients, "dynalite", peer, None);
         }
+    }
+    // GSI queries: Query IndexName=by_grp, 10 items of one of 100 groups per call.
+    let mut results = Vec::new();
+    for t in &targets {
+        let started = Instant::now();
+        setup_gsi(t, args.records, args.clients).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "gsi load    {:>3}c  {:<9} {:>9.0} ops/s  ({} PutItem into a table with a GSI)",
+            args.clients,
+            t.name,
+            args.records as f64 / secs,
+            args.records
+        );
+        results.push(gsi_workload(t, args.clients, args.seconds).await?);
+    }
+    print_row("GSI query", args.clients, "dynamod", &results[0], results.get(1));
+    if let Some(peer) = results.get(1) {
+        print_row("GSI query", args.clients, "dynalite", peer, None);
     }
     drop(peer);
     drop(daemon);

@@ -165,6 +165,7 @@ impl Engine {
         let mut accounting = Vec::new();
         let mut index_deltas = Vec::new();
         let mut throttled_all = true;
+        let mut tickets = Vec::new();
         for (name, table, _, ops) in &plans {
             let capacity = table.capacity.read().expect("capacity lock");
             if capacity.admit_write(name).is_err() || table.admit_index_writes(name).is_err() {
@@ -176,18 +177,17 @@ impl Engine {
             let mut deltas = Vec::new();
             for (storage, new, _) in ops {
                 let old = self.store.get_item(storage)?;
+                self.check_collection(&table.meta.read().expect("meta lock"), old.as_ref(), new.as_ref())?;
                 let (old_size, new_size) = (old.as_ref().map(item_size), new.as_ref().map(item_size));
                 units += write_units(old_size.unwrap_or(0).max(new_size.unwrap_or(0)));
                 match new {
                     Some(item) => batch.put(storage.clone(), item),
                     None => batch.delete(storage.clone()),
                 }
-                deltas.extend(super::indexes::stage(
-                    &table.meta.read().expect("meta lock"),
-                    old.as_ref(),
-                    new.as_ref(),
-                    &mut batch,
-                ));
+                let meta = table.meta.read().expect("meta lock");
+                deltas.extend(super::indexes::stage(&meta, old.as_ref(), new.as_ref(), &mut batch));
+                tickets.extend(self.stage_stream(&meta, old.as_ref(), new.as_ref(), false, &mut batch));
+                drop(meta);
                 accounting.push((table.clone(), old_size, new_size));
             }
             capacity.charge_write(name, units);
@@ -198,6 +198,7 @@ impl Engine {
             return Err(EngineError::Throttled);
         }
         self.store.commit(batch)?;
+        drop(tickets);
         for (table, old, new) in accounting {
             table.account(old, new);
         }

@@ -27,6 +27,32 @@ pub enum EngineError {
     IdempotentParameterMismatch(String),
     #[error("{0}")]
     TransactionInProgress(String),
+    /// A write would grow an item collection (items sharing a partition key, with their local
+    /// secondary index entries) past its size limit.
+    #[error("{0}")]
+    ItemCollectionSizeLimitExceeded(String),
+    #[error("{0}")]
+    BackupNotFound(String),
+    #[error("{0}")]
+    BackupInUse(String),
+    /// The control-plane "table not found" of backups (TableNotFoundException).
+    #[error("{0}")]
+    TableNotFound(String),
+    #[error("{0}")]
+    TableAlreadyExists(String),
+    #[error("{0}")]
+    ExportNotFound(String),
+    #[error("{0}")]
+    PointInTimeRecoveryUnavailable(String),
+    #[error("{0}")]
+    InvalidExportTime(String),
+    /// A PartiQL INSERT of a key that exists.
+    #[error("{0}")]
+    DuplicateItem(String),
+    #[error("{0}")]
+    ExpiredIterator(String),
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

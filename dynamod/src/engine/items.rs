@@ -55,6 +55,8 @@ pub struct Conditional {
 pub struct WriteOutcome {
     pub attributes: Option<Item>,
     pub consumed: Consumed,
+    /// The item collection's size after the write (tables with local secondary indexes).
+    pub collection: Option<super::collections::CollectionMetrics>,
 }
 
 #[derive(Debug, Clone)]
@@ -182,7 +184,8 @@ impl Engine {
         key: Vec<u8>,
         old: Option<&Item>,
         new: Option<&Item>,
-    ) -> Result<Consumed> {
+    ) -> Result<(Consumed, Option<super::collections::CollectionMetrics>)> {
+        let collection = self.check_collection(&table.meta.read().expect("meta lock"), old, new)?;
         let (old_size, new_size) = (old.map(item_size), new.map(item_size));
         let units = write_units(old_size.unwrap_or(0).max(new_size.unwrap_or(0)));
         let mut batch = ItemBatch::default();
@@ -193,7 +196,10 @@ impl Engine {
         }
         // The current description, read under the item lock: an index added since the request began
         // (and being backfilled) must see this write.
-        let deltas = indexes::stage(&table.meta.read().expect("meta lock"), old, new, &mut batch);
+        let (deltas, _ticket) = {
+            let meta = table.meta.read().expect("meta lock");
+            (indexes::stage(&meta, old, new, &mut batch), self.stage_stream(&meta, old, new, false, &mut batch))
+        };
         if !batch.is_empty() {
             self.store.commit(batch)?;
             table.account(old_size, new_size);
@@ -201,7 +207,7 @@ impl Engine {
         table.capacity.read().expect("capacity lock").charge_write(name, units);
         let mut consumed = Consumed::write(name, units);
         table.settle_indexes(name, &deltas, 1, Some(&mut consumed));
-        Ok(consumed)
+        Ok((consumed, collection))
     }
 
     pub fn put_item(&self, name: &str, item: Item, c: Conditional) -> Result<WriteOutcome> {
@@ -224,9 +230,9 @@ impl Engine {
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
         self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
-        let consumed = self.commit_write(&table, name, key.storage, old.as_ref(), Some(&item))?;
+        let (consumed, collection) = self.commit_write(&table, name, key.storage, old.as_ref(), Some(&item))?;
         let attributes = if c.return_values == ReturnValues::AllOld { old } else { None };
-        Ok(WriteOutcome { attributes, consumed })
+        Ok(WriteOutcome { attributes, consumed, collection })
     }
 
     pub fn delete_item(&self, name: &str, key: Item, c: Conditional) -> Result<WriteOutcome> {
@@ -244,9 +250,9 @@ impl Engine {
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
         self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
-        let consumed = self.commit_write(&table, name, key.storage, old.as_ref(), None)?;
+        let (consumed, collection) = self.commit_write(&table, name, key.storage, old.as_ref(), None)?;
         let attributes = if c.return_values == ReturnValues::AllOld { old } else { None };
-        Ok(WriteOutcome { attributes, consumed })
+        Ok(WriteOutcome { attributes, consumed, collection })
     }
 
     pub fn update_item(
@@ -303,7 +309,7 @@ impl Engine {
             return Err(invalid("Item size to update has exceeded the maximum allowed size"));
         }
         indexes::check_index_keys(&meta, &new)?;
-        let consumed = self.commit_write(&table, name, key.storage, old.as_ref(), Some(&new))?;
+        let (consumed, collection) = self.commit_write(&table, name, key.storage, old.as_ref(), Some(&new))?;
         let paths = update.paths();
         let attributes = match c.return_values {
             ReturnValues::None => None,
@@ -313,7 +319,7 @@ impl Engine {
             ReturnValues::UpdatedNew => Some(project(&new, &paths)),
         };
         let attributes = attributes.filter(|a| !a.is_empty());
-        Ok(WriteOutcome { attributes, consumed })
+        Ok(WriteOutcome { attributes, consumed, collection })
     }
 
     pub fn get_item(&self, req: GetItem) -> Result<(Option<Item>, Consumed)> {

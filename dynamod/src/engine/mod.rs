@@ -1,9 +1,12 @@
 //! The table engine: DynamoDB's semantics over the store, independent of the wire format.
 
 pub mod backfill;
+pub mod backups;
 pub mod batch;
 pub mod capacity;
+pub mod collections;
 pub mod error;
+pub mod export;
 pub mod expr;
 pub mod idempotency;
 pub mod indexes;
@@ -11,7 +14,9 @@ pub mod items;
 pub mod keys;
 pub mod legacy;
 pub mod number;
+pub mod partiql;
 pub mod query;
+pub mod streams;
 pub mod tables;
 pub mod transact;
 pub mod ttl;
@@ -116,13 +121,36 @@ pub struct Engine {
     next_table_id: AtomicU64,
     item_locks: Arc<Vec<Mutex<()>>>,
     transact_tokens: idempotency::TokenCache,
+    /// Numbers stream records (engine-wide) and knows which are still being committed.
+    sequencer: Arc<streams::Sequencer>,
+    /// Per stream key space: the first sequence number not yet trimmed away.
+    stream_horizons: Mutex<HashMap<u64, u64>>,
+    /// On-demand backups by id (shared with the threads that copy them).
+    backups: Arc<RwLock<std::collections::BTreeMap<String, backups::BackupMeta>>>,
+    exports: export::Exports,
+    /// The item collection size limit (10 GB; smaller in tests).
+    collection_limit: AtomicU64,
+    /// Storage keys of items in ongoing transactions.
+    transacting: Mutex<std::collections::HashSet<Vec<u8>>>,
+    export_sink: RwLock<Option<Arc<dyn export::ExportSink>>>,
 }
 
 impl Engine {
     /// Loads every table and recomputes item counts and sizes from the stored items.
     pub fn open(store: Store, clock: SharedClock) -> Result<Self> {
         let (metas, next, dropped) = store.load_tables()?;
-        let next = metas.iter().map(|m| m.id + 1).max().unwrap_or(1).max(next);
+        let next = metas
+            .iter()
+            .flat_map(|m| {
+                std::iter::once(m.id).chain(m.indexes.iter().map(|i| i.id)).chain(m.streams.iter().map(|s| s.id))
+            })
+            .map(|id| id + 1)
+            .max()
+            .unwrap_or(1)
+            .max(next);
+        let (largest_seq, horizons) = Self::stream_state(&store, &metas)?;
+        let saved_backups = Self::load_backups(&store)?;
+        let next = saved_backups.values().map(|b| b.key_space + 1).max().unwrap_or(0).max(next);
         for id in dropped {
             tables::spawn_purge(store.clone(), id);
         }
@@ -136,14 +164,24 @@ impl Engine {
             }
             tables.insert(table.snapshot().name.clone(), table);
         }
-        Ok(Self {
+        let store_for_exports = store.clone();
+        let engine = Self {
             store,
             tables: RwLock::new(tables),
             clock,
             next_table_id: AtomicU64::new(next),
             item_locks,
             transact_tokens: Default::default(),
-        })
+            sequencer: streams::Sequencer::new(largest_seq),
+            stream_horizons: Mutex::new(horizons),
+            backups: Arc::new(RwLock::new(saved_backups)),
+            exports: Arc::new(RwLock::new(Self::load_exports(&store_for_exports)?)),
+            export_sink: RwLock::new(None),
+            collection_limit: AtomicU64::new(collections::ITEM_COLLECTION_LIMIT),
+            transacting: Mutex::new(Default::default()),
+        };
+        engine.resume_restores();
+        Ok(engine)
     }
 
     /// The table called `name`. Data-plane calls report DynamoDB's short not-found message.

@@ -69,11 +69,24 @@ pub struct TableMeta {
     /// The TTL attribute while Time to Live is enabled.
     #[serde(default)]
     pub ttl_attribute: Option<String>,
+    /// The current stream (last, while enabled) and disabled ones still within their retention.
+    #[serde(default)]
+    pub streams: Vec<super::streams::StreamMeta>,
+    /// Set on a table restored from a backup (CREATING until its items are in).
+    #[serde(default)]
+    pub restored: Option<super::backups::RestoreInfo>,
+    /// Point-in-time recovery (UpdateContinuousBackups), required by exports.
+    #[serde(default)]
+    pub pitr: bool,
 }
 
 impl TableMeta {
     pub fn index(&self, name: &str) -> Option<&IndexMeta> {
         self.indexes.iter().find(|i| i.name == name)
+    }
+    /// The stream writes are recorded in, while one is enabled.
+    pub fn active_stream(&self) -> Option<&super::streams::StreamMeta> {
+        self.streams.last().filter(|s| s.disabled.is_none())
     }
 }
 
@@ -89,6 +102,7 @@ pub struct CreateTable {
     pub tags: Vec<(String, String)>,
     pub local_indexes: Vec<IndexSpec>,
     pub global_indexes: Vec<IndexSpec>,
+    pub stream: Option<super::streams::StreamSpec>,
 }
 
 /// A table as DescribeTable reports it.
@@ -292,7 +306,11 @@ impl Engine {
         for (i, index) in indexes.iter_mut().enumerate() {
             index.id = id + 1 + i as u64;
         }
-        let next_id = id + 1 + indexes.len() as u64;
+        let streams = match &req.stream {
+            Some(spec) => self.new_stream(spec)?.into_iter().collect(),
+            None => Vec::new(),
+        };
+        let next_id = self.next_table_id.load(Ordering::SeqCst);
         let meta = TableMeta {
             id,
             name: req.name.clone(),
@@ -309,6 +327,9 @@ impl Engine {
             tags: req.tags.into_iter().collect(),
             indexes,
             ttl_attribute: None,
+            streams,
+            restored: None,
+            pitr: false,
         };
         self.store.put_table(&meta, Some(next_id))?;
         let table = Arc::new(Table::new(meta, self.clock.clone()));
@@ -319,7 +340,8 @@ impl Engine {
 
     pub fn describe_table(&self, name: &str) -> Result<TableDescription> {
         let table = self.table_named(name, true)?;
-        Ok(self.describe(&table, "ACTIVE"))
+        let restoring = table.snapshot().restored.is_some_and(|r| r.in_progress);
+        Ok(self.describe(&table, if restoring { "CREATING" } else { "ACTIVE" }))
     }
 
     /// Table names in order, from after `start`, at most `limit`; plus the last name when more follow.
@@ -346,7 +368,15 @@ impl Engine {
         throughput: Option<(u64, u64)>,
         attribute_definitions: Vec<(String, String)>,
         gsi_updates: Vec<GsiUpdate>,
+        stream: Option<super::streams::StreamSpec>,
     ) -> Result<TableDescription> {
+        if let Some(spec) = &stream {
+            let table = self.table_named(name, true)?;
+            self.update_stream(&table, spec)?;
+            if billing_mode.is_none() && throughput.is_none() && gsi_updates.is_empty() {
+                return Ok(self.describe(&table, "UPDATING"));
+            }
+        }
         if !gsi_updates.is_empty() {
             self.update_indexes(name, &attribute_definitions, gsi_updates)?;
             if billing_mode.is_none() && throughput.is_none() {
@@ -413,14 +443,15 @@ impl Engine {
             let meta = table.snapshot();
             let mut ids = vec![meta.id];
             ids.extend(meta.indexes.iter().map(|i| i.id));
+            ids.extend(meta.streams.iter().map(|s| s.id));
             self.store.delete_table(name, &ids)?;
             tables.remove(name);
             table
         };
         let desc = self.describe(&table, "DELETING");
         spawn_purge(self.store.clone(), desc.meta.id);
-        for index in &desc.meta.indexes {
-            spawn_purge(self.store.clone(), index.id);
+        for id in desc.meta.indexes.iter().map(|i| i.id).chain(desc.meta.streams.iter().map(|s| s.id)) {
+            spawn_purge(self.store.clone(), id);
         }
         Ok(desc)
     }
@@ -488,7 +519,7 @@ pub fn not_found_table(name: &str) -> EngineError {
 }
 
 /// A table id in UUID shape, unique per table.
-fn uuid_like(seed: u64, now: f64) -> String {
+pub(super) fn uuid_like(seed: u64, now: f64) -> String {
     let a = super::super::store::keys::stable_hash(format!("{seed}-{now}").as_bytes());
     let b = super::super::store::keys::stable_hash(format!("{now}-{seed}").as_bytes());
     format!("{a:08x}-{:04x}-4{:03x}-8{:03x}-{:08x}{:04x}", b >> 16, b & 0xfff, (a >> 4) & 0xfff, a ^ b, seed & 0xffff)

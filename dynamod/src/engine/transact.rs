@@ -134,6 +134,9 @@ impl Engine {
             p.table.capacity.read().expect("capacity lock").admit_write(&p.name)?;
             p.table.admit_index_writes(&p.name)?;
         }
+        // An item already in another ongoing transaction cancels this one (TransactionConflict)
+        // rather than waiting for it, as DynamoDB does.
+        let _claim = self.claim_for_transaction(&keys)?;
         let _guards = self.lock_items(&keys);
         let mut reasons = Vec::new();
         let mut results = Vec::new();
@@ -171,6 +174,21 @@ impl Engine {
                     Some(new)
                 }
             };
+            if !matches!(p.change, Change::Check) {
+                let checked =
+                    self.check_collection(&p.table.meta.read().expect("meta lock"), old.as_ref(), new.as_ref());
+                match checked {
+                    Ok(_) => {}
+                    Err(EngineError::ItemCollectionSizeLimitExceeded(message)) => {
+                        *reasons.last_mut().expect("pushed above") = CancelReason {
+                            code: "ItemCollectionSizeLimitExceeded",
+                            message: Some(message),
+                            item: None,
+                        };
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             results.push((old, new));
         }
         if reasons.iter().any(|r| r.code != "None") {
@@ -180,6 +198,7 @@ impl Engine {
         let mut batch = ItemBatch::default();
         let mut consumed: Vec<Consumed> = Vec::new();
         let mut index_deltas = Vec::new();
+        let mut tickets = Vec::new();
         for (p, (old, new)) in prepared.iter().zip(&results) {
             if matches!(p.change, Change::Check) {
                 let units = 2 * write_units(old.as_ref().map(item_size).unwrap_or(0));
@@ -191,13 +210,17 @@ impl Engine {
                 Some(item) => batch.put(p.key.storage.clone(), item),
                 None => batch.delete(p.key.storage.clone()),
             }
-            index_deltas.push(super::indexes::stage(&p.table.snapshot(), old.as_ref(), new.as_ref(), &mut batch));
+            let meta = p.table.meta.read().expect("meta lock");
+            index_deltas.push(super::indexes::stage(&meta, old.as_ref(), new.as_ref(), &mut batch));
+            tickets.extend(self.stage_stream(&meta, old.as_ref(), new.as_ref(), false, &mut batch));
+            drop(meta);
             let units =
                 2 * write_units(old.as_ref().map(item_size).unwrap_or(0).max(new.as_ref().map(item_size).unwrap_or(0)));
             p.table.capacity.read().expect("capacity lock").charge_write(&p.name, units);
             merge(&mut consumed, Consumed::write(&p.name, units));
         }
         self.store.commit(batch)?;
+        drop(tickets);
         let mut writes = prepared.iter().zip(&results).filter(|(p, _)| !matches!(p.change, Change::Check));
         for ((p, (old, new)), deltas) in writes.by_ref().zip(index_deltas) {
             p.table.account(old.as_ref().map(item_size), new.as_ref().map(item_size));
@@ -253,5 +276,46 @@ fn merge(all: &mut Vec<Consumed>, c: Consumed) {
     match all.iter_mut().find(|x| x.table == c.table) {
         Some(x) => x.merge(c),
         None => all.push(c),
+    }
+}
+
+/// Items of an ongoing transaction; released when dropped.
+pub(super) struct TransactionClaim<'a> {
+    engine: &'a Engine,
+    keys: Vec<Vec<u8>>,
+}
+
+impl Drop for TransactionClaim<'_> {
+    fn drop(&mut self) {
+        let mut ongoing = self.engine.transacting.lock().unwrap_or_else(|e| e.into_inner());
+        for k in &self.keys {
+            ongoing.remove(k);
+        }
+    }
+}
+
+impl Engine {
+    fn claim_for_transaction(&self, keys: &[Vec<u8>]) -> Result<TransactionClaim<'_>> {
+        let mut ongoing = self.transacting.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.iter().any(|k| ongoing.contains(k)) {
+            metrics::counter!("dynamodb_transaction_conflicts_total").increment(1);
+            let reasons = keys
+                .iter()
+                .map(|k| {
+                    if ongoing.contains(k) {
+                        CancelReason {
+                            code: "TransactionConflict",
+                            message: Some("Transaction is ongoing for the item".into()),
+                            item: None,
+                        }
+                    } else {
+                        CancelReason::none()
+                    }
+                })
+                .collect();
+            return Err(EngineError::TransactionCanceled { reasons });
+        }
+        ongoing.extend(keys.iter().cloned());
+        Ok(TransactionClaim { engine: self, keys: keys.to_vec() })
     }
 }

@@ -87,8 +87,10 @@ impl Engine {
                     let _guards = lock_stripes(&self.item_locks, &expired);
                     let mut batch = ItemBatch::default();
                     let mut removed = Vec::new();
-                    let current = table.snapshot();
+                    // Read-locked while records are numbered (see `Engine::update_stream`).
+                    let current = table.meta.read().expect("meta lock");
                     let mut deltas = Vec::new();
+                    let mut tickets = Vec::new();
                     for key in &expired {
                         // Re-read under the lock: a write may have renewed the item since the scan.
                         let Some(item) = self.store.get_item(key)? else { continue };
@@ -97,11 +99,15 @@ impl Engine {
                         }
                         batch.delete(key.clone());
                         deltas.extend(indexes::stage(&current, Some(&item), None, &mut batch));
+                        // DynamoDB's own deletion: the record names the service as its author.
+                        tickets.extend(self.stage_stream(&current, Some(&item), None, true, &mut batch));
                         removed.push(item_size(&item));
                     }
+                    drop(current);
                     if !batch.is_empty() {
                         self.store.commit(batch)?;
                     }
+                    drop(tickets);
                     for size in &removed {
                         table.account(Some(*size), None);
                     }

@@ -7,7 +7,8 @@ use super::errors::ApiError;
 use super::json::{Fields, null_error};
 use crate::engine::Engine;
 use crate::engine::indexes::{IndexMeta, IndexSpec};
-use crate::engine::tables::{Billing, CreateTable, GsiUpdate, TableDescription};
+use crate::engine::streams::StreamSpec;
+use crate::engine::tables::{Billing, CreateTable, GsiUpdate, KeyAttr, TableDescription};
 
 const OPERATIONS: &[&str] = &[
     "CreateTable",
@@ -57,8 +58,14 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>, call: &Call) -> Result
                 Some(_) => pairs(f, "AttributeDefinitions", "AttributeName", "AttributeType", "attributeDefinitions")?,
                 None => Vec::new(),
             };
-            let desc =
-                engine.update_table(&name, f.str("BillingMode")?.as_deref(), throughput(f)?, defs, gsi_updates(f)?)?;
+            let desc = engine.update_table(
+                &name,
+                f.str("BillingMode")?.as_deref(),
+                throughput(f)?,
+                defs,
+                gsi_updates(f)?,
+                stream_spec(f)?,
+            )?;
             Ok(json!({ "TableDescription": describe(&desc, call) }))
         }
         "DeleteTable" => {
@@ -156,7 +163,16 @@ fn create_request(f: Fields<'_>) -> Result<CreateTable, ApiError> {
         tags: tags(f)?.unwrap_or_default(),
         local_indexes: index_specs(f, "LocalSecondaryIndexes", "localSecondaryIndexes")?,
         global_indexes: index_specs(f, "GlobalSecondaryIndexes", "globalSecondaryIndexes")?,
+        stream: stream_spec(f)?,
     })
+}
+
+fn stream_spec(f: Fields<'_>) -> Result<Option<StreamSpec>, ApiError> {
+    let Some(spec) = f.object("StreamSpecification")? else { return Ok(None) };
+    Ok(Some(StreamSpec {
+        enabled: spec.bool("StreamEnabled")?.ok_or_else(|| null_error("streamSpecification.streamEnabled"))?,
+        view_type: spec.str("StreamViewType")?,
+    }))
 }
 
 fn index_spec(e: Fields<'_>, wire: &str) -> Result<IndexSpec, ApiError> {
@@ -239,7 +255,19 @@ pub fn table_arn(region: &str, name: &str) -> String {
     format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}")
 }
 
-fn describe(d: &TableDescription, call: &Call) -> Value {
+pub fn stream_arn(region: &str, table: &str, label: &str) -> String {
+    format!("{}/stream/{label}", table_arn(region, table))
+}
+
+pub(super) fn key_schema_json(hash: &KeyAttr, range: Option<&KeyAttr>) -> Value {
+    let mut key_schema = vec![json!({ "AttributeName": hash.name, "KeyType": "HASH" })];
+    if let Some(r) = range {
+        key_schema.push(json!({ "AttributeName": r.name, "KeyType": "RANGE" }));
+    }
+    Value::Array(key_schema)
+}
+
+pub(super) fn describe(d: &TableDescription, call: &Call) -> Value {
     let m = &d.meta;
     let mut key_schema = vec![json!({ "AttributeName": m.hash.name, "KeyType": "HASH" })];
     if let Some(r) = &m.range {
@@ -296,6 +324,21 @@ fn describe(d: &TableDescription, call: &Call) -> Value {
     }
     if !gsis.is_empty() {
         out["GlobalSecondaryIndexes"] = json!(gsis);
+    }
+    if let Some(r) = &m.restored {
+        out["RestoreSummary"] = json!({
+            "SourceBackupArn": format!("{}/backup/{}", table_arn(&call.region, &r.source_table), r.backup_id),
+            "SourceTableArn": table_arn(&call.region, &r.source_table),
+            "RestoreDateTime": r.millis as f64 / 1000.0,
+            "RestoreInProgress": r.in_progress,
+        });
+    }
+    if let Some(stream) = m.active_stream() {
+        out["StreamSpecification"] = json!({ "StreamEnabled": true, "StreamViewType": stream.view_type.as_str() });
+    }
+    if let Some(latest) = m.streams.last() {
+        out["LatestStreamLabel"] = json!(latest.label);
+        out["LatestStreamArn"] = json!(stream_arn(&call.region, &m.name, &latest.label));
     }
     if m.billing == Billing::PayPerRequest || m.last_pay_per_request.is_some() {
         let mut summary = json!({ "BillingMode": mode });

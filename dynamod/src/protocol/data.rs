@@ -31,13 +31,13 @@ pub fn is_operation(op: &str) -> bool {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum ReturnCapacity {
+pub(super) enum ReturnCapacity {
     None,
     Total,
     Indexes,
 }
 
-fn return_capacity(f: Fields<'_>) -> Result<ReturnCapacity, ApiError> {
+pub(super) fn return_capacity(f: Fields<'_>) -> Result<ReturnCapacity, ApiError> {
     Ok(match f.str("ReturnConsumedCapacity")?.as_deref() {
         None | Some("NONE") => ReturnCapacity::None,
         Some("TOTAL") => ReturnCapacity::Total,
@@ -51,7 +51,7 @@ fn return_capacity(f: Fields<'_>) -> Result<ReturnCapacity, ApiError> {
     })
 }
 
-fn capacity_json(c: &Consumed, mode: ReturnCapacity) -> Value {
+pub(super) fn capacity_json(c: &Consumed, mode: ReturnCapacity) -> Value {
     let mut out = json!({ "TableName": c.table, "CapacityUnits": c.total() });
     if mode == ReturnCapacity::Indexes {
         let mut table = json!({ "CapacityUnits": c.read + c.write });
@@ -82,7 +82,7 @@ fn capacity_json(c: &Consumed, mode: ReturnCapacity) -> Value {
     out
 }
 
-fn add_capacity(out: &mut Value, c: &Consumed, mode: ReturnCapacity) {
+pub(super) fn add_capacity(out: &mut Value, c: &Consumed, mode: ReturnCapacity) {
     if mode != ReturnCapacity::None {
         out["ConsumedCapacity"] = capacity_json(c, mode);
     }
@@ -180,6 +180,29 @@ fn attribute_updates(f: Fields<'_>) -> Result<Option<Vec<(String, AttributeUpdat
         .map(Some)
 }
 
+/// ItemCollectionMetrics when the request asked for SIZE (tables with local secondary indexes).
+fn add_collection_metrics(
+    out: &mut Value,
+    metrics: Option<&crate::engine::collections::CollectionMetrics>,
+    f: Fields<'_>,
+) -> Result<(), ApiError> {
+    match f.str("ReturnItemCollectionMetrics")?.as_deref() {
+        None | Some("NONE") => Ok(()),
+        Some("SIZE") => {
+            if let Some(m) = metrics {
+                let (lo, hi) = m.range_gb();
+                out["ItemCollectionMetrics"] =
+                    json!({ "ItemCollectionKey": item_json(&m.key), "SizeEstimateRangeGB": [lo, hi] });
+            }
+            Ok(())
+        }
+        Some(other) => Err(invalid(format!(
+            "1 validation error detected: Value '{other}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]"
+        ))
+        .into()),
+    }
+}
+
 fn with_attributes(mut out: Value, attributes: Option<crate::engine::value::Item>) -> Value {
     if let Some(a) = attributes {
         out["Attributes"] = item_json(&a);
@@ -223,6 +246,7 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>) -> Result<Value, ApiEr
             let outcome = engine.put_item(&table, item, conditional(f)?)?;
             let mut out = with_attributes(json!({}), outcome.attributes);
             add_capacity(&mut out, &outcome.consumed, rc);
+            add_collection_metrics(&mut out, outcome.collection.as_ref(), f)?;
             Ok(out)
         }
         "DeleteItem" => {
@@ -231,6 +255,7 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>) -> Result<Value, ApiEr
             let outcome = engine.delete_item(&table, key, conditional(f)?)?;
             let mut out = with_attributes(json!({}), outcome.attributes);
             add_capacity(&mut out, &outcome.consumed, rc);
+            add_collection_metrics(&mut out, outcome.collection.as_ref(), f)?;
             Ok(out)
         }
         "UpdateItem" => {
@@ -240,6 +265,7 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>) -> Result<Value, ApiEr
                 engine.update_item(&table, key, f.str("UpdateExpression")?, attribute_updates(f)?, conditional(f)?)?;
             let mut out = with_attributes(json!({}), outcome.attributes);
             add_capacity(&mut out, &outcome.consumed, rc);
+            add_collection_metrics(&mut out, outcome.collection.as_ref(), f)?;
             Ok(out)
         }
         "GetItem" => {

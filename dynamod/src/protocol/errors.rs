@@ -40,6 +40,19 @@ impl ApiError {
                     EngineError::TransactionCanceled { .. } => (400, "TransactionCanceledException"),
                     EngineError::IdempotentParameterMismatch(_) => (400, "IdempotentParameterMismatchException"),
                     EngineError::TransactionInProgress(_) => (400, "TransactionInProgressException"),
+                    EngineError::DuplicateItem(_) => (400, "DuplicateItemException"),
+                    EngineError::BackupNotFound(_) => (400, "BackupNotFoundException"),
+                    EngineError::BackupInUse(_) => (400, "BackupInUseException"),
+                    EngineError::TableNotFound(_) => (400, "TableNotFoundException"),
+                    EngineError::TableAlreadyExists(_) => (400, "TableAlreadyExistsException"),
+                    EngineError::ExportNotFound(_) => (400, "ExportNotFoundException"),
+                    EngineError::PointInTimeRecoveryUnavailable(_) => (400, "PointInTimeRecoveryUnavailableException"),
+                    EngineError::InvalidExportTime(_) => (400, "InvalidExportTimeException"),
+                    EngineError::ItemCollectionSizeLimitExceeded(_) => {
+                        (400, "ItemCollectionSizeLimitExceededException")
+                    }
+                    EngineError::ExpiredIterator(_) => (400, "ExpiredIteratorException"),
+                    EngineError::TrimmedDataAccess(_) => (400, "TrimmedDataAccessException"),
                     EngineError::Internal(_) => (500, "InternalServerError"),
                 };
                 let message = match e {
@@ -110,5 +123,19 @@ impl IntoResponse for ApiError {
 impl From<common::sigv4::AuthError> for ApiError {
     fn from(e: common::sigv4::AuthError) -> Self {
         ApiError::Auth(e.wire(common::sigv4::WireFamily::Json))
+    }
+}
+
+/// The code of one failed statement of a BatchExecuteStatement (BatchStatementError.Code).
+pub fn batch_statement_code(e: &EngineError) -> &'static str {
+    match e {
+        EngineError::ConditionalCheckFailed { .. } => "ConditionalCheckFailed",
+        EngineError::DuplicateItem(_) => "DuplicateItem",
+        EngineError::ResourceNotFound(_) => "ResourceNotFound",
+        EngineError::Throttled => "ProvisionedThroughputExceeded",
+        EngineError::TransactionCanceled { .. } | EngineError::TransactionInProgress(_) => "TransactionConflict",
+        EngineError::ItemCollectionSizeLimitExceeded(_) => "ItemCollectionSizeLimitExceeded",
+        EngineError::Internal(_) => "InternalServerError",
+        _ => "ValidationError",
     }
 }

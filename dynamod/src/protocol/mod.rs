@@ -1,10 +1,14 @@
 //! DynamoDB JSON 1.0 wire layer: one POST endpoint, the operation in `X-Amz-Target`, SigV4, bounded
 //! bodies, and engine calls on the blocking pool (they wait for durable writes).
 
+mod backups;
 mod control;
 mod data;
 pub mod errors;
+pub mod export_sink;
 pub mod json;
+mod partiql;
+mod streams;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +28,8 @@ use json::Fields;
 /// DynamoDB's largest request (BatchWriteItem / BatchGetItem payloads), plus room for the JSON framing.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024 + 64 * 1024;
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+/// The DynamoDB Streams API, served on the same endpoint (boto3 signs it for service `dynamodb`).
+const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 
 #[derive(Clone)]
 pub struct App {
@@ -73,10 +79,18 @@ async fn serve(app: &App, parts: http::request::Parts, body: Body) -> Result<Val
     let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|_| ApiError::TooLarge)?;
     let auth = app.verifier.verify(&parts, &bytes, time::OffsetDateTime::now_utc())?;
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let op = target.strip_prefix(TARGET_PREFIX).ok_or(ApiError::UnknownOperation)?.to_string();
-    if !data::is_operation(&op) && !control::is_operation(&op) {
-        return Err(ApiError::UnknownOperation);
-    }
+    let (op, is_stream_op) = match (target.strip_prefix(TARGET_PREFIX), target.strip_prefix(STREAMS_TARGET_PREFIX)) {
+        (Some(op), _)
+            if data::is_operation(op)
+                || control::is_operation(op)
+                || partiql::is_operation(op)
+                || backups::is_operation(op) =>
+        {
+            (op.to_string(), false)
+        }
+        (_, Some(op)) if streams::is_operation(op) => (op.to_string(), true),
+        _ => return Err(ApiError::UnknownOperation),
+    };
     let request: Value = if bytes.is_empty() {
         Value::Object(Default::default())
     } else {
@@ -93,7 +107,13 @@ async fn serve(app: &App, parts: http::request::Parts, body: Body) -> Result<Val
     let op_name = op.clone();
     let run = move || {
         let fields = Fields(request.as_object().expect("checked above"));
-        if data::is_operation(&op) {
+        if is_stream_op {
+            streams::dispatch(&engine, &op, fields, &call)
+        } else if backups::is_operation(&op) {
+            backups::dispatch(&engine, &op, fields, &call)
+        } else if partiql::is_operation(&op) {
+            partiql::dispatch(&engine, &op, fields)
+        } else if data::is_operation(&op) {
             data::dispatch(&engine, &op, fields)
         } else {
             control::dispatch(&engine, &op, fields, &call)

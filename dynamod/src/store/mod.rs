@@ -2,8 +2,10 @@
 //! family (JSON), items in `items` under the order-preserving keys of [`keys`], values in [`codec`]'s
 //! binary form. Every change is one atomic, durable `WriteBatch`.
 
+pub mod backups;
 pub mod codec;
 pub mod keys;
+pub mod streams;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +18,8 @@ use crate::engine::value::Item;
 
 const TABLES: &str = "tables";
 const ITEMS: &str = "items";
+/// Stream records, keyed `stream id (8 B) | sequence number (8 B)`.
+const STREAMS: &str = "streams";
 /// Table names are `[a-zA-Z0-9_.-]+`, so these keys never collide with one.
 const NEXT_ID_KEY: &[u8] = b"\x00next-table-id";
 const DROPPED_PREFIX: &[u8] = b"\x01dropped-";
@@ -42,6 +46,10 @@ impl ItemBatch {
     pub fn delete(&mut self, key: Vec<u8>) {
         self.batch.delete(ITEMS, key);
     }
+    /// A stream record, committed atomically with the item change it describes.
+    pub fn stream_record(&mut self, stream_id: u64, seq: u64, record: &crate::engine::streams::StreamRecord) {
+        self.batch.put(STREAMS, streams::record_key(stream_id, seq), streams::encode_record(record));
+    }
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
     }
@@ -53,13 +61,13 @@ fn corrupt(_: codec::Corrupt) -> EngineError {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
-        let kv = RocksKv::open(dir, &[TABLES, ITEMS])?;
+        let kv = RocksKv::open(dir, &[TABLES, ITEMS, STREAMS])?;
         Ok(Self { kv: Arc::new(kv) })
     }
 
     #[cfg(test)]
     pub fn memory() -> Self {
-        Self { kv: Arc::new(common::kv::MemoryKv::new(&[TABLES, ITEMS])) }
+        Self { kv: Arc::new(common::kv::MemoryKv::new(&[TABLES, ITEMS, STREAMS])) }
     }
 
     /// Every table, the next unused table id, and the ids of dropped tables whose items may remain.
@@ -71,6 +79,8 @@ impl Store {
                 next_id = u64::from_be_bytes(
                     v.as_slice().try_into().map_err(|_| EngineError::Internal("corrupt table id counter".into()))?,
                 );
+            } else if k.starts_with(backups::BACKUP_PREFIX) || k.starts_with(backups::EXPORT_PREFIX) {
+                continue;
             } else if let Some(id) = k.strip_prefix(DROPPED_PREFIX) {
                 dropped.push(u64::from_be_bytes(
                     id.try_into().map_err(|_| EngineError::Internal("corrupt dropped-table record".into()))?,
@@ -95,6 +105,11 @@ impl Store {
             batch.put(TABLES, NEXT_ID_KEY, next.to_be_bytes());
         }
         Ok(self.kv.write(batch)?)
+    }
+
+    /// Persists the table id counter after ids were allocated for something other than a table.
+    pub fn put_next_id(&self, next: u64) -> Result<()> {
+        Ok(self.kv.put(TABLES, NEXT_ID_KEY, &next.to_be_bytes())?)
     }
 
     /// Drops a table's description and records that its items are to be purged (resumed on restart).
@@ -146,18 +161,21 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes every item of a dropped table, in bounded batches.
+    /// Deletes every item (or stream record) of a dropped key space, in bounded batches.
     pub fn purge_table(&self, table_id: u64) -> Result<()> {
         let range = KeyRange::prefix(&keys::table_prefix(table_id));
-        loop {
-            let mut batch = WriteBatch::new();
-            for entry in self.kv.scan(ITEMS, range.clone(), Direction::Forward)?.take(1000) {
-                batch.delete(ITEMS, entry?.0);
+        for cf in [ITEMS, STREAMS] {
+            loop {
+                let mut batch = WriteBatch::new();
+                for entry in self.kv.scan(cf, range.clone(), Direction::Forward)?.take(1000) {
+                    batch.delete(cf, entry?.0);
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                self.kv.write(batch)?;
             }
-            if batch.is_empty() {
-                return Ok(self.kv.delete(TABLES, &dropped_key(table_id))?);
-            }
-            self.kv.write(batch)?;
         }
+        Ok(self.kv.delete(TABLES, &dropped_key(table_id))?)
     }
 }
