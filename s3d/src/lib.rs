@@ -8,6 +8,7 @@ use common::config::defaults;
 
 pub mod engine;
 pub mod protocol;
+pub mod settings;
 pub mod store;
 
 #[derive(Parser, Debug, Clone)]
@@ -18,6 +19,19 @@ pub struct Args {
     /// Extra base domain for virtual-hosted-style requests (`<bucket>.<domain>`); `localhost` always is one.
     #[arg(long, env = "STRATUS_S3_DOMAIN")]
     pub domain: Option<String>,
+    /// Length of a lifecycle "day" in seconds (config `lifecycle.day_seconds`; default 86400).
+    #[arg(long, env = "STRATUS_LIFECYCLE_DAY_SECONDS")]
+    pub lifecycle_day_seconds: Option<f64>,
+    /// Delay of an Expedited restore in seconds (config `restore.expedited_seconds`; default 1).
+    #[arg(long, env = "STRATUS_RESTORE_EXPEDITED_SECONDS")]
+    pub restore_expedited_seconds: Option<f64>,
+    /// Delay of a Standard restore in seconds (config `restore.standard_seconds`; default 5).
+    #[arg(long, env = "STRATUS_RESTORE_STANDARD_SECONDS")]
+    pub restore_standard_seconds: Option<f64>,
+    /// Delay of a Bulk restore in seconds (config `restore.bulk_seconds`; default 15). DEEP_ARCHIVE
+    /// restores take 4 times as long.
+    #[arg(long, env = "STRATUS_RESTORE_BULK_SECONDS")]
+    pub restore_bulk_seconds: Option<f64>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -25,9 +39,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let data = daemon.config.data_dir.clone();
     let meta = store::MetaStore::open(&data.join("meta")).context("cannot open the metadata store")?;
     let blobs = store::FsBlobStore::open(&data.join("blobs")).context("cannot open the blob store")?;
-    let engine = Arc::new(engine::Engine::new(meta, Arc::new(blobs), common::clock::SystemClock::shared()));
+    let tiers = settings::tier_settings(
+        &settings::TierFlags {
+            day_seconds: args.lifecycle_day_seconds,
+            expedited_seconds: args.restore_expedited_seconds,
+            standard_seconds: args.restore_standard_seconds,
+            bulk_seconds: args.restore_bulk_seconds,
+        },
+        args.common.config.as_deref(),
+    )?;
+    let cold = store::LocalColdTier::open(&data.join("cold")).context("cannot open the cold tier")?;
+    let engine = Arc::new(
+        engine::Engine::new(meta, Arc::new(blobs), common::clock::SystemClock::shared())
+            .with_tiering(Arc::new(cold), tiers),
+    );
     let recovered = engine.recover().await.context("start-up recovery failed")?;
     tracing::info!(temporaries = recovered.temporaries, orphans = recovered.orphans, "recovered storage");
+    tracing::info!(day = ?tiers.day, "lifecycle day length");
+    let worker = engine::lifecycle::worker::LifecycleWorker::new(engine.clone());
+    daemon.spawn(worker.run(daemon.shutdown.clone()));
     daemon.serve_metrics().await?;
     daemon.serve_api(protocol::router(engine, daemon.credentials.clone(), args.domain)).await?;
     daemon.run_until_shutdown().await

@@ -5,11 +5,13 @@
 pub mod bucket;
 pub mod checksum;
 pub mod ingest;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod read;
+pub mod tier;
 pub mod versioning;
 #[cfg(test)]
 mod versioning_tests;
@@ -105,6 +107,13 @@ pub enum EngineError {
     InvalidPartNumber,
     #[error("Your key is too long")]
     KeyTooLong,
+    /// GET/copy of an archived object that is not restored, or RestoreObject of one that is not archived.
+    #[error("{0}")]
+    InvalidObjectState(String),
+    #[error("Object restore is already in progress")]
+    RestoreAlreadyInProgress,
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
     #[error("storage error: {0}")]
     Io(#[from] std::io::Error),
     #[error("metadata error: {0}")]
@@ -147,6 +156,8 @@ pub struct Engine {
     clock: SharedClock,
     /// The last version sequence handed out (see `versioning`).
     last_seq: std::sync::atomic::AtomicU64,
+    /// The cold tier and restore settings (see `tier`).
+    tiering: tier::Tiering,
 }
 
 /// What start-up recovery removed.
@@ -159,7 +170,21 @@ pub struct RecoveryReport {
 impl Engine {
     pub fn new(meta: MetaStore, blobs: Arc<dyn BlobStore>, clock: SharedClock) -> Self {
         let bucket_locks = (0..64).map(|_| tokio::sync::RwLock::new(())).collect();
-        Self { meta, blobs, locks: KeyLocks::new(1024), bucket_locks, clock, last_seq: Default::default() }
+        Self {
+            meta,
+            blobs,
+            locks: KeyLocks::new(1024),
+            bucket_locks,
+            clock,
+            last_seq: Default::default(),
+            tiering: tier::Tiering::default(),
+        }
+    }
+
+    /// Uses `cold` as the cold tier, with these restore delays and day length.
+    pub fn with_tiering(mut self, cold: Arc<dyn crate::store::ColdTier>, settings: tier::TierSettings) -> Self {
+        self.tiering = tier::Tiering { cold, settings };
+        self
     }
 
     /// Removes what interrupted writes left: temporary files and committed blobs that no metadata
@@ -176,9 +201,21 @@ impl Engine {
         if let Some(e) = failure {
             return Err(e.into());
         }
-        let orphans = candidates.len();
+        let mut cold_orphans = Vec::new();
+        self.tiering.cold.scan(&mut |id| match self.meta.blob_is_referenced(&id) {
+            Ok(true) => {}
+            Ok(false) => cold_orphans.push(id),
+            Err(e) => failure = Some(e),
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        let orphans = candidates.len() + cold_orphans.len();
         for id in candidates {
             self.blobs.delete(&id).await?;
+        }
+        for id in cold_orphans {
+            self.tiering.cold.delete(&id).await?;
         }
         Ok(RecoveryReport { temporaries, orphans })
     }
@@ -224,8 +261,12 @@ impl Engine {
     /// next start-up GC, so it is logged, not returned.
     async fn delete_blobs(&self, ids: Vec<BlobId>) {
         for id in ids {
+            // Ids are unique across both stores: an archived body's cold id is released the same way.
             if let Err(e) = self.blobs.delete(&id).await {
                 tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released blob");
+            }
+            if let Err(e) = self.tiering.cold.delete(&id).await {
+                tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released cold body");
             }
         }
     }

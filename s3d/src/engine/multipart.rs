@@ -284,6 +284,7 @@ impl Engine {
                 encryption: None,
                 delete_marker: false,
                 seq: 0,
+                archive: None,
                 body: BodyRecord::Parts(
                     parts.iter().map(|(_, p)| PartRef { blob: p.blob.clone(), size: p.size }).collect(),
                 ),
@@ -310,6 +311,7 @@ impl Engine {
             (record, released)
         };
         self.delete_blobs(released).await;
+        self.archive_new(bucket, key, &record).await;
         Ok(ObjectInfo::from_record(key, &record))
     }
 

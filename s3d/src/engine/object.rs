@@ -66,6 +66,8 @@ pub struct ObjectInfo {
     pub parts_count: Option<usize>,
     pub storage_class: String,
     pub version_id: Option<String>,
+    /// `x-amz-restore` of an archived object with a restore.
+    pub restore: Option<String>,
 }
 
 impl ObjectInfo {
@@ -85,6 +87,7 @@ impl ObjectInfo {
             },
             storage_class: rec.storage_class.clone(),
             version_id: rec.version_id.clone(),
+            restore: super::tier::restore_header(rec),
         }
     }
 }
@@ -99,22 +102,10 @@ pub struct CopyRequest {
     pub storage_class: Option<String>,
 }
 
-/// Storage classes S3 accepts; tiering behind them arrives with lifecycle support.
-pub const STORAGE_CLASSES: &[&str] = &[
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-];
-
 pub(crate) fn storage_class(requested: Option<String>) -> Result<String> {
     match requested {
         None => Ok("STANDARD".into()),
-        Some(c) if STORAGE_CLASSES.contains(&c.as_str()) => Ok(c),
+        Some(c) if super::tier::class(&c).is_some() => Ok(c),
         Some(_) => Err(EngineError::InvalidStorageClass),
     }
 }
@@ -165,6 +156,7 @@ impl Engine {
             encryption: None,
             delete_marker: false,
             seq: 0,
+            archive: None,
             body: match &ingested.stored {
                 Stored::Inline(_) => BodyRecord::Inline,
                 Stored::Blob(id) => BodyRecord::Blob(id.clone()),
@@ -205,6 +197,7 @@ impl Engine {
         match result {
             Ok(released) => {
                 self.delete_blobs(released).await;
+                self.archive_new(bucket, key, &record).await;
                 metrics::counter!("s3d_objects_written_total").increment(1);
                 Ok(ObjectInfo::from_record(key, &record))
             }
@@ -282,6 +275,7 @@ impl Engine {
             encryption: None,
             delete_marker: false,
             seq: 0,
+            archive: None,
             body: match &ingested.stored {
                 Stored::Inline(_) => BodyRecord::Inline,
                 Stored::Blob(id) => BodyRecord::Blob(id.clone()),

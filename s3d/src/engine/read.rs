@@ -136,10 +136,12 @@ impl Engine {
         loop {
             attempts += 1;
             let (rec, inline) = self.resolve_version(bucket, key, version)?;
+            // An archived body is readable only through its restored copy.
+            let readable = super::tier::readable_body(&rec)?;
             cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
             let selected = select(&rec, range, part)?;
             let bytes = selected.clone().unwrap_or(0..rec.size);
-            let body = match &rec.body {
+            let body = match &readable {
                 BodyRecord::Inline => {
                     let slice = inline.slice(bytes.start as usize..bytes.end as usize);
                     Box::pin(futures::stream::iter((!slice.is_empty()).then_some(Ok(slice)))) as ByteStream
@@ -193,7 +195,7 @@ fn select(rec: &ObjectRecord, range: Option<RangeSpec>, part: Option<u32>) -> Re
 }
 
 /// Streams the given ranges of blobs one after the other, opening each only when the previous ends.
-fn parts_stream(blobs: Arc<dyn BlobStore>, segments: VecDeque<(BlobId, Range<u64>)>) -> ByteStream {
+pub(crate) fn parts_stream(blobs: Arc<dyn BlobStore>, segments: VecDeque<(BlobId, Range<u64>)>) -> ByteStream {
     let stream = futures::stream::iter(segments)
         .then(move |(id, range)| {
             let blobs = blobs.clone();

@@ -6,10 +6,12 @@ mod auth;
 mod buckets;
 mod convert;
 mod errors;
+mod lifecycle;
 mod listing;
 mod multipart;
 mod objects;
 mod service;
+mod usage;
 mod versions;
 
 use std::sync::Arc;
@@ -40,8 +42,8 @@ pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, domain: Option<String>) -> Router {
-    let mut builder = S3ServiceBuilder::new(service::S3Api::new(engine, credentials.clone()));
-    builder.set_auth(auth::StoreAuth(credentials));
+    let mut builder = S3ServiceBuilder::new(service::S3Api::new(engine.clone(), credentials.clone()));
+    builder.set_auth(auth::StoreAuth(credentials.clone()));
     builder.set_access(auth::SignedOnly);
     builder.set_host(auth::Hosts::new(domain));
     let mut config = S3Config::default();
@@ -56,8 +58,16 @@ pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, domain: Op
         )
     });
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    Router::new().fallback_service(s3).layer(axum::middleware::from_fn_with_state(slots, guard))
+    // `_stratus` is no valid bucket name, so this path never shadows an S3 request.
+    Router::new()
+        .route(usage::PATH, usage::route(engine, credentials))
+        .fallback_service(s3)
+        .layer(axum::middleware::from_fn_with_state(slots, guard))
 }
+
+/// A status an operation answers with where s3s would always send another (RestoreObject's 202).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusOverride(pub StatusCode);
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = format!(
@@ -86,8 +96,11 @@ async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
             .await;
         }
     };
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     drop(permit);
+    if let Some(StatusOverride(status)) = response.extensions().get::<StatusOverride>().cloned() {
+        *response.status_mut() = status;
+    }
     if response.status().is_client_error()
         || response.status().is_server_error()
         || response.status() == StatusCode::NOT_MODIFIED

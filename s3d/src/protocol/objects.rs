@@ -169,6 +169,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
         checksum_sha256: sha256,
         checksum_type: kind,
         version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
+        restore: info.restore.clone(),
         body: Some(convert::body_out(opened.body)),
         ..Default::default()
     };
@@ -214,6 +215,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
         checksum_sha256: sha256,
         checksum_type: kind,
         version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
+        restore: info.restore.clone(),
         ..Default::default()
     };
     let mut resp = S3Response::new(output);

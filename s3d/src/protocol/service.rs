@@ -72,4 +72,8 @@ delegate! {
     abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput => multipart;
     list_parts(ListPartsInput) -> ListPartsOutput => multipart;
     list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput => multipart;
+    put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput => lifecycle;
+    get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput => lifecycle;
+    delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput => lifecycle;
+    restore_object(RestoreObjectInput) -> RestoreObjectOutput => lifecycle;
 }
