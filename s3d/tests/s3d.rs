@@ -311,6 +311,27 @@ fn lifecycle_scenarios_restores_and_a_restart_mid_way() {
     d.kill9();
     d.restart();
     run(&d, "verify");
+    // The aws cli sees the same.
+    let lc = aws(&d, &["s3api", "get-bucket-lifecycle-configuration", "--bucket", "photos"]);
+    assert!(lc.contains("\"ID\": \"thumbnails\"") && lc.contains("ONEZONE_IA"), "{lc}");
+    let head = aws(&d, &["s3api", "head-object", "--bucket", "photos", "--key", "images/0.png"]);
+    assert!(head.contains("\"StorageClass\": \"GLACIER\""), "{head}");
+    let restore = "Days=1000,GlacierJobParameters={Tier=Bulk}";
+    aws(&d, &["s3api", "restore-object", "--bucket", "photos", "--key", "images/2.png", "--restore-request", restore]);
+    let head = aws(&d, &["s3api", "head-object", "--bucket", "photos", "--key", "images/2.png"]);
+    assert!(head.contains("\"Restore\": \"ongoing-request="), "{head}");
+    let bad = r#"{"Rules":[{"ID":"r","Filter":{},"Status":"Enabled","Transitions":[{"Days":7,"StorageClass":"ONEZONE_IA"}]}]}"#;
+    let mut cmd = client("aws", &d);
+    cmd.arg("--endpoint-url").arg(d.endpoint()).args([
+        "s3api",
+        "put-bucket-lifecycle-configuration",
+        "--bucket",
+        "photos",
+        "--lifecycle-configuration",
+        bad,
+    ]);
+    let (status, _, err) = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(!status.success() && err.contains("InvalidArgument"), "{err}");
     let packs = d.data_dir().join("s3d/cold/packs");
     let pack_bytes: u64 = std::fs::read_dir(&packs).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     assert!(pack_bytes > 0, "archived bodies live in the cold tier's packs");

@@ -11,6 +11,7 @@ pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod read;
+pub mod restore;
 pub mod tier;
 pub mod versioning;
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::convert;
 use super::errors::to_s3;
 use super::service::S3Api;
 use crate::engine::lifecycle as lc;
-use crate::engine::tier::{RestoreOutcome, RestoreTier};
+use crate::engine::restore::{RestoreOutcome, RestoreTier};
 use crate::engine::{ms_to_time, time_to_ms};
 
 fn malformed() -> s3s::S3Error {
