@@ -5,6 +5,7 @@
 
 use futures::StreamExt;
 
+use super::lifecycle::eval::due_ms;
 use super::tier::is_archived_class;
 use super::versioning::VersionRef;
 use super::{Caller, Engine, EngineError, Result};
@@ -96,7 +97,7 @@ impl Engine {
                 if let Some(old) = r.expiry_ms {
                     batch.delete_due(old, &expire);
                 }
-                let expiry = now + day * days as i64;
+                let expiry = due_ms(now, days as i64, day);
                 r.expiry_ms = Some(expiry);
                 r.days = days;
                 batch.put_due(expiry, &expire);
@@ -160,11 +161,9 @@ impl Engine {
             && let Some((slot, mut rec, inline)) = self.locate(bucket, key, vid)?
             && pending(&rec)
         {
-            let expiry = self.now_ms()
-                + self.tiering.settings.day_ms() * {
-                    let r = rec.archive.as_ref().and_then(|a| a.restore.as_ref()).expect("pending");
-                    r.days as i64
-                };
+            // As in S3, the copy lasts until the day boundary ("midnight UTC") after `Days`.
+            let days = rec.archive.as_ref().and_then(|a| a.restore.as_ref()).map_or(1, |r| r.days as i64);
+            let expiry = due_ms(self.now_ms(), days, self.tiering.settings.day_ms());
             if let Some(r) = rec.archive.as_mut().and_then(|a| a.restore.as_mut()) {
                 r.copy = Some(copy.clone());
                 r.expiry_ms = Some(expiry);
@@ -263,7 +262,7 @@ mod tests {
             body_out.extend_from_slice(&c.unwrap());
         }
         assert_eq!(body_out, data);
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
         assert_eq!(e.process_restores(10).await.unwrap(), 1);
         assert!(matches!(get().await, Err(EngineError::InvalidObjectState(_))), "the restored copy expired");
         let mut hot = 0;
