@@ -8,6 +8,7 @@ use common::config::defaults;
 
 pub mod engine;
 pub mod protocol;
+pub mod settings;
 pub mod store;
 
 #[derive(Parser, Debug, Clone)]
@@ -28,6 +29,19 @@ pub struct Args {
     /// Add a new current SSE-S3 master key at start; objects sealed under older keys stay readable.
     #[arg(long)]
     pub rotate_sse_master_key: bool,
+    /// Length of a lifecycle "day" in seconds (config `lifecycle.day_seconds`; default 86400).
+    #[arg(long, env = "STRATUS_LIFECYCLE_DAY_SECONDS")]
+    pub lifecycle_day_seconds: Option<f64>,
+    /// Delay of an Expedited restore in seconds (config `restore.expedited_seconds`; default 1).
+    #[arg(long, env = "STRATUS_RESTORE_EXPEDITED_SECONDS")]
+    pub restore_expedited_seconds: Option<f64>,
+    /// Delay of a Standard restore in seconds (config `restore.standard_seconds`; default 5).
+    #[arg(long, env = "STRATUS_RESTORE_STANDARD_SECONDS")]
+    pub restore_standard_seconds: Option<f64>,
+    /// Delay of a Bulk restore in seconds (config `restore.bulk_seconds`; default 15). DEEP_ARCHIVE
+    /// restores take 4 times as long.
+    #[arg(long, env = "STRATUS_RESTORE_BULK_SECONDS")]
+    pub restore_bulk_seconds: Option<f64>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -39,10 +53,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let master_file = args.sse_master_key_file.clone().or(file.string("sse_master_key_file")?.map(Into::into));
     let keys = engine::sse::KeyService::open(&data.join("sse"), master_file, args.rotate_sse_master_key)
         .context("cannot open the SSE key store")?;
-    let engine =
-        Arc::new(engine::Engine::new(meta, Arc::new(blobs), common::clock::SystemClock::shared()).with_keys(keys));
+    let tiers = settings::tier_settings(
+        &settings::TierFlags {
+            day_seconds: args.lifecycle_day_seconds,
+            expedited_seconds: args.restore_expedited_seconds,
+            standard_seconds: args.restore_standard_seconds,
+            bulk_seconds: args.restore_bulk_seconds,
+        },
+        args.common.config.as_deref(),
+    )?;
+    let cold = store::LocalColdTier::open(&data.join("cold")).context("cannot open the cold tier")?;
+    let engine = Arc::new(
+        engine::Engine::new(meta, Arc::new(blobs), common::clock::SystemClock::shared())
+            .with_keys(keys)
+            .with_tiering(Arc::new(cold), tiers),
+    );
     let recovered = engine.recover().await.context("start-up recovery failed")?;
     tracing::info!(temporaries = recovered.temporaries, orphans = recovered.orphans, "recovered storage");
+    tracing::info!(day = ?tiers.day, "lifecycle day length");
+    let worker = engine::lifecycle::worker::LifecycleWorker::new(engine.clone());
+    daemon.spawn(worker.run(daemon.shutdown.clone()));
     daemon.serve_metrics().await?;
     let options = protocol::Options {
         domain: args.domain,

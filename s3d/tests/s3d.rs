@@ -279,6 +279,68 @@ fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
     assert_eq!(blobs.to_string(), listed.trim(), "no orphan blob survives a restart");
 }
 
+/// Issue #4's tiers and lifecycle through boto3 with a 0.15 s day: storage classes, the cold tier and
+/// restores, lifecycle configurations (valid and refused), then the course's two scenarios, killed
+/// with SIGKILL mid-way and finished after a restart.
+#[test]
+fn lifecycle_scenarios_restores_and_a_restart_mid_way() {
+    const DAY: &str = "0.15";
+    let flags = [
+        "--lifecycle-day-seconds",
+        DAY,
+        "--restore-expedited-seconds",
+        "0.2",
+        "--restore-standard-seconds",
+        "0.5",
+        "--restore-bulk-seconds",
+        "1",
+    ];
+    let mut d = DaemonProcess::start(BIN, &flags, 2);
+    let state = tempfile::NamedTempFile::new().unwrap();
+    let run = |d: &DaemonProcess, phase: &str| {
+        let mut cmd = client("python3", d);
+        cmd.arg(script("lifecycle_suite.py")).arg(d.endpoint()).arg(DAY).arg(phase).env("STATE_FILE", state.path());
+        let (status, out, err) = run_with_timeout(&mut cmd, Duration::from_secs(400));
+        assert!(status.success(), "{phase} failed:\n{out}\n{err}\ndaemon log tail:\n{}", tail(&d.log(), 40));
+        assert!(out.contains("checks ok"), "{out}");
+        println!("{out}");
+    };
+    run(&d, "basics");
+    run(&d, "setup");
+    std::thread::sleep(Duration::from_millis(1500));
+    d.kill9();
+    d.restart();
+    run(&d, "verify");
+    // The aws cli sees the same.
+    let lc = aws(&d, &["s3api", "get-bucket-lifecycle-configuration", "--bucket", "photos"]);
+    assert!(lc.contains("\"ID\": \"thumbnails\"") && lc.contains("ONEZONE_IA"), "{lc}");
+    let head = aws(&d, &["s3api", "head-object", "--bucket", "photos", "--key", "images/0.png"]);
+    assert!(head.contains("\"StorageClass\": \"GLACIER\""), "{head}");
+    let restore = "Days=1000,GlacierJobParameters={Tier=Bulk}";
+    aws(&d, &["s3api", "restore-object", "--bucket", "photos", "--key", "images/2.png", "--restore-request", restore]);
+    let head = aws(&d, &["s3api", "head-object", "--bucket", "photos", "--key", "images/2.png"]);
+    assert!(head.contains("\"Restore\": \"ongoing-request="), "{head}");
+    let bad = r#"{"Rules":[{"ID":"r","Filter":{},"Status":"Enabled","Transitions":[{"Days":7,"StorageClass":"ONEZONE_IA"}]}]}"#;
+    let mut cmd = client("aws", &d);
+    cmd.arg("--endpoint-url").arg(d.endpoint()).args([
+        "s3api",
+        "put-bucket-lifecycle-configuration",
+        "--bucket",
+        "photos",
+        "--lifecycle-configuration",
+        bad,
+    ]);
+    let (status, _, err) = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert!(!status.success() && err.contains("InvalidArgument"), "{err}");
+    let packs = d.data_dir().join("s3d/cold/packs");
+    let pack_bytes: u64 = std::fs::read_dir(&packs).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(pack_bytes > 0, "archived bodies live in the cold tier's packs");
+    let (status, metrics) = tests::http_get(d.addr("metrics"), "/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("s3d_bucket_objects{bucket=\"photos\",storage_class=\"GLACIER\"} 3"), "{metrics}");
+    assert!(d.stop().success(), "s3d exits 0 on SIGTERM");
+}
+
 fn tail(s: &str, lines: usize) -> String {
     let all: Vec<&str> = s.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

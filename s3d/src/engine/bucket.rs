@@ -59,7 +59,8 @@ impl Engine {
                 released.push(part.blob);
             }
         }
-        batch.delete_bucket(name);
+        // Its lifecycle rules too: a bucket created later under the name starts without any.
+        batch.delete_bucket(name).delete_lifecycle(name);
         self.commit(batch).await?;
         self.delete_blobs(released).await;
         Ok(())

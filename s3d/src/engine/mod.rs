@@ -5,12 +5,15 @@
 pub mod bucket;
 pub mod checksum;
 pub mod ingest;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod names;
 pub mod object;
 pub mod read;
+pub mod restore;
 pub mod sse;
+pub mod tier;
 pub mod versioning;
 #[cfg(test)]
 mod versioning_tests;
@@ -106,6 +109,13 @@ pub enum EngineError {
     InvalidPartNumber,
     #[error("Your key is too long")]
     KeyTooLong,
+    /// GET/copy of an archived object that is not restored, or RestoreObject of one that is not archived.
+    #[error("{0}")]
+    InvalidObjectState(String),
+    #[error("Object restore is already in progress")]
+    RestoreAlreadyInProgress,
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
     #[error("storage error: {0}")]
     Io(#[from] std::io::Error),
     #[error("metadata error: {0}")]
@@ -152,6 +162,8 @@ pub struct Engine {
     last_seq: std::sync::atomic::AtomicU64,
     /// SSE master keys and the local KMS.
     keys: sse::KeyService,
+    /// The cold tier and restore settings (see `tier`).
+    tiering: tier::Tiering,
 }
 
 /// What start-up recovery removed.
@@ -172,12 +184,19 @@ impl Engine {
             clock,
             last_seq: Default::default(),
             keys: sse::KeyService::ephemeral(),
+            tiering: tier::Tiering::default(),
         }
     }
 
     /// Uses `keys` (persistent master keyring and KMS) instead of the in-memory ones.
     pub fn with_keys(mut self, keys: sse::KeyService) -> Self {
         self.keys = keys;
+        self
+    }
+
+    /// Uses `cold` as the cold tier, with these restore delays and day length.
+    pub fn with_tiering(mut self, cold: Arc<dyn crate::store::ColdTier>, settings: tier::TierSettings) -> Self {
+        self.tiering = tier::Tiering { cold, settings };
         self
     }
 
@@ -195,9 +214,21 @@ impl Engine {
         if let Some(e) = failure {
             return Err(e.into());
         }
-        let orphans = candidates.len();
+        let mut cold_orphans = Vec::new();
+        self.tiering.cold.scan(&mut |id| match self.meta.blob_is_referenced(&id) {
+            Ok(true) => {}
+            Ok(false) => cold_orphans.push(id),
+            Err(e) => failure = Some(e),
+        })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        let orphans = candidates.len() + cold_orphans.len();
         for id in candidates {
             self.blobs.delete(&id).await?;
+        }
+        for id in cold_orphans {
+            self.tiering.cold.delete(&id).await?;
         }
         Ok(RecoveryReport { temporaries, orphans })
     }
@@ -243,8 +274,12 @@ impl Engine {
     /// next start-up GC, so it is logged, not returned.
     async fn delete_blobs(&self, ids: Vec<BlobId>) {
         for id in ids {
+            // Ids are unique across both stores: an archived body's cold id is released the same way.
             if let Err(e) = self.blobs.delete(&id).await {
                 tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released blob");
+            }
+            if let Err(e) = self.tiering.cold.delete(&id).await {
+                tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released cold body");
             }
         }
     }

@@ -328,6 +328,7 @@ impl Engine {
                 encryption: upload.encryption,
                 delete_marker: false,
                 seq: 0,
+                archive: None,
                 body: BodyRecord::Parts(
                     parts.iter().map(|(_, p)| PartRef { blob: p.blob.clone(), size: p.size }).collect(),
                 ),
@@ -354,6 +355,7 @@ impl Engine {
             (record, released, state)
         };
         self.delete_blobs(released).await;
+        self.archive_new(bucket, key, &record).await;
         Ok(super::versioning::report_null(ObjectInfo::from_record(key, &record), state))
     }
 

@@ -72,6 +72,8 @@ pub struct ObjectInfo {
     /// header), `"null"` for the null version once the bucket has versioning (see `report_null`).
     pub version_id: Option<String>,
     pub encryption: Option<EncryptionSummary>,
+    /// `x-amz-restore` of an archived object with a restore.
+    pub restore: Option<String>,
 }
 
 impl ObjectInfo {
@@ -92,6 +94,7 @@ impl ObjectInfo {
             storage_class: rec.storage_class.clone(),
             version_id: rec.version_id.clone(),
             encryption: rec.encryption.as_ref().map(EncryptionSummary::of),
+            restore: super::tier::restore_header(rec),
         }
     }
 }
@@ -108,22 +111,10 @@ pub struct CopyRequest {
     pub encryption: Option<SseRequest>,
 }
 
-/// Storage classes S3 accepts; tiering behind them arrives with lifecycle support.
-pub const STORAGE_CLASSES: &[&str] = &[
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-];
-
 pub(crate) fn storage_class(requested: Option<String>) -> Result<String> {
     match requested {
         None => Ok("STANDARD".into()),
-        Some(c) if STORAGE_CLASSES.contains(&c.as_str()) => Ok(c),
+        Some(c) if super::tier::class(&c).is_some() => Ok(c),
         Some(_) => Err(EngineError::InvalidStorageClass),
     }
 }
@@ -176,6 +167,7 @@ impl Engine {
             encryption: sealing.map(|s| s.record),
             delete_marker: false,
             seq: 0,
+            archive: None,
             body: match &ingested.stored {
                 Stored::Inline(_) => BodyRecord::Inline,
                 Stored::Blob(id) => BodyRecord::Blob(id.clone()),
@@ -216,6 +208,7 @@ impl Engine {
         match result {
             Ok((released, state)) => {
                 self.delete_blobs(released).await;
+                self.archive_new(bucket, key, &record).await;
                 metrics::counter!("s3d_objects_written_total").increment(1);
                 Ok(super::versioning::report_null(ObjectInfo::from_record(key, &record), state))
             }
@@ -296,6 +289,7 @@ impl Engine {
             encryption: sealing.map(|s| s.record),
             delete_marker: false,
             seq: 0,
+            archive: None,
             body: match &ingested.stored {
                 Stored::Inline(_) => BodyRecord::Inline,
                 Stored::Blob(id) => BodyRecord::Blob(id.clone()),

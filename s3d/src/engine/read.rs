@@ -143,6 +143,9 @@ impl Engine {
             attempts += 1;
             let (rec, inline) = self.resolve_version(bucket, key, version)?;
             super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
+            // An archived body is readable only through its restored copy: read that copy as the body.
+            let readable = super::tier::readable_body(&rec)?;
+            let rec = if readable == rec.body { rec } else { ObjectRecord { body: readable, ..rec } };
             cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
             let selected = select(&rec, range, part)?;
             let bytes = selected.clone().unwrap_or(0..rec.size);
@@ -212,7 +215,7 @@ fn select(rec: &ObjectRecord, range: Option<RangeSpec>, part: Option<u32>) -> Re
 }
 
 /// Streams the given ranges of blobs one after the other, opening each only when the previous ends.
-fn parts_stream(blobs: Arc<dyn BlobStore>, segments: VecDeque<(BlobId, Range<u64>)>) -> ByteStream {
+pub(crate) fn parts_stream(blobs: Arc<dyn BlobStore>, segments: VecDeque<(BlobId, Range<u64>)>) -> ByteStream {
     let stream = futures::stream::iter(segments)
         .then(move |(id, range)| {
             let blobs = blobs.clone();

@@ -181,7 +181,7 @@ impl Engine {
     }
 
     /// A noncurrent version: `(sort key, record, inline body)`.
-    fn find_noncurrent(
+    pub(crate) fn find_noncurrent(
         &self,
         bucket: &str,
         key: &str,
@@ -302,7 +302,7 @@ impl Engine {
         Ok(outcome)
     }
 
-    fn delete_marker(&self, owner: &str) -> ObjectRecord {
+    pub(crate) fn delete_marker(&self, owner: &str) -> ObjectRecord {
         ObjectRecord {
             version_id: None,
             size: 0,
@@ -318,6 +318,7 @@ impl Engine {
             body: BodyRecord::Inline,
             delete_marker: true,
             seq: 0,
+            archive: None,
         }
     }
 

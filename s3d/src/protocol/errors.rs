@@ -73,6 +73,9 @@ pub fn to_s3(err: EngineError) -> S3Error {
         E::InvalidPartNumber => (C::Custom("InvalidPartNumber".into()), 416),
         E::KeyTooLong => (C::KeyTooLongError, 400),
         E::Sse(e) => sse_code(e),
+        E::InvalidObjectState(_) => (C::InvalidObjectState, 403),
+        E::RestoreAlreadyInProgress => (C::RestoreAlreadyInProgress, 409),
+        E::NoSuchLifecycleConfiguration => (C::NoSuchLifecycleConfiguration, 404),
         E::Io(_) | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");
             (C::InternalError, 500)

@@ -7,11 +7,13 @@ mod buckets;
 mod convert;
 mod errors;
 pub mod kms;
+mod lifecycle;
 mod listing;
 mod multipart;
 mod objects;
 mod service;
 mod sse;
+mod usage;
 mod versions;
 
 use std::sync::Arc;
@@ -52,9 +54,9 @@ pub struct Options {
 
 pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, options: Options) -> Router {
     let kms = Arc::new(kms::KmsApi::new(engine.kms(), credentials.clone()));
-    let api = service::S3Api::new(engine, credentials.clone()).with_sse_c_allowed(options.sse_c_allowed);
+    let api = service::S3Api::new(engine.clone(), credentials.clone()).with_sse_c_allowed(options.sse_c_allowed);
     let mut builder = S3ServiceBuilder::new(api);
-    builder.set_auth(auth::StoreAuth(credentials));
+    builder.set_auth(auth::StoreAuth(credentials.clone()));
     builder.set_access(auth::SignedOnly);
     builder.set_host(auth::Hosts::new(options.domain));
     let mut config = S3Config::default();
@@ -69,11 +71,17 @@ pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, options: O
         )
     });
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // `_stratus` is no valid bucket name, so this path never shadows an S3 request.
     Router::new()
+        .route(usage::PATH, usage::route(engine, credentials))
         .fallback_service(s3)
         .layer(axum::middleware::from_fn_with_state(kms, kms::route))
         .layer(axum::middleware::from_fn_with_state(slots, guard))
 }
+
+/// A status an operation answers with where s3s would always send another (RestoreObject's 202).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StatusOverride(pub StatusCode);
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = format!(
@@ -106,6 +114,9 @@ async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
     drop(permit);
     if let Some(order) = response.headers_mut().remove(versions::ORDER_HEADER) {
         return versions::interleave(response, &order).await;
+    }
+    if let Some(StatusOverride(status)) = response.extensions().get::<StatusOverride>().cloned() {
+        *response.status_mut() = status;
     }
     if response.status().is_client_error()
         || response.status().is_server_error()

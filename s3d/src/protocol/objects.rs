@@ -193,6 +193,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
         checksum_sha256: sha256,
         checksum_type: kind,
         version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
+        restore: info.restore.clone(),
         body: Some(convert::body_out(opened.body)),
         ..Default::default()
     };
@@ -245,6 +246,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
         checksum_sha256: sha256,
         checksum_type: kind,
         version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
+        restore: info.restore.clone(),
         ..Default::default()
     };
     set_sse!(output, sse::out(info.encryption.as_ref(), cond.customer_key.as_ref()));

@@ -82,4 +82,8 @@ delegate! {
     put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput => sse;
     get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput => sse;
     delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput => sse;
+    put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput => lifecycle;
+    get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput => lifecycle;
+    delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput => lifecycle;
+    restore_object(RestoreObjectInput) -> RestoreObjectOutput => lifecycle;
 }

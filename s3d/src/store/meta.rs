@@ -32,7 +32,17 @@ pub const CF_UPLOADS: &str = "uploads";
 pub const CF_PARTS: &str = "parts";
 pub const CF_BLOBREFS: &str = "blobrefs";
 pub const CF_VERSIONS: &str = "versions";
-const FAMILIES: &[&str] = &[CF_BUCKETS, CF_OBJECTS, CF_UPLOADS, CF_PARTS, CF_BLOBREFS, CF_VERSIONS];
+const FAMILIES: &[&str] = &[
+    CF_BUCKETS,
+    CF_OBJECTS,
+    CF_UPLOADS,
+    CF_PARTS,
+    CF_BLOBREFS,
+    CF_VERSIONS,
+    super::lifecycle_meta::CF_LIFECYCLE,
+    super::lifecycle_meta::CF_RESTORES,
+    super::lifecycle_meta::CF_LCSTATE,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
@@ -125,6 +135,9 @@ pub struct ObjectRecord {
     /// before versioning existed, which order by `last_modified_ms`.
     #[serde(default)]
     pub seq: u64,
+    /// Set once the body moved to the cold tier (GLACIER / DEEP_ARCHIVE), with any restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<super::lifecycle_meta::ArchiveRecord>,
 }
 
 fn standard() -> String {
@@ -134,11 +147,16 @@ fn standard() -> String {
 impl ObjectRecord {
     /// Every blob this object's body lives in.
     pub fn blobs(&self) -> Vec<BlobId> {
-        match &self.body {
+        let mut blobs = match &self.body {
             BodyRecord::Inline => Vec::new(),
             BodyRecord::Blob(b) => vec![b.clone()],
             BodyRecord::Parts(parts) => parts.iter().map(|p| p.blob.clone()).collect(),
+        };
+        // An archived body's cold id and its restored copy go with the version like any blob.
+        if let Some(a) = &self.archive {
+            blobs.extend(a.blobs());
         }
+        blobs
     }
 }
 
@@ -244,7 +262,7 @@ pub fn decode_object(key: &[u8], value: &[u8]) -> Result<(ObjectRecord, Bytes), 
 /// Changes to commit atomically (the commit point of every engine operation).
 #[derive(Debug, Default)]
 pub struct MetaBatch {
-    batch: WriteBatch,
+    pub(super) batch: WriteBatch,
 }
 
 impl MetaBatch {
@@ -311,7 +329,7 @@ impl MetaBatch {
 /// Typed access to the metadata column families.
 #[derive(Clone)]
 pub struct MetaStore {
-    kv: Arc<dyn KvStore>,
+    pub(super) kv: Arc<dyn KvStore>,
 }
 
 impl MetaStore {
@@ -473,6 +491,7 @@ mod tests {
             body: BodyRecord::Inline,
             delete_marker: false,
             seq: 0,
+            archive: None,
         }
     }
 

@@ -2,12 +2,16 @@
 //! `common`'s `KvStore` (RocksDB today), behind typed records in [`meta`].
 
 pub mod blob;
+pub mod cold;
 pub mod encryption;
 pub mod keys;
+pub mod lifecycle_meta;
 pub mod meta;
+pub mod zstd_stream;
 
 #[cfg(test)]
 mod blob_conformance;
 
 pub use blob::{BlobId, BlobReader, BlobStore, BlobWriter, FsBlobStore, MemoryBlobStore};
+pub use cold::{ColdTier, LocalColdTier};
 pub use meta::MetaStore;
