@@ -297,6 +297,24 @@ def versioning_details():
     check(r.get("VersionId") == "null", "a copy into a Suspended bucket says null")
 
 
+def archived(k):
+    """Encrypted objects archived to GLACIER stay sealed in the cold tier and come back through a restore."""
+    cases = [("arch/s3", 200_000, {"ServerSideEncryption": "AES256"}, {}),
+             ("arch/kms", 90_000, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": k["KeyId"]}, {}),
+             ("arch/c", 3000, SSEC, SSEC)]
+    for key, n, put_args, get_args in cases:
+        s3.put_object(Bucket="sse", Key=key, Body=body(n, key), StorageClass="GLACIER", **put_args)
+        expect_error(s3.get_object, "InvalidObjectState", 403, Bucket="sse", Key=key, **get_args)
+        s3.restore_object(Bucket="sse", Key=key, RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Expedited"}})
+    for key, n, _, get_args in cases:
+        deadline = time.time() + 30
+        while 'ongoing-request="false"' not in s3.head_object(Bucket="sse", Key=key, **get_args).get("Restore", ""):
+            check(time.time() < deadline, f"{key}: restore finishes")
+            time.sleep(0.2)
+        check(get("sse", key, **get_args) == body(n, key), f"{key}: restored copy decrypts")
+        check(get("sse", key, Range="bytes=100-2100", **get_args) == body(n, key)[100:2101], f"{key}: restored range")
+
+
 def persist_write():
     s3.put_object(Bucket="sse", Key="persist/s3", Body=body(100_000, "p-s3"), ServerSideEncryption="AES256")
     s3.put_object(Bucket="sse", Key="persist/kms", Body=body(100_000, "p-kms"), ServerSideEncryption="aws:kms",
@@ -321,7 +339,7 @@ def persist_verify():
 if PHASE == "write":
     k = kms_basics()
     for step in [sse_s3, lambda: sse_kms(k), sse_c, lambda: multipart(k), lambda: copies(k), lambda: bucket_default(k),
-                 versioning_details, persist_write]:
+                 versioning_details, lambda: archived(k), persist_write]:
         step()
 else:
     persist_verify()
