@@ -27,6 +27,11 @@ pub struct Args {
     /// Do volume I/O with positioned reads and writes on a thread pool instead of io_uring.
     #[arg(long, env = "STRATUS_NO_IO_URING")]
     pub no_io_uring: bool,
+    #[command(flatten)]
+    pub snapshots: store::SnapshotStoreArgs,
+    /// Pace background hydration of volumes restored from snapshots (MiB/s; 0 = unpaced).
+    #[arg(long, env = "STRATUS_HYDRATE_MIB_PER_SEC", default_value_t = 0)]
+    pub hydrate_mib_per_sec: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -43,13 +48,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         RocksKv::open(&data_dir.join("meta"), store::meta::COLUMN_FAMILIES)
             .with_context(|| format!("cannot open the metadata store in {}", data_dir.display()))?,
     );
-    let engine = Arc::new(
-        engine::VolumeEngine::open(&data_dir, kv, common::clock::SystemClock::shared(), !no_io_uring)
-            .context("cannot open the volumes")?,
-    );
-    let verifier = Arc::new(Verifier::new(daemon.credentials.clone(), &["ec2"]));
+    let snapshot_store = args.snapshots.open(&data_dir, &daemon.config.file).await?;
+    let hydrate_mib_per_sec = match daemon.config.file.integer("hydrate_mib_per_sec")? {
+        Some(v) if args.hydrate_mib_per_sec == 0 => v.max(0) as u64,
+        _ => args.hydrate_mib_per_sec,
+    };
+    let options = engine::SnapshotOptions { hydrate_mib_per_sec };
+    let engine = {
+        let data_dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            engine::VolumeEngine::open(
+                &data_dir,
+                kv,
+                common::clock::SystemClock::shared(),
+                !no_io_uring,
+                snapshot_store,
+                options,
+            )
+        })
+        .await?
+        .context("cannot open the volumes")?
+    };
+    let ec2 = Arc::new(Verifier::new(daemon.credentials.clone(), &["ec2"]));
+    let ebs = Arc::new(Verifier::new(daemon.credentials.clone(), &["ebs"]));
     daemon.serve_metrics().await?;
-    daemon.serve_api(protocol::ec2::router(engine.clone(), verifier)).await?;
+    daemon.serve_api(protocol::router(engine.clone(), ec2, ebs)).await?;
     let nbd = daemon.bind(nbd_addr, "--nbd-listen").await?;
     let nbd_local = nbd.local_addr()?;
     daemon.spawn(protocol::nbd::serve_tcp(nbd, engine.clone(), daemon.shutdown.clone()));
@@ -64,5 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("ebsd listening on unix:{} (nbd-unix)", path.display());
         daemon.spawn(protocol::nbd::serve_unix(listener, path, engine.clone(), daemon.shutdown.clone()));
     }
-    daemon.run_until_shutdown().await
+    daemon.run_until_shutdown().await?;
+    tokio::task::spawn_blocking(move || engine.shutdown()).await?.context("cannot save the dirty maps")?;
+    Ok(())
 }

@@ -111,6 +111,23 @@ impl Page {
         Ok(())
     }
 
+    /// DescribeSnapshots' rules: MaxResults 5–1,000, not together with snapshot ids.
+    pub fn validate_snapshots(&self, with_ids: bool) -> EngineResult<()> {
+        if let Some(max) = self.max_results {
+            if with_ids {
+                return Err(EngineError::InvalidParameterCombination(
+                    "The parameter snapshotSet cannot be used with the parameter maxResults".into(),
+                ));
+            }
+            if !(MIN_RESULTS..=1_000).contains(&max) {
+                return Err(EngineError::InvalidParameterValue(format!(
+                    "Value ( {max} ) for parameter maxResults is invalid. Expecting a value between {MIN_RESULTS} and 1000."
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The id after which this page starts.
     pub fn start_after(&self) -> EngineResult<Option<String>> {
         let Some(token) = &self.next_token else { return Ok(None) };

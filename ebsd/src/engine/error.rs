@@ -24,6 +24,20 @@ pub enum EngineError {
     InvalidResourceId(String),
     #[error("The snapshot '{0}' does not exist.")]
     SnapshotNotFound(String),
+    #[error("Invalid id: \"{0}\" (expecting \"snap-...\")")]
+    MalformedSnapshotId(String),
+    /// A volume is still hydrating from the snapshot (`InvalidSnapshot.InUse`).
+    #[error("The snapshot {snapshot} is currently in use by {volume}")]
+    SnapshotInUse { snapshot: String, volume: String },
+    /// An EBS direct API request EC2 would answer with `ValidationException` and this reason.
+    #[error("{message}")]
+    Validation { reason: &'static str, message: String },
+    /// A second snapshot of a volume while one is in progress (`ConcurrentSnapshotLimitExceeded`).
+    #[error("{0}")]
+    ConcurrentSnapshotLimit(String),
+    /// StartSnapshot with a client token already used for different parameters.
+    #[error("{0}")]
+    Conflict(String),
     /// The volume is attached (delete, or a second attachment of a single-attach volume).
     #[error("{0}")]
     VolumeInUse(String),

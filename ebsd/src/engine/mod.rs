@@ -1,26 +1,38 @@
 //! The volume engine: EBS semantics (lifecycle, attachments, tags, elastic modifications, performance
 //! models) over the metadata store and the volume files. It knows nothing of HTTP, XML or NBD framing.
 
+pub mod blocks;
+pub mod capture;
 pub mod describe;
+pub mod direct;
 pub mod error;
 pub mod handle;
+pub mod hydrate;
 pub mod perf;
+pub mod snapshot;
+pub mod snapshots;
 pub mod volume;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use common::clock::SharedClock;
 use common::kv::KvStore;
 use time::macros::format_description;
 
+use blocks::{Bitmap, block_count};
+use capture::{Capture, Pins};
+use common::kv::WriteBatch;
 pub use describe::{Filter, Page};
 pub use error::{EngineError, EngineResult};
 pub use handle::{IoKind, VolumeHandle};
+use hydrate::Hydration;
 use perf::PerfModel;
+pub use snapshots::DescribeSnapshots;
 use volume::{Attachment, Modification, SpecRequest, Volume, VolumeSpec};
 
+use crate::store::snapshots::SnapshotStore;
 use crate::store::{MetaStore, Uring, VolumeFile};
 
 /// CreateVolume's parameters, parsed.
@@ -60,8 +72,23 @@ pub struct VolumeEngine {
     clock: SharedClock,
     handles: RwLock<HashMap<String, Arc<VolumeHandle>>>,
     uring: Option<Arc<Uring>>,
-    /// Serialises read-modify-write of volume records (API calls are rare next to I/O).
+    /// Serialises read-modify-write of volume and snapshot records and block reference counts (API
+    /// calls are rare next to I/O).
     mutate: Mutex<()>,
+    store: Arc<dyn SnapshotStore>,
+    pins: Arc<Pins>,
+    /// Snapshots being captured, by id (for their live progress).
+    captures: Mutex<HashMap<String, Arc<Capture>>>,
+    /// Background hydration rate in bytes per second (0: unpaced).
+    hydrate_rate: u64,
+    me: Weak<VolumeEngine>,
+}
+
+/// Snapshot settings of the engine.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// Pace of background hydration of restored volumes, in MiB/s (0: as fast as the store answers).
+    pub hydrate_mib_per_sec: u64,
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -73,7 +100,14 @@ impl VolumeEngine {
     /// Opens the metadata and every volume file under `data_dir`, removing files no record points at
     /// (a crash between creating a file and committing its record, or after deleting a record).
     /// With `io_uring` false (or where the kernel refuses it), I/O runs on the blocking pool.
-    pub fn open(data_dir: &Path, kv: Arc<dyn KvStore>, clock: SharedClock, io_uring: bool) -> EngineResult<Self> {
+    pub fn open(
+        data_dir: &Path,
+        kv: Arc<dyn KvStore>,
+        clock: SharedClock,
+        io_uring: bool,
+        store: Arc<dyn SnapshotStore>,
+        options: SnapshotOptions,
+    ) -> EngineResult<Arc<Self>> {
         let volumes_dir = data_dir.join("volumes");
         std::fs::create_dir_all(&volumes_dir)?;
         let meta = MetaStore::new(kv);
@@ -88,7 +122,11 @@ impl VolumeEngine {
                 None
             }
         };
+        let hydrate_rate = options.hydrate_mib_per_sec * volume::MIB;
         let mut handles = HashMap::new();
+        let mut hydrations = Vec::new();
+        // Until the next clean shutdown, a crash must make every dirty map count as all-dirty.
+        let mut unclean = WriteBatch::new();
         for volume in meta.list()? {
             let path = volume_path(&volumes_dir, &volume.id);
             let file = match VolumeFile::open(&path) {
@@ -100,11 +138,45 @@ impl VolumeEngine {
                 Err(e) => return Err(e.into()),
             };
             file.grow(volume.spec.size_bytes())?;
+            let blocks = block_count(volume.spec.size_bytes());
+            let dirty = match meta.clean_dirty_map(&volume.id)? {
+                Some(map) => map,
+                None => {
+                    tracing::warn!(volume = %volume.id, "no clean shutdown recorded: the next snapshot reads every block");
+                    Bitmap::full(blocks)
+                }
+            };
+            meta.put_dirty_map_in(&mut unclean, &volume.id, &dirty, false);
             let model = PerfModel::new(&volume.spec, clock.clone());
-            handles.insert(
+            let handle = Arc::new(VolumeHandle::new(
                 volume.id.clone(),
-                Arc::new(VolumeHandle::new(volume.id.clone(), file, &volume.spec, model, uring.clone())),
-            );
+                file,
+                &volume.spec,
+                model,
+                uring.clone(),
+                meta.clone(),
+                dirty,
+            ));
+            if let Some(record) = meta.hydration(&volume.id)? {
+                let manifest = meta
+                    .manifest(&record.snapshot_id)?
+                    .ok_or_else(|| EngineError::SnapshotNotFound(record.snapshot_id.clone()))?;
+                let h = Hydration::new(
+                    record.snapshot_id,
+                    manifest,
+                    blocks,
+                    Some(record.done),
+                    store.clone(),
+                    hydrate_rate,
+                );
+                let h = Arc::new(h);
+                handle.start_hydration(h.clone());
+                hydrations.push((handle.clone(), h));
+            }
+            handles.insert(volume.id.clone(), handle);
+        }
+        if !unclean.is_empty() {
+            meta.write(unclean)?;
         }
         for entry in std::fs::read_dir(&volumes_dir)? {
             let entry = entry?;
@@ -115,8 +187,49 @@ impl VolumeEngine {
                 std::fs::remove_file(entry.path())?;
             }
         }
-        tracing::info!(volumes = handles.len(), "volumes loaded");
-        Ok(Self { meta, volumes_dir, clock, handles: RwLock::new(handles), uring, mutate: Mutex::new(()) })
+        tracing::info!(volumes = handles.len(), store = %store.describe(), "volumes loaded");
+        let engine = Arc::new_cyclic(|me| Self {
+            meta,
+            volumes_dir,
+            clock,
+            handles: RwLock::new(handles),
+            uring,
+            mutate: Mutex::new(()),
+            store,
+            pins: Arc::new(Pins::default()),
+            captures: Mutex::new(HashMap::new()),
+            hydrate_rate,
+            me: me.clone(),
+        });
+        engine.recover_snapshots()?;
+        engine.recover_direct_snapshots()?;
+        for (handle, h) in hydrations {
+            tracing::info!(volume = %handle.id, snapshot = %h.snapshot_id, remaining = h.remaining(), "resuming hydration");
+            hydrate::spawn_hydrator(handle, h, engine.meta.clone());
+        }
+        Ok(engine)
+    }
+
+    fn self_ref(&self) -> Weak<Self> {
+        self.me.clone()
+    }
+
+    /// Clean shutdown: saves every volume's dirty map (so the next snapshot after a restart stays
+    /// incremental) and the progress of hydrations.
+    pub fn shutdown(&self) -> EngineResult<()> {
+        let _guard = self.mutate.lock().expect("mutate lock");
+        let mut batch = WriteBatch::new();
+        for handle in self.handles.read().expect("handles lock").values() {
+            if let Some(h) = handle.hydration() {
+                h.cancel();
+                handle.file().sync_data()?;
+                h.persist(&self.meta, &handle.id)?;
+            }
+            self.meta.put_dirty_map_in(&mut batch, &handle.id, &handle.dirty_for_shutdown(), true);
+        }
+        self.meta.write(batch)?;
+        tracing::info!("dirty maps saved");
+        Ok(())
     }
 
     fn now(&self) -> String {
@@ -140,11 +253,15 @@ impl VolumeEngine {
         {
             return Ok(existing);
         }
-        if let Some(snapshot) = &req.snapshot_id {
-            // Snapshots arrive with the next issue; until then none exists.
-            return Err(EngineError::SnapshotNotFound(snapshot.clone()));
+        let source = match &req.snapshot_id {
+            Some(id) => Some(self.snapshot_for_volume(id, req.spec.size_gib)?),
+            None => None,
+        };
+        let mut spec_req = req.spec.clone();
+        if let Some((s, _)) = &source {
+            spec_req.size_gib.get_or_insert(s.volume_size_gib);
         }
-        let spec = VolumeSpec::for_create(&req.spec)?;
+        let spec = VolumeSpec::for_create(&spec_req)?;
         let az = req.availability_zone.ok_or_else(|| EngineError::MissingParameter("AvailabilityZone".into()))?;
         let valid_az = az.strip_prefix(region).is_some_and(|s| s.len() == 1 && s.as_bytes()[0].is_ascii_lowercase());
         if !valid_az {
@@ -157,8 +274,8 @@ impl VolumeEngine {
             id: id.clone(),
             spec,
             availability_zone: az,
-            snapshot_id: None,
-            encrypted: req.encrypted || req.kms_key_id.is_some(),
+            snapshot_id: req.snapshot_id.clone(),
+            encrypted: req.encrypted || req.kms_key_id.is_some() || source.as_ref().is_some_and(|(s, _)| s.encrypted),
             kms_key_id: req.kms_key_id,
             create_time: self.now(),
             tags,
@@ -167,9 +284,29 @@ impl VolumeEngine {
         };
         // The file first: a record never points at a file that is not there.
         let file = VolumeFile::create(&volume_path(&self.volumes_dir, &id), spec.size_bytes())?;
-        self.meta.put(&volume, req.client_token.as_deref())?;
+        let blocks = block_count(spec.size_bytes());
+        let dirty = Bitmap::new(blocks);
+        let mut batch = WriteBatch::new();
+        self.meta.put_in(&mut batch, &volume, req.client_token.as_deref());
+        self.meta.put_dirty_map_in(&mut batch, &id, &dirty, false);
+        let mut hydration = None;
+        if let Some((snapshot, manifest)) = source {
+            // The source snapshot is the base of this volume's first incremental snapshot.
+            self.meta.put_base_manifest_in(&mut batch, &id, &manifest);
+            if !manifest.blocks.is_empty() {
+                let h = Hydration::new(snapshot.id, manifest, blocks, None, self.store.clone(), self.hydrate_rate);
+                self.meta.put_hydration_in(&mut batch, &id, &h.snapshot_id, &h.done);
+                hydration = Some(Arc::new(h));
+            }
+        }
+        self.meta.write(batch)?;
         let model = PerfModel::new(&spec, self.clock.clone());
-        let handle = Arc::new(VolumeHandle::new(id.clone(), file, &spec, model, self.uring.clone()));
+        let handle =
+            Arc::new(VolumeHandle::new(id.clone(), file, &spec, model, self.uring.clone(), self.meta.clone(), dirty));
+        if let Some(h) = hydration {
+            handle.start_hydration(h.clone());
+            hydrate::spawn_hydrator(handle.clone(), h, self.meta.clone());
+        }
         self.handles.write().expect("handles lock").insert(id, handle);
         Ok(volume)
     }
@@ -215,6 +352,10 @@ impl VolumeEngine {
         }
         self.meta.delete(id)?;
         if let Some(handle) = self.handles.write().expect("handles lock").remove(id) {
+            if let Some(h) = handle.hydration() {
+                h.cancel();
+                handle.finish_hydration();
+            }
             handle.end_session();
             std::fs::remove_file(handle.path())?;
             crate::store::file::sync_dir(handle.path())?;
@@ -336,49 +477,57 @@ impl VolumeEngine {
         Ok((out, next))
     }
 
-    /// CreateTags: every resource must exist before any is changed.
+    /// CreateTags on volumes and snapshots: every resource must exist before any is changed.
     pub fn create_tags(&self, resources: &[String], tags: &[(String, String)]) -> EngineResult<()> {
         let _guard = self.mutate.lock().expect("mutate lock");
-        let mut volumes = self.load_resources(resources)?;
-        for v in &mut volumes {
-            volume::apply_tags(&mut v.tags, tags)?;
-        }
-        for v in &volumes {
-            self.meta.put(v, None)?;
-        }
-        Ok(())
+        self.retag(resources, |t| volume::apply_tags(t, tags))
     }
 
     /// DeleteTags: a tag given with a value is removed only if the value matches; no tags = all tags.
     pub fn delete_tags(&self, resources: &[String], tags: &[(String, Option<String>)]) -> EngineResult<()> {
         let _guard = self.mutate.lock().expect("mutate lock");
-        let mut volumes = self.load_resources(resources)?;
-        for v in &mut volumes {
+        self.retag(resources, |t| {
             if tags.is_empty() {
-                v.tags.clear();
+                t.clear();
             }
             for (key, value) in tags {
-                if value.as_ref().is_none_or(|want| v.tags.get(key) == Some(want)) {
-                    v.tags.remove(key);
+                if value.as_ref().is_none_or(|want| t.get(key) == Some(want)) {
+                    t.remove(key);
                 }
             }
-            self.meta.put(v, None)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    fn load_resources(&self, resources: &[String]) -> EngineResult<Vec<Volume>> {
+    /// Applies `change` to the tags of every resource (all loaded first), in one batch.
+    fn retag(
+        &self,
+        resources: &[String],
+        change: impl Fn(&mut BTreeMap<String, String>) -> EngineResult<()>,
+    ) -> EngineResult<()> {
         if resources.is_empty() {
             return Err(EngineError::MissingParameter("resourceIdSet".into()));
         }
-        resources
-            .iter()
-            .map(
-                |id| {
-                    if id.starts_with("vol-") { self.load(id) } else { Err(EngineError::InvalidResourceId(id.clone())) }
-                },
-            )
-            .collect()
+        let (mut volumes, mut snapshots) = (Vec::new(), Vec::new());
+        for id in resources {
+            if id.starts_with("vol-") {
+                volumes.push(self.load(id)?);
+            } else if id.starts_with("snap-") {
+                snapshots.push(self.load_snapshot(id)?);
+            } else {
+                return Err(EngineError::InvalidResourceId(id.clone()));
+            }
+        }
+        let mut batch = WriteBatch::new();
+        for v in &mut volumes {
+            change(&mut v.tags)?;
+            self.meta.put_in(&mut batch, v, None);
+        }
+        for s in &mut snapshots {
+            change(&mut s.tags)?;
+            self.meta.put_snapshot_in(&mut batch, s);
+        }
+        self.meta.write(batch)
     }
 
     /// Opens an export for an NBD client: only an attached volume may be opened.

@@ -4,10 +4,15 @@ use common::clock::SystemClock;
 use common::kv::MemoryKv;
 
 use super::*;
+use crate::store::snapshots::DirSnapshotStore;
 
-fn engine(dir: &Path) -> VolumeEngine {
-    VolumeEngine::open(dir, Arc::new(MemoryKv::new(crate::store::meta::COLUMN_FAMILIES)), SystemClock::shared(), true)
-        .unwrap()
+fn open(dir: &Path, kv: Arc<dyn KvStore>) -> Arc<VolumeEngine> {
+    let store = Arc::new(DirSnapshotStore::open(&dir.join("snapshots")).unwrap());
+    VolumeEngine::open(dir, kv, SystemClock::shared(), true, store, SnapshotOptions::default()).unwrap()
+}
+
+fn engine(dir: &Path) -> Arc<VolumeEngine> {
+    open(dir, Arc::new(MemoryKv::new(crate::store::meta::COLUMN_FAMILIES)))
 }
 
 fn create(e: &VolumeEngine, t: &str, size: u64) -> Volume {
@@ -98,12 +103,12 @@ fn filters_tags_pages_and_modify() {
 fn reopen_keeps_volumes_and_removes_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::new(crate::store::meta::COLUMN_FAMILIES));
-    let e = VolumeEngine::open(dir.path(), kv.clone(), SystemClock::shared(), true).unwrap();
+    let e = open(dir.path(), kv.clone());
     let v = create(&e, "gp2", 1);
     drop(e);
     let orphan = dir.path().join("volumes").join("vol-00000000000000000.img");
     std::fs::write(&orphan, b"x").unwrap();
-    let e = VolumeEngine::open(dir.path(), kv, SystemClock::shared(), true).unwrap();
+    let e = open(dir.path(), kv);
     assert!(e.handle(&v.id).is_some());
     assert!(!orphan.exists());
 }
@@ -122,4 +127,136 @@ fn client_token_makes_create_idempotent() {
     let b = e.create_volume(req, "us-east-1").unwrap();
     assert_eq!(a.id, b.id, "a retried CreateVolume returns the same volume");
     assert_eq!(e.describe_volumes(&[], &[], &Page::default()).unwrap().0.len(), 1);
+}
+
+fn wait_completed(e: &VolumeEngine, id: &str) -> snapshot::Snapshot {
+    for _ in 0..1000 {
+        let req = DescribeSnapshots { ids: vec![id.to_string()], ..Default::default() };
+        let (found, _) = e.describe_snapshots(&req).unwrap();
+        if found[0].0.state == snapshot::SnapshotState::Completed {
+            return found[0].0.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("snapshot {id} did not complete");
+}
+
+const BLOCK: usize = blocks::BLOCK_SIZE as usize;
+
+#[test]
+fn incremental_snapshots_dedup_refcount_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let v = create(&e, "gp3", 1);
+    let h = e.handle(&v.id).unwrap();
+    h.write(&vec![1u8; 3 * BLOCK], 0, false).unwrap();
+    let s1 = e.create_snapshot(&v.id, Some("one".into()), &[]).unwrap();
+    let s1 = wait_completed(&e, &s1.id);
+    assert_eq!(s1.stored_bytes, blocks::BLOCK_SIZE, "three equal blocks are stored once");
+    assert_eq!(s1.full_size_bytes, 3 * blocks::BLOCK_SIZE);
+    assert_eq!(h.dirty_blocks(), 0, "the snapshot took the dirty map");
+    h.write(&vec![2u8; 4096], blocks::BLOCK_SIZE + 100, false).unwrap();
+    let s2 = wait_completed(&e, &e.create_snapshot(&v.id, None, &[]).unwrap().id);
+    assert_eq!(s2.stored_bytes, blocks::BLOCK_SIZE, "only the changed block");
+    e.delete_snapshot(&s1.id).unwrap();
+    assert_eq!(e.snapshot_store_bytes().unwrap(), 2 * blocks::BLOCK_SIZE, "both blocks are still needed");
+
+    let req = CreateVolume {
+        spec: SpecRequest { volume_type: Some("gp2".into()), size_gib: Some(2), ..Default::default() },
+        availability_zone: Some("us-east-1a".into()),
+        snapshot_id: Some(s2.id.clone()),
+        ..Default::default()
+    };
+    let r = e.create_volume(req, "us-east-1").unwrap();
+    let rh = e.handle(&r.id).unwrap();
+    let mut buf = vec![0u8; 2 * BLOCK];
+    rh.read(&mut buf, 0).unwrap();
+    let mut want = vec![1u8; 2 * BLOCK];
+    want[BLOCK + 100..BLOCK + 100 + 4096].fill(2);
+    assert_eq!(buf, want);
+    let mut tail = vec![1u8; 4096];
+    rh.read(&mut tail, volume::GIB + 4096).unwrap();
+    assert!(tail.iter().all(|&b| b == 0));
+    // Until hydration is over the snapshot is in use.
+    for _ in 0..1000 {
+        match e.delete_snapshot(&s2.id) {
+            Err(EngineError::SnapshotInUse { .. }) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            other => {
+                other.unwrap();
+                break;
+            }
+        }
+    }
+    assert_eq!(e.snapshot_store_bytes().unwrap(), 0, "no snapshot left: no block left");
+    assert!(matches!(e.create_snapshot("vol-0123456789abcdef0", None, &[]), Err(EngineError::VolumeNotFound(_))));
+}
+
+#[test]
+fn copy_on_write_keeps_the_snapshot_point_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let v = create(&e, "gp3", 1);
+    let h = e.handle(&v.id).unwrap();
+    // 64 blocks of distinct content, so the copier takes a while.
+    for i in 0..64u8 {
+        h.write(&vec![i + 1; BLOCK], u64::from(i) * blocks::BLOCK_SIZE, false).unwrap();
+    }
+    let s = e.create_snapshot(&v.id, None, &[]).unwrap();
+    // Overwrite every block at once, racing the copier.
+    for i in (0..64u8).rev() {
+        h.write(&vec![0xEE; BLOCK], u64::from(i) * blocks::BLOCK_SIZE, false).unwrap();
+    }
+    wait_completed(&e, &s.id);
+    assert_eq!(h.dirty_blocks(), 64, "the overwrites are in the next snapshot");
+    let manifest = e.meta.manifest(&s.id).unwrap().unwrap();
+    assert_eq!(manifest.blocks.len(), 64);
+    for (i, hash) in &manifest.blocks {
+        let data = e.store.get_block(hash).unwrap().unwrap();
+        assert!(data.iter().all(|&b| b == *i as u8 + 1), "block {i} is from before the snapshot");
+    }
+}
+
+#[test]
+fn dirty_maps_survive_a_clean_shutdown_and_are_all_dirty_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::new(crate::store::meta::COLUMN_FAMILIES));
+    let e = open(dir.path(), kv.clone());
+    let v = create(&e, "gp3", 1);
+    e.handle(&v.id).unwrap().write(&[1u8; 10], 0, false).unwrap();
+    e.shutdown().unwrap();
+    drop(e);
+    let e = open(dir.path(), kv.clone());
+    assert_eq!(e.handle(&v.id).unwrap().dirty_blocks(), 1, "kept across a clean restart");
+    drop(e); // no shutdown: as after kill -9
+    let e = open(dir.path(), kv);
+    assert_eq!(e.handle(&v.id).unwrap().dirty_blocks(), 2048, "unknown after a crash: all dirty");
+}
+
+#[test]
+fn snapshot_of_a_volume_still_hydrating_after_a_crash_keeps_unfetched_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::new(crate::store::meta::COLUMN_FAMILIES));
+    let slow = |kv: Arc<dyn KvStore>| {
+        let store = Arc::new(DirSnapshotStore::open(&dir.path().join("snapshots")).unwrap());
+        let options = SnapshotOptions { hydrate_mib_per_sec: 1 };
+        VolumeEngine::open(dir.path(), kv, SystemClock::shared(), true, store, options).unwrap()
+    };
+    let e = slow(kv.clone());
+    let v = create(&e, "gp3", 1);
+    for i in 0..8u8 {
+        e.handle(&v.id).unwrap().write(&vec![i + 1; BLOCK], u64::from(i) * blocks::BLOCK_SIZE, false).unwrap();
+    }
+    let s1 = wait_completed(&e, &e.create_snapshot(&v.id, None, &[]).unwrap().id);
+    let req = CreateVolume {
+        spec: SpecRequest { size_gib: Some(1), ..Default::default() },
+        availability_zone: Some("us-east-1a".into()),
+        snapshot_id: Some(s1.id.clone()),
+        ..Default::default()
+    };
+    let r = e.create_volume(req, "us-east-1").unwrap();
+    drop(e); // a crash: the restored volume's dirty map becomes all-dirty, hydration resumes
+    let e = slow(kv);
+    assert!(e.handle(&r.id).unwrap().hydration().is_some(), "still hydrating at 1 MiB/s");
+    let s2 = wait_completed(&e, &e.create_snapshot(&r.id, None, &[]).unwrap().id);
+    assert_eq!(e.meta.manifest(&s2.id).unwrap().unwrap().blocks, e.meta.manifest(&s1.id).unwrap().unwrap().blocks);
 }

@@ -18,7 +18,7 @@ use params::Params;
 use xml::Xml;
 
 use crate::engine::volume::SpecRequest;
-use crate::engine::{CreateVolume, Page, VolumeEngine};
+use crate::engine::{CreateVolume, DescribeSnapshots, Page, VolumeEngine};
 
 #[derive(Clone)]
 struct Api {
@@ -115,6 +115,49 @@ fn dispatch(engine: &VolumeEngine, action: &str, p: &Params, region: &str, rid: 
             engine.delete_tags(&p.list("ResourceId"), &p.tags("Tag")?)?;
             Ok(returns_true(action, rid))
         }
+        "CreateSnapshot" => {
+            let s = engine.create_snapshot(
+                p.required("VolumeId")?,
+                p.get("Description").map(str::to_string),
+                &p.tag_specifications("snapshot")?,
+            )?;
+            let progress = engine.snapshot_progress(&s);
+            let mut x = Xml::response(action, rid);
+            x.snapshot_fields(&s, progress);
+            Ok(x.finish(action))
+        }
+        "DescribeSnapshots" => {
+            let req = DescribeSnapshots {
+                ids: p.list("SnapshotId"),
+                owners: p.list("Owner"),
+                filters: p.filters()?,
+                page: page(p)?,
+            };
+            let (snapshots, next) = engine.describe_snapshots(&req)?;
+            let mut x = Xml::response(action, rid);
+            x.open("snapshotSet");
+            for (s, progress) in &snapshots {
+                x.open("item").snapshot_fields(s, *progress).close("item");
+            }
+            x.close("snapshotSet").opt("nextToken", next);
+            Ok(x.finish(action))
+        }
+        "DeleteSnapshot" => {
+            engine.delete_snapshot(p.required("SnapshotId")?)?;
+            Ok(returns_true(action, rid))
+        }
+        "CopySnapshot" => {
+            let s = engine.copy_snapshot(
+                p.required("SourceSnapshotId")?,
+                p.required("SourceRegion")?,
+                p.get("Description").map(str::to_string),
+                &p.tag_specifications("snapshot")?,
+            )?;
+            let mut x = Xml::response(action, rid);
+            x.elem("snapshotId", &s.id);
+            x.tag_set(&s.tags);
+            Ok(x.finish(action))
+        }
         other => {
             Err(Ec2Error::new(400, "InvalidAction", format!("The action {other} is not valid for this web service.")))
         }
@@ -131,6 +174,10 @@ const ACTIONS: &[&str] = &[
     "DescribeVolumesModifications",
     "CreateTags",
     "DeleteTags",
+    "CreateSnapshot",
+    "DescribeSnapshots",
+    "DeleteSnapshot",
+    "CopySnapshot",
 ];
 
 fn is_known_action(action: &str) -> bool {

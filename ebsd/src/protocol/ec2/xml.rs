@@ -1,5 +1,8 @@
 //! Writing EC2's XML responses: `<ActionResponse xmlns=…><requestId>…</requestId>…`, lists as `<item>`s.
 
+use std::collections::BTreeMap;
+
+use crate::engine::snapshot::{ACCOUNT_ID, Snapshot};
 use crate::engine::volume::{Attachment, Modification, Volume, VolumeSpec};
 
 pub const XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -77,19 +80,43 @@ impl Xml {
             self.close("item");
         }
         self.close("attachmentSet");
-        if !v.tags.is_empty() {
-            self.open("tagSet");
-            for (key, value) in &v.tags {
-                self.open("item").elem("key", key).elem("value", value).close("item");
-            }
-            self.close("tagSet");
-        }
+        self.tag_set(&v.tags);
         self.elem("volumeType", v.spec.volume_type.as_str())
             .opt("iops", v.spec.reported_iops())
             .elem("encrypted", v.encrypted)
             .opt("kmsKeyId", v.kms_key_id.as_deref())
             .elem("multiAttachEnabled", v.spec.multi_attach)
             .opt("throughput", v.spec.throughput)
+    }
+
+    pub fn tag_set(&mut self, tags: &BTreeMap<String, String>) -> &mut Self {
+        if !tags.is_empty() {
+            self.open("tagSet");
+            for (key, value) in tags {
+                self.open("item").elem("key", key).elem("value", value).close("item");
+            }
+            self.close("tagSet");
+        }
+        self
+    }
+
+    /// A snapshot's fields (`progress` is the live one while pending).
+    pub fn snapshot_fields(&mut self, s: &Snapshot, progress: u8) -> &mut Self {
+        self.elem("snapshotId", &s.id)
+            .elem("volumeId", &s.volume_id)
+            .elem("status", s.state.as_str())
+            .opt("statusMessage", s.state_message.as_deref())
+            .elem("startTime", &s.start_time)
+            .elem("progress", format!("{progress}%"))
+            .elem("ownerId", ACCOUNT_ID)
+            .elem("volumeSize", s.volume_size_gib)
+            .elem("description", &s.description)
+            .elem("encrypted", s.encrypted)
+            .opt("kmsKeyId", s.kms_key_id.as_deref());
+        self.tag_set(&s.tags);
+        self.elem("storageTier", "standard")
+            .opt("completionTime", s.completion_time.as_deref())
+            .opt("fullSnapshotSizeInBytes", (s.full_size_bytes > 0).then_some(s.full_size_bytes))
     }
 
     pub fn attachment_fields(&mut self, volume_id: &str, a: &Attachment, status: &str) -> &mut Self {
