@@ -12,6 +12,7 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge};
 use tokio_util::sync::CancellationToken;
@@ -74,11 +75,11 @@ pub struct VolumeHandle {
 }
 
 /// A request counted in VolumeQueueLength until dropped.
-pub struct Queued<'a> {
-    gauge: &'a Gauge,
+pub struct Queued {
+    gauge: Gauge,
 }
 
-impl Drop for Queued<'_> {
+impl Drop for Queued {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
     }
@@ -149,12 +150,12 @@ impl VolumeHandle {
         *session = CancellationToken::new();
     }
 
-    /// Counts a request in the volume's queue length and operation metrics, then waits as long as the
-    /// performance model says a request of `len` bytes must. The request stays in the queue length
-    /// until the returned guard is dropped (after its I/O).
-    pub async fn throttle(&self, kind: IoKind, len: u64) -> Queued<'_> {
+    /// Counts a request in the volume's queue length and operation metrics and charges it to the
+    /// performance model; returns how long it must wait before its I/O. The request stays in the queue
+    /// length until the returned guard is dropped (after its I/O).
+    pub fn admit(&self, kind: IoKind, len: u64) -> (Queued, Duration) {
         self.metrics.queue_length.increment(1.0);
-        let queued = Queued { gauge: &self.metrics.queue_length };
+        let queued = Queued { gauge: self.metrics.queue_length.clone() };
         match kind {
             IoKind::Read => {
                 self.metrics.read_ops.increment(1);
@@ -169,6 +170,12 @@ impl VolumeHandle {
         if let Some(balance) = balance {
             self.metrics.burst_balance.set(balance);
         }
+        (queued, wait)
+    }
+
+    /// `admit`, then wait as long as the model says.
+    pub async fn throttle(&self, kind: IoKind, len: u64) -> Queued {
+        let (queued, wait) = self.admit(kind, len);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -233,6 +240,24 @@ impl VolumeHandle {
     pub fn read(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.hydrate_range(offset, buf.len() as u64)?;
         self.file.read_at(buf, offset)
+    }
+
+    /// Reads `buf` at `offset` only if that cannot block: the page cache holds all of it and no block
+    /// of it still has to be fetched from a snapshot. `false`: take the queued path.
+    pub fn read_cached(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        if self.hydrating.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.file.read_cached(buf, offset)
+    }
+
+    /// A small non-FUA write done by the caller's thread: one buffered pwrite and a dirty bit, when no
+    /// snapshot capture or hydration needs the write path to look at blocks first (then `None`).
+    pub fn write_inline(&self, data: &[u8], offset: u64) -> Option<io::Result<()>> {
+        if self.on_slow_path() {
+            return None;
+        }
+        Some(self.file.write_at(data, offset).map(|()| self.mark_dirty(offset, data.len() as u64)))
     }
 
     pub fn write(&self, data: &[u8], offset: u64, fua: bool) -> io::Result<()> {

@@ -82,6 +82,22 @@ impl VolumeFile {
         Ok(())
     }
 
+    /// One `preadv2(RWF_NOWAIT)`: true if it filled `buf` from the page cache, false if that would
+    /// have meant waiting for the disk (or it read short).
+    pub fn read_cached(&self, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+        let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: one iovec over `buf`, which outlives the call; the descriptor is ours and open.
+        let n = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, offset as libc::off_t, libc::RWF_NOWAIT) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EOPNOTSUPP) | Some(libc::EINTR) => Ok(false),
+                _ => Err(e),
+            };
+        }
+        Ok(n as usize == buf.len())
+    }
+
     pub fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
         self.file.write_all_at(data, offset)
     }

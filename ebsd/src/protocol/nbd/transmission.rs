@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handshake::Negotiated;
 use super::wire::*;
+use crate::engine::handle::Queued;
 use crate::engine::handle::blocking;
 use crate::engine::{IoKind, VolumeHandle};
 
@@ -25,6 +26,8 @@ const MAX_IN_FLIGHT_MIB: u32 = 128;
 const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most extents one BLOCK_STATUS reply carries.
 const MAX_EXTENTS: usize = 2048;
+/// Largest read or write served inline by the connection's reader (see `Conn::serve_inline`).
+const INLINE_MAX: u32 = 64 * 1024;
 
 /// A reply ready to be written.
 enum Reply {
@@ -109,26 +112,73 @@ impl Conn {
         }
     }
 
-    /// Serves one request (its payload already read) and returns the reply.
-    async fn serve(self: Arc<Self>, req: Request, payload: Vec<u8>) -> Reply {
+    /// A lone small read or write (nothing else in flight on this connection, the model not asking it to
+    /// wait) is served right here rather than handed through a task and the io_uring thread: at queue
+    /// depth 1 those hand-offs, not the page cache, are most of the latency. A write is one buffered
+    /// pwrite (page cache; FUA writes, which must sync, take the queued path); a read is served only if
+    /// the page cache holds it (RWF_NOWAIT). `None`: take the queued path.
+    fn serve_inline(&self, req: &Request, payload: &[u8]) -> Option<Reply> {
+        match req.kind {
+            CMD_WRITE => {
+                let r = self.handle.write_inline(payload, req.offset)?;
+                Some(self.io_result(req.cookie, r))
+            }
+            CMD_READ => {
+                let mut buf = vec![0u8; req.length as usize];
+                match self.handle.read_cached(&mut buf, req.offset) {
+                    Ok(true) => Some(self.data(req.cookie, req.offset, buf)),
+                    Ok(false) => None,
+                    Err(e) => Some(self.io_result(req.cookie, Err(e))),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn inline_candidate(req: &Request) -> Option<IoKind> {
+        match req.kind {
+            _ if req.length > INLINE_MAX || req.length == 0 => None,
+            CMD_WRITE if req.flags & CMD_FLAG_FUA == 0 => Some(IoKind::Write),
+            CMD_READ => Some(IoKind::Read),
+            _ => None,
+        }
+    }
+
+    /// Serves one request (its payload already read) and returns the reply. `admitted`: the request was
+    /// already charged to the performance model and must wait this long before its I/O.
+    async fn serve(self: Arc<Self>, req: Request, payload: Vec<u8>, admitted: Option<(Queued, Duration)>) -> Reply {
+        if let Some((queued, wait)) = admitted {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let reply = self.clone().serve_io(req, payload).await;
+            drop(queued);
+            return reply;
+        }
+        let handle = self.handle.clone();
+        let _queued = match req.kind {
+            CMD_READ => Some(handle.throttle(IoKind::Read, u64::from(req.length)).await),
+            CMD_WRITE | CMD_WRITE_ZEROES => Some(handle.throttle(IoKind::Write, u64::from(req.length)).await),
+            _ => None,
+        };
+        self.serve_io(req, payload).await
+    }
+
+    /// The request's I/O, once the performance model has let it through.
+    async fn serve_io(self: Arc<Self>, req: Request, payload: Vec<u8>) -> Reply {
         let (cookie, offset, length) = (req.cookie, req.offset, u64::from(req.length));
         let fua = req.flags & CMD_FLAG_FUA != 0;
         let handle = self.handle.clone();
         match req.kind {
-            CMD_READ => {
-                let _queued = handle.throttle(IoKind::Read, length).await;
-                match handle.read_async(length as usize, offset).await {
-                    Ok(buf) => self.data(cookie, offset, buf),
-                    Err(e) => self.io_result(cookie, Err(e)),
-                }
-            }
+            CMD_READ => match handle.read_async(length as usize, offset).await {
+                Ok(buf) => self.data(cookie, offset, buf),
+                Err(e) => self.io_result(cookie, Err(e)),
+            },
             CMD_WRITE => {
-                let _queued = handle.throttle(IoKind::Write, length).await;
                 let r = handle.write_async(payload, offset, fua).await;
                 self.io_result(cookie, r)
             }
             CMD_WRITE_ZEROES => {
-                let _queued = handle.throttle(IoKind::Write, length).await;
                 let may_trim = req.flags & CMD_FLAG_NO_HOLE == 0;
                 let volume = handle.clone();
                 let r = blocking(move || volume.write_zeroes(offset, length, may_trim, fua)).await;
@@ -225,9 +275,25 @@ where
                 Err(_) => break Err(io::Error::new(io::ErrorKind::TimedOut, "write payload timed out")),
             }
         }
+        let mut admitted = None;
+        if let Some(kind) = Conn::inline_candidate(&req)
+            && slots.available_permits() == MAX_IN_FLIGHT - 1
+        {
+            let (queued, wait) = conn.handle.admit(kind, u64::from(req.length));
+            if wait.is_zero()
+                && let Some(reply) = conn.serve_inline(&req, &payload)
+            {
+                drop((queued, slot, bytes));
+                if tx.send(reply).await.is_err() {
+                    break Ok(());
+                }
+                continue;
+            }
+            admitted = Some((queued, wait));
+        }
         let (conn, tx) = (conn.clone(), tx.clone());
         tokio::spawn(async move {
-            let reply = conn.serve(req, payload).await;
+            let reply = conn.serve(req, payload, admitted).await;
             let _ = tx.send(reply).await;
             drop((slot, bytes));
         });
