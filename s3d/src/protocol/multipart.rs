@@ -32,19 +32,7 @@ pub async fn create_multipart_upload(
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
     };
-    let customer = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
-    let encryption = sse::write_request(
-        input.server_side_encryption.as_ref(),
-        input.ssekms_key_id.as_deref(),
-        input.ssekms_encryption_context.as_deref(),
-        input.bucket_key_enabled,
-        customer.clone(),
-    )?;
+    let (customer, encryption) = sse::write_encryption_of!(api, input)?;
     let create = CreateUpload {
         headers: convert::content_headers(
             input.content_type,
@@ -91,12 +79,7 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Resu
     )?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
     let input = req.input;
-    let customer = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = sse::customer_key_of!(api, input)?;
     let integrity = Integrity {
         content_md5: input.content_md5,
         algorithm: checksum.algorithm,
@@ -141,23 +124,13 @@ pub async fn upload_part_copy(
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let range =
         input.copy_source_range.as_deref().map(crate::engine::Engine::parse_copy_range).transpose().map_err(to_s3)?;
-    let customer = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
+    let customer = sse::customer_key_of!(api, input)?;
     let cond = ReadConditions {
         if_match: etag_match(input.copy_source_if_match),
         if_none_match: etag_match(input.copy_source_if_none_match),
         if_modified_since: convert::time(input.copy_source_if_modified_since),
         if_unmodified_since: convert::time(input.copy_source_if_unmodified_since),
-        customer_key: sse::customer_key(
-            api,
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?,
+        customer_key: sse::customer_key_of!(api, input, copy_source)?,
     };
     let part = api
         .engine

@@ -50,19 +50,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
     )?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
     let input = req.input;
-    let customer = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
-    let encryption = sse::write_request(
-        input.server_side_encryption.as_ref(),
-        input.ssekms_key_id.as_deref(),
-        input.ssekms_encryption_context.as_deref(),
-        input.bucket_key_enabled,
-        customer.clone(),
-    )?;
+    let (customer, encryption) = sse::write_encryption_of!(api, input)?;
     let tags = match input.tagging.as_deref() {
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
@@ -151,12 +139,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
     let input = req.input;
     let version = version(input.version_id.as_deref())?;
     let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
-    cond.customer_key = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
+    cond.customer_key = sse::customer_key_of!(api, input)?;
     let part = part_number(input.part_number)?;
     let opened = api
         .engine
@@ -206,12 +189,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     let input = req.input;
     let version = version(input.version_id.as_deref())?;
     let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
-    cond.customer_key = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
+    cond.customer_key = sse::customer_key_of!(api, input)?;
     let part = part_number(input.part_number)?;
     let (info, selected) = api
         .engine
@@ -348,25 +326,8 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
     let caller = api.caller(&req)?;
     let input = req.input;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
-    let source_key = sse::customer_key(
-        api,
-        input.copy_source_sse_customer_algorithm.as_deref(),
-        input.copy_source_sse_customer_key.as_deref(),
-        input.copy_source_sse_customer_key_md5.as_deref(),
-    )?;
-    let customer = sse::customer_key(
-        api,
-        input.sse_customer_algorithm.as_deref(),
-        input.sse_customer_key.as_deref(),
-        input.sse_customer_key_md5.as_deref(),
-    )?;
-    let encryption = sse::write_request(
-        input.server_side_encryption.as_ref(),
-        input.ssekms_key_id.as_deref(),
-        input.ssekms_encryption_context.as_deref(),
-        input.bucket_key_enabled,
-        customer.clone(),
-    )?;
+    let source_key = sse::customer_key_of!(api, input, copy_source)?;
+    let (customer, encryption) = sse::write_encryption_of!(api, input)?;
     let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
     let tags = match (replace_tags, input.tagging.as_deref()) {

@@ -157,6 +157,47 @@ macro_rules! set_sse {
 }
 pub(crate) use set_sse;
 
+/// The SSE-C key of a request DTO with the three `sse_customer_*` fields (s3s gives each operation its
+/// own input type, with these fields under the same names). `copy_source` reads the
+/// `copy_source_sse_customer_*` ones.
+macro_rules! customer_key_of {
+    ($api:expr, $input:expr) => {
+        $crate::protocol::sse::customer_key(
+            $api,
+            $input.sse_customer_algorithm.as_deref(),
+            $input.sse_customer_key.as_deref(),
+            $input.sse_customer_key_md5.as_deref(),
+        )
+    };
+    ($api:expr, $input:expr, copy_source) => {
+        $crate::protocol::sse::customer_key(
+            $api,
+            $input.copy_source_sse_customer_algorithm.as_deref(),
+            $input.copy_source_sse_customer_key.as_deref(),
+            $input.copy_source_sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+pub(crate) use customer_key_of;
+
+/// `(customer key, encryption request)` of a write DTO (PutObject, CopyObject, CreateMultipartUpload).
+macro_rules! write_encryption_of {
+    ($api:expr, $input:expr) => {
+        match $crate::protocol::sse::customer_key_of!($api, $input) {
+            Ok(customer) => $crate::protocol::sse::write_request(
+                $input.server_side_encryption.as_ref(),
+                $input.ssekms_key_id.as_deref(),
+                $input.ssekms_encryption_context.as_deref(),
+                $input.bucket_key_enabled,
+                customer.clone(),
+            )
+            .map(|encryption| (customer, encryption)),
+            Err(e) => Err(e),
+        }
+    };
+}
+pub(crate) use write_encryption_of;
+
 pub async fn put_bucket_encryption(
     api: &S3Api,
     req: S3Request<PutBucketEncryptionInput>,
