@@ -13,6 +13,7 @@ use md5::{Digest, Md5};
 use super::checksum::ChecksumAlgorithm;
 use super::{Engine, EngineError, INLINE_MAX, Result};
 use crate::store::BlobId;
+use crate::store::meta::BodyRecord;
 
 /// A body in or out of the engine.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -25,6 +26,16 @@ pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Stored {
     Inline(Bytes),
     Blob(BlobId),
+}
+
+impl Stored {
+    /// How an object record refers to this body.
+    pub fn body_record(&self) -> BodyRecord {
+        match self {
+            Stored::Inline(_) => BodyRecord::Inline,
+            Stored::Blob(id) => BodyRecord::Blob(id.clone()),
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -168,10 +168,7 @@ impl Engine {
             delete_marker: false,
             seq: 0,
             archive: None,
-            body: match &ingested.stored {
-                Stored::Inline(_) => BodyRecord::Inline,
-                Stored::Blob(id) => BodyRecord::Blob(id.clone()),
-            },
+            body: ingested.stored.body_record(),
         };
         self.commit_new_object(bucket, key, record, &ingested, &req.condition).await
     }
@@ -290,10 +287,7 @@ impl Engine {
             delete_marker: false,
             seq: 0,
             archive: None,
-            body: match &ingested.stored {
-                Stored::Inline(_) => BodyRecord::Inline,
-                Stored::Blob(id) => BodyRecord::Blob(id.clone()),
-            },
+            body: ingested.stored.body_record(),
         };
         self.commit_new_object(dst.0, dst.1, record, &ingested, &WriteCondition::default()).await
     }

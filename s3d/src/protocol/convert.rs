@@ -96,6 +96,26 @@ pub struct RequestChecksum {
     pub trailer: Option<String>,
 }
 
+/// [`request_checksum`] of a write DTO with the five `checksum_*` fields (PutObject and UploadPart
+/// carry them under the same names as different s3s types).
+macro_rules! request_checksum_of {
+    ($req:expr) => {{
+        let i = &$req.input;
+        $crate::protocol::convert::request_checksum(
+            i.checksum_algorithm.as_ref(),
+            [
+                ($crate::engine::checksum::ChecksumAlgorithm::Crc32, i.checksum_crc32.clone()),
+                ($crate::engine::checksum::ChecksumAlgorithm::Crc32c, i.checksum_crc32c.clone()),
+                ($crate::engine::checksum::ChecksumAlgorithm::Crc64Nvme, i.checksum_crc64nvme.clone()),
+                ($crate::engine::checksum::ChecksumAlgorithm::Sha1, i.checksum_sha1.clone()),
+                ($crate::engine::checksum::ChecksumAlgorithm::Sha256, i.checksum_sha256.clone()),
+            ],
+            &$req.headers,
+        )
+    }};
+}
+pub(crate) use request_checksum_of;
+
 pub fn request_checksum(
     algorithm: Option<&dto::ChecksumAlgorithm>,
     values: [(ChecksumAlgorithm, Option<String>); 5],

@@ -65,18 +65,7 @@ pub async fn create_multipart_upload(
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
     let caller = api.caller(&req)?;
     let declared = declared_length(&req);
-    let i = &req.input;
-    let checksum = convert::request_checksum(
-        i.checksum_algorithm.as_ref(),
-        [
-            (Algo::Crc32, i.checksum_crc32.clone()),
-            (Algo::Crc32c, i.checksum_crc32c.clone()),
-            (Algo::Crc64Nvme, i.checksum_crc64nvme.clone()),
-            (Algo::Sha1, i.checksum_sha1.clone()),
-            (Algo::Sha256, i.checksum_sha256.clone()),
-        ],
-        &req.headers,
-    )?;
+    let checksum = convert::request_checksum_of!(req)?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
     let input = req.input;
     let customer = sse::customer_key_of!(api, input)?;

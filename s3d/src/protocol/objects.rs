@@ -8,7 +8,6 @@ use super::convert::{self, etag, etag_match, version};
 use super::errors::to_s3;
 use super::service::S3Api;
 use super::sse::{self, set_sse};
-use crate::engine::checksum::ChecksumAlgorithm as Algo;
 use crate::engine::ingest::{Integrity, TrailerReader};
 use crate::engine::names::parse_tagging_header;
 use crate::engine::object::{CopyRequest, ObjectInfo, PutRequest, WriteCondition};
@@ -36,18 +35,7 @@ pub(crate) fn declared_length<T>(req: &S3Request<T>) -> Option<u64> {
 pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     let caller = api.caller(&req)?;
     let declared = declared_length(&req);
-    let i = &req.input;
-    let checksum = convert::request_checksum(
-        i.checksum_algorithm.as_ref(),
-        [
-            (Algo::Crc32, i.checksum_crc32.clone()),
-            (Algo::Crc32c, i.checksum_crc32c.clone()),
-            (Algo::Crc64Nvme, i.checksum_crc64nvme.clone()),
-            (Algo::Sha1, i.checksum_sha1.clone()),
-            (Algo::Sha256, i.checksum_sha256.clone()),
-        ],
-        &req.headers,
-    )?;
+    let checksum = convert::request_checksum_of!(req)?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
     let input = req.input;
     let (customer, encryption) = sse::write_encryption_of!(api, input)?;
