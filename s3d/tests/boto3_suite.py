@@ -266,6 +266,13 @@ def multipart():
     check(lp["IsTruncated"] and lp["NextPartNumberMarker"] == 2, "ListParts pages")
     ups = s3.list_multipart_uploads(Bucket="suite")["Uploads"]
     check([u["UploadId"] for u in ups] == [uid], "ListMultipartUploads")
+    odd = s3.create_multipart_upload(Bucket="suite", Key="mu p+q/r")["UploadId"]
+    raw = s3.list_multipart_uploads(Bucket="suite", EncodingType="url", Prefix="mu p", Delimiter="/")
+    check(raw.get("EncodingType") == "url" and raw["Prefix"] == "mu%20p"
+          and [c["Prefix"] for c in raw["CommonPrefixes"]] == ["mu%20p%2Bq/"], f"uploads encoding-type=url: {raw}")
+    raw = s3.list_multipart_uploads(Bucket="suite", EncodingType="url", Prefix="mu")
+    check([u["Key"] for u in raw["Uploads"]] == ["mu%20p%2Bq/r"], f"upload keys URL-encoded: {raw.get('Uploads')}")
+    s3.abort_multipart_upload(Bucket="suite", Key="mu p+q/r", UploadId=odd)
     expect_error(s3.complete_multipart_upload, "InvalidPartOrder", 400, Bucket="suite", Key="mp", UploadId=uid,
                  MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e2}, {"PartNumber": 1, "ETag": e1}]})
     expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket="suite", Key="mp", UploadId=uid,
@@ -280,6 +287,24 @@ def multipart():
     check(part2["Body"].read() == p2 and part2["PartsCount"] == 3, "GET partNumber")
     check(s3.get_object(Bucket="suite", Key="mp", Range=f"bytes={5*mib-3}-{5*mib+2}")["Body"].read() == (p1 + p2)[5*mib-3:5*mib+3], "range across parts")
     expect_error(s3.list_parts, "NoSuchUpload", 404, Bucket="suite", Key="mp", UploadId=uid)
+    # A GET streaming a manifest is not cut short by an overwrite of the key meanwhile: the parts
+    # it has yet to open stay until it finishes, then go.
+    sid = s3.create_multipart_upload(Bucket="suite", Key="mp-streamed")["UploadId"]
+    bodies = [p1, p2, p1]
+    done = [{"PartNumber": n + 1, "ETag": s3.upload_part(Bucket="suite", Key="mp-streamed", UploadId=sid,
+                                                         PartNumber=n + 1, Body=b)["ETag"]} for n, b in enumerate(bodies)]
+    s3.complete_multipart_upload(Bucket="suite", Key="mp-streamed", UploadId=sid, MultipartUpload={"Parts": done})
+    for replace in [lambda: s3.put_object(Bucket="suite", Key="mp-streamed", Body=b"replaced"),
+                    lambda: s3.delete_object(Bucket="suite", Key="mp-streamed")]:
+        stream = s3.get_object(Bucket="suite", Key="mp-streamed")["Body"]
+        first = stream.read(64 * 1024)
+        replace()
+        check(first + stream.read() == b"".join(bodies), "a streaming GET survives an overwrite/delete of its key")
+        sid = s3.create_multipart_upload(Bucket="suite", Key="mp-streamed")["UploadId"]
+        done = [{"PartNumber": n + 1, "ETag": s3.upload_part(Bucket="suite", Key="mp-streamed", UploadId=sid,
+                                                             PartNumber=n + 1, Body=b)["ETag"]} for n, b in enumerate(bodies)]
+        s3.complete_multipart_upload(Bucket="suite", Key="mp-streamed", UploadId=sid, MultipartUpload={"Parts": done})
+    s3.delete_object(Bucket="suite", Key="mp-streamed")
     # Small non-last part
     uid = s3.create_multipart_upload(Bucket="suite", Key="small")["UploadId"]
     a = s3.upload_part(Bucket="suite", Key="small", UploadId=uid, PartNumber=1, Body=b"tiny")["ETag"]
@@ -317,8 +342,26 @@ def presigned_and_post():
     check(r.status_code == 403 and b"AccessDenied" in r.content, f"expired presigned URL refused: {r.status_code} {r.text}")
     tampered = url.replace("presigned", "presignee")
     check(requests.get(tampered, timeout=30).status_code == 403, "tampered URL refused")
-    # Browser form upload with a signed policy
+    # Presigned subresource requests, with the bare form (`?tagging`, `?uploads`) some clients send
+    # instead of botocore's `?tagging=`: both sign the same canonical query.
+    s3.put_object_tagging(Bucket="suite", Key="presigned", Tagging={"TagSet": [{"Key": "via", "Value": "url"}]})
     v4 = client(signature_version="s3v4")
+    sigv2 = s3.generate_presigned_url("get_object_tagging", Params={"Bucket": "suite", "Key": "presigned"}, ExpiresIn=300)
+    url = v4.generate_presigned_url("get_object_tagging", Params={"Bucket": "suite", "Key": "presigned"}, ExpiresIn=300)
+    check("?tagging=&" in url, f"a SigV4 presigned URL: {url}")
+    for form in [sigv2, url, url.replace("?tagging=&", "?tagging&")]:
+        out = subprocess.run(["curl", "-sf", "--max-time", "30", form], capture_output=True, timeout=60)
+        check(out.returncode == 0 and b"<Key>via</Key><Value>url</Value>" in out.stdout, f"presigned {form[:60]}: {out}")
+    swapped = url.replace("?tagging=&", "?acl&")
+    check(requests.get(swapped, timeout=30).status_code == 403, "a presigned URL is bound to its subresource")
+    url = v4.generate_presigned_url("create_multipart_upload", Params={"Bucket": "suite", "Key": "pre-mp"},
+                                    ExpiresIn=300, HttpMethod="POST")
+    out = subprocess.run(["curl", "-sf", "-X", "POST", "--max-time", "30", url.replace("?uploads=&", "?uploads&")],
+                         capture_output=True, timeout=60)
+    check(out.returncode == 0 and b"<UploadId>" in out.stdout, f"presigned bare ?uploads: {out}")
+    uid = out.stdout.split(b"<UploadId>")[1].split(b"</UploadId>")[0].decode()
+    s3.abort_multipart_upload(Bucket="suite", Key="pre-mp", UploadId=uid)
+    # Browser form upload with a signed policy
     post = v4.generate_presigned_post("suite", "uploads/form.txt", Conditions=[["content-length-range", 1, 100]], ExpiresIn=300)
     check(post["fields"].get("x-amz-algorithm") == "AWS4-HMAC-SHA256", "a SigV4 policy")
     r = requests.post(post["url"], data=post["fields"], files={"file": ("form.txt", b"posted by a form")}, timeout=30)
@@ -326,6 +369,14 @@ def presigned_and_post():
     check(s3.get_object(Bucket="suite", Key="uploads/form.txt")["Body"].read() == b"posted by a form", "POST object stored")
     r = requests.post(post["url"], data=post["fields"], files={"file": ("big.txt", b"x" * 500)}, timeout=30)
     check(r.status_code >= 400, f"policy condition enforced: {r.status_code}")
+    # `${filename}` in the key becomes the uploaded file's name.
+    post = v4.generate_presigned_post("suite", "uploads/${filename}", Conditions=[["starts-with", "$key", "uploads/"]],
+                                      ExpiresIn=300)
+    r = requests.post(post["url"], data=post["fields"], files={"file": ("my photo.jpg", b"named by the form")}, timeout=30)
+    check(r.status_code in (200, 204), f"POST object with ${{filename}}: {r.status_code} {r.text}")
+    got = s3.get_object(Bucket="suite", Key="uploads/my photo.jpg")["Body"].read()
+    check(got == b"named by the form", "${filename} replaced by the file's name")
+    expect_error(s3.head_object, "404", 404, Bucket="suite", Key="uploads/${filename}")
 
 
 def addressing_and_errors():

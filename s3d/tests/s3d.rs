@@ -338,6 +338,10 @@ fn lifecycle_scenarios_restores_and_a_restart_mid_way() {
     let (status, metrics) = tests::http_get(d.addr("metrics"), "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("s3d_bucket_objects{bucket=\"photos\",storage_class=\"GLACIER\"} 3"), "{metrics}");
+    // The encrypted multipart image that cannot be archived is reported once, not on every pass.
+    assert!(metrics.contains("s3d_objects_unarchivable_total 1"), "{metrics}");
+    let reported = d.log().matches("object cannot be archived").count();
+    assert!((1..=2).contains(&reported), "logged {reported} times (once per process run at most)");
     assert!(d.stop().success(), "s3d exits 0 on SIGTERM");
 }
 

@@ -5,6 +5,7 @@
 pub mod bucket;
 pub mod checksum;
 pub mod ingest;
+mod leases;
 pub mod lifecycle;
 pub mod list;
 pub mod multipart;
@@ -85,6 +86,10 @@ pub enum EngineError {
     InvalidArgument(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// A version that can never move to the cold tier as stored (not a transient failure: the
+    /// lifecycle pass skips it instead of retrying).
+    #[error("{0}")]
+    NotArchivable(String),
     #[error("Your metadata headers exceed the maximum allowed metadata size.")]
     MetadataTooLarge,
     #[error("{0}")]
@@ -164,6 +169,8 @@ pub struct Engine {
     keys: sse::KeyService,
     /// The cold tier and restore settings (see `tier`).
     tiering: tier::Tiering,
+    /// Part blobs that in-flight GETs still stream from (see `leases`).
+    leases: Arc<leases::BlobLeases>,
 }
 
 /// What start-up recovery removed.
@@ -185,6 +192,7 @@ impl Engine {
             last_seq: Default::default(),
             keys: sse::KeyService::ephemeral(),
             tiering: tier::Tiering::default(),
+            leases: Default::default(),
         }
     }
 
@@ -196,7 +204,7 @@ impl Engine {
 
     /// Uses `cold` as the cold tier, with these restore delays and day length.
     pub fn with_tiering(mut self, cold: Arc<dyn crate::store::ColdTier>, settings: tier::TierSettings) -> Self {
-        self.tiering = tier::Tiering { cold, settings };
+        self.tiering = tier::Tiering { cold, settings, unarchivable: Default::default() };
         self
     }
 
@@ -273,7 +281,8 @@ impl Engine {
     /// Deletes blobs that committed metadata no longer references. A failure only leaks space until the
     /// next start-up GC, so it is logged, not returned.
     async fn delete_blobs(&self, ids: Vec<BlobId>) {
-        for id in ids {
+        // Blobs a GET still streams from are deleted by its lease when it finishes.
+        for id in self.leases.release(ids) {
             // Ids are unique across both stores: an archived body's cold id is released the same way.
             if let Err(e) = self.blobs.delete(&id).await {
                 tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released blob");

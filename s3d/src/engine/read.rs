@@ -149,6 +149,22 @@ impl Engine {
             cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
             let selected = select(&rec, range, part)?;
             let bytes = selected.clone().unwrap_or(0..rec.size);
+            // A manifest's parts are opened one by one as the body streams: lease them so that an
+            // overwrite meanwhile cannot delete them under this GET. The record is read again after
+            // leasing: if it is still the same version, any later release sees the lease.
+            let lease = match &rec.body {
+                BodyRecord::Parts(parts) => {
+                    let ids = parts.iter().map(|p| p.blob.clone()).collect();
+                    let lease = self.leases.lease(self.blobs.clone(), ids);
+                    if self.resolve_version(bucket, key, version).ok().map(|(r, _)| r.seq) != Some(rec.seq)
+                        && attempts < 3
+                    {
+                        continue;
+                    }
+                    Some(lease)
+                }
+                _ => None,
+            };
             let body = match &rec.encryption {
                 Some(enc) => {
                     let data_key = self.unlock(bucket, key, enc, cond.customer_key.as_ref())?;
@@ -185,6 +201,13 @@ impl Engine {
                         parts_stream(self.blobs.clone(), segments)
                     }
                 },
+            };
+            let body = match lease {
+                // The lease lives as long as the body stream.
+                Some(lease) => Box::pin(body.inspect(move |_| {
+                    let _held = &lease;
+                })) as ByteStream,
+                None => body,
             };
             let info = super::versioning::report_null(ObjectInfo::from_record(key, &rec), state);
             metrics::counter!("s3d_objects_read_total").increment(1);

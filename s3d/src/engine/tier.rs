@@ -3,6 +3,7 @@
 //! lifecycle transition) and can only be read through a restored copy (see `restore`). Every move is
 //! one metadata commit after the cold copy is durable, so all of it survives a restart.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,11 +153,22 @@ impl TierSettings {
 pub struct Tiering {
     pub cold: Arc<dyn ColdTier>,
     pub settings: TierSettings,
+    /// Versions (bucket, key, seq) already reported as impossible to archive, so that each is
+    /// logged once rather than on every lifecycle pass. Bounded: past the cap it is cleared, which
+    /// at worst logs a version again.
+    pub unarchivable: std::sync::Mutex<HashSet<(String, String, u64)>>,
 }
+
+/// The most unarchivable versions remembered for log de-duplication.
+const UNARCHIVABLE_REMEMBERED: usize = 10_000;
 
 impl Default for Tiering {
     fn default() -> Self {
-        Self { cold: Arc::new(MemoryColdTier::default()), settings: TierSettings::default() }
+        Self {
+            cold: Arc::new(MemoryColdTier::default()),
+            settings: TierSettings::default(),
+            unarchivable: Default::default(),
+        }
     }
 }
 
@@ -239,7 +251,7 @@ impl Engine {
         let sealed_parts = rec.encryption.is_some() && matches!(rec.body, BodyRecord::Parts(_));
         async move {
             if sealed_parts {
-                return Err(EngineError::InvalidRequest(
+                return Err(EngineError::NotArchivable(
                     "Archiving an encrypted multipart object to GLACIER or DEEP_ARCHIVE is not supported yet".into(),
                 ));
             }
@@ -329,8 +341,41 @@ impl Engine {
         if !is_archived_class(&rec.storage_class) || rec.archive.is_some() {
             return;
         }
-        if let Err(e) = self.set_class(bucket, key, rec.version_id.as_deref(), rec.seq, &rec.storage_class).await {
-            tracing::warn!(bucket, key, error = %e, "cannot archive object yet; the lifecycle pass retries");
+        match self.set_class(bucket, key, rec.version_id.as_deref(), rec.seq, &rec.storage_class).await {
+            Ok(_) => {}
+            Err(EngineError::NotArchivable(why)) => self.note_unarchivable(bucket, key, rec.seq, &why),
+            Err(e) => tracing::warn!(bucket, key, error = %e, "cannot archive object yet; the lifecycle pass retries"),
+        }
+    }
+
+    /// A lifecycle move of one version: like `set_class`, but a version that can never be archived
+    /// as stored is skipped (`Ok(false)`, logged once) instead of failing the whole tick, which
+    /// would stop the pass at that key and retry it on every tick.
+    pub(crate) async fn lifecycle_set_class(
+        &self,
+        bucket: &str,
+        key: &str,
+        rec: &ObjectRecord,
+        class_name: &str,
+    ) -> Result<bool> {
+        match self.set_class(bucket, key, rec.version_id.as_deref(), rec.seq, class_name).await {
+            Err(EngineError::NotArchivable(why)) => {
+                self.note_unarchivable(bucket, key, rec.seq, &why);
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+
+    /// Logs (once per version) that a version stays in the hot store.
+    fn note_unarchivable(&self, bucket: &str, key: &str, seq: u64, why: &str) {
+        let mut seen = self.tiering.unarchivable.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= UNARCHIVABLE_REMEMBERED {
+            seen.clear();
+        }
+        if seen.insert((bucket.to_string(), key.to_string(), seq)) {
+            metrics::counter!("s3d_objects_unarchivable_total").increment(1);
+            tracing::warn!(bucket, key, seq, reason = why, "object cannot be archived; it stays in the hot store");
         }
     }
 

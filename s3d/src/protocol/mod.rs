@@ -11,6 +11,7 @@ mod lifecycle;
 mod listing;
 mod multipart;
 mod objects;
+mod post_form;
 mod service;
 mod sse;
 mod usage;
@@ -75,6 +76,7 @@ pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, options: O
     Router::new()
         .route(usage::PATH, usage::route(engine, credentials))
         .fallback_service(s3)
+        .layer(axum::middleware::from_fn(post_form::peek_filename))
         .layer(axum::middleware::from_fn_with_state(kms, kms::route))
         .layer(axum::middleware::from_fn_with_state(slots, guard))
 }

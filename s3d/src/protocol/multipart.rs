@@ -5,6 +5,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, etag_match};
 use super::errors::to_s3;
+use super::listing::{encode, url_mode};
 use super::objects::{copy_source, declared_length, trailer_reader};
 use super::service::S3Api;
 use super::sse::{self, set_sse};
@@ -253,6 +254,9 @@ pub async fn list_multipart_uploads(
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
+    // With `encoding-type=url` S3 URL-encodes every key-bearing field of the answer (Key, Prefix,
+    // Delimiter, KeyMarker, NextKeyMarker, CommonPrefixes), as in ListObjects.
+    let url = url_mode(input.encoding_type.as_ref())?;
     let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
     let q = UploadListQuery {
         prefix: input.prefix.clone().unwrap_or_default(),
@@ -271,7 +275,7 @@ pub async fn list_multipart_uploads(
             MultipartUpload {
                 initiated: Some(convert::timestamp(u.initiated)),
                 initiator: Some(Initiator { display_name: owner.display_name.clone(), id: owner.id.clone() }),
-                key: Some(u.key),
+                key: Some(encode(u.key, url)),
                 owner: Some(owner),
                 storage_class: Some(StorageClass::from(u.storage_class)),
                 upload_id: Some(u.upload_id),
@@ -282,16 +286,18 @@ pub async fn list_multipart_uploads(
         .collect();
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(input.bucket),
-        prefix: input.prefix,
-        delimiter: input.delimiter,
-        key_marker: input.key_marker,
+        prefix: input.prefix.map(|p| encode(p, url)),
+        delimiter: input.delimiter.map(|d| encode(d, url)),
+        key_marker: input.key_marker.map(|k| encode(k, url)),
         upload_id_marker: input.upload_id_marker,
         max_uploads: Some(max as i32),
         is_truncated: Some(page.is_truncated),
-        next_key_marker: page.is_truncated.then(|| last.as_ref().map(|l| l.0.clone())).flatten(),
+        next_key_marker: page.is_truncated.then(|| last.as_ref().map(|l| encode(l.0.clone(), url))).flatten(),
         next_upload_id_marker: page.is_truncated.then(|| last.as_ref().map(|l| l.1.clone())).flatten(),
         uploads: Some(uploads),
-        common_prefixes: Some(page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+        common_prefixes: Some(
+            page.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode(p, url)) }).collect(),
+        ),
         encoding_type: input.encoding_type,
         request_charged: None,
     }))

@@ -6,6 +6,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, etag, etag_match, version};
 use super::errors::to_s3;
+use super::post_form;
 use super::service::S3Api;
 use super::sse::{self, set_sse};
 use crate::engine::ingest::{Integrity, TrailerReader};
@@ -37,7 +38,11 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
     let declared = declared_length(&req);
     let checksum = convert::request_checksum_of!(req)?;
     let trailer = if checksum.value.is_none() { trailer_reader(&req, checksum.trailer.as_deref()) } else { None };
-    let input = req.input;
+    let form_key = post_form::key_with_filename(&req.input.key, req.extensions.get());
+    let mut input = req.input;
+    if let Some(key) = form_key {
+        input.key = key;
+    }
     let (customer, encryption) = sse::write_encryption_of!(api, input)?;
     let tags = match input.tagging.as_deref() {
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,

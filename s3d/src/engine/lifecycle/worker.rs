@@ -199,13 +199,13 @@ impl Engine {
                     if is_archived_class(&rec.storage_class) && rec.archive.is_none() && !rec.delete_marker =>
                 {
                     // Written with an archive class but not moved (interrupted): finish the move.
-                    self.set_class(bucket, key, vid, rec.seq, &rec.storage_class).await?
+                    self.lifecycle_set_class(bucket, key, &rec, &rec.storage_class).await?
                 }
                 Action::None => false,
                 Action::ExpireCurrent => self.expire_current(bucket, key, rec.seq).await?,
                 Action::RemoveExpiredDeleteMarker => self.remove_expired_marker(bucket, key, rec.seq).await?,
                 Action::DeleteNoncurrent => self.delete_noncurrent(bucket, key, vid, rec.seq).await?,
-                Action::Transition(class) => self.set_class(bucket, key, vid, rec.seq, class).await?,
+                Action::Transition(class) => self.lifecycle_set_class(bucket, key, &rec, class).await?,
             };
             if applied && action != Action::None {
                 actions += 1;
