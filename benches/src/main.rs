@@ -1,8 +1,7 @@
 //! `cargo run --release -p benches -- all` runs every wired area against its peer in alternating A/B
 //! rounds and writes `bench-report/report.md`, `results.json` and one ratio chart per area.
 //!
-//! Wired so far: `kv` (common's durable-write path vs RocksDB). The daemon areas still run as their own
-//! load binaries (`--bin s3|ebs|dynamodb|cache`) until they are moved in here (issue #10).
+//! Wired so far: `kv` (common's durable-write path vs RocksDB), `s3`, `ebs`, `dynamodb`, `cache`.
 
 mod areas;
 mod harness;
@@ -31,17 +30,71 @@ enum Area {
     All,
     /// Durable key-value writes: RocksKv group commit vs RocksDB with one fsync per write.
     Kv,
+    /// s3d vs SeaweedFS's S3 gateway and the raw disk: PUT/GET/LIST/DELETE, multipart, SSE-S3.
+    S3,
+    /// ebsd vs qemu-nbd (best of two modes) and raw io_uring fio; throttled volumes vs their model.
+    Ebs,
+    /// dynamod vs dynalite: YCSB A/B/C/E, GSI Query, a throttled PROVISIONED table.
+    Dynamodb,
+    /// cache vs redis-server and memcached: redis-benchmark, memory per key, memcached mix, eviction.
+    Cache,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut machine = harness::machine::Machine::describe();
-    let progress = ProgressBar::new(areas::kv::steps(cli.rounds));
+    // The bar's length is the sum of the selected areas' steps.
+    let mut steps = 0;
+    if matches!(cli.area, Area::All | Area::Kv) {
+        steps += areas::kv::steps(cli.rounds);
+    }
+    if matches!(cli.area, Area::All | Area::S3) {
+        steps += areas::s3::steps(cli.rounds);
+    }
+    if matches!(cli.area, Area::All | Area::Ebs) {
+        steps += areas::ebs::steps(cli.rounds);
+    }
+    if matches!(cli.area, Area::All | Area::Dynamodb) {
+        steps += areas::dynamodb::steps(cli.rounds);
+    }
+    if matches!(cli.area, Area::All | Area::Cache) {
+        steps += areas::cache::steps(cli.rounds);
+    }
+    if cli.area != Area::Kv {
+        // Installs the missing peers (idempotent), once, before anything is timed.
+        harness::binaries::setup_peers()?;
+    }
+    let progress = ProgressBar::new(steps);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} {msg}")?);
     let mut lines = Vec::new();
     if matches!(cli.area, Area::All | Area::Kv) {
         let opts = areas::kv::KvOptions { threads: 16, writes: 200 };
         lines.extend(areas::kv::run(cli.rounds, &opts, &progress)?);
+    }
+    if matches!(cli.area, Area::All | Area::S3) {
+        let opts = areas::s3::S3Options { secs: 2.0 };
+        lines.extend(areas::s3::run(cli.rounds, &opts, &progress)?);
+    }
+    if matches!(cli.area, Area::All | Area::Ebs) {
+        let opts = areas::ebs::EbsOptions { secs: 2, region_gib: 1, out: cli.out.clone() };
+        lines.extend(areas::ebs::run(cli.rounds, &opts, &progress)?);
+    }
+    if matches!(cli.area, Area::All | Area::Dynamodb) {
+        let opts = areas::dynamodb::DynamoOptions { records: 10_000, clients: 16, secs: 4.0 };
+        lines.extend(areas::dynamodb::run(cli.rounds, &opts, &progress)?);
+    }
+    if matches!(cli.area, Area::All | Area::Cache) {
+        let opts = areas::cache::CacheOptions {
+            requests: 100_000,
+            pipelined_requests: 500_000,
+            memory_keys: 300_000,
+            mc_connections: 8,
+            mc_secs: 4.0,
+            eviction_keys: 200_000,
+            eviction_requests: 600_000,
+            out: cli.out.clone(),
+        };
+        lines.extend(areas::cache::run(cli.rounds, &opts, &progress)?);
     }
     progress.finish_and_clear();
     machine.finish();

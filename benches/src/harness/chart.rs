@@ -12,7 +12,7 @@ use super::Line;
 /// Debian's `fonts-dejavu-core` (installed by scripts/setup.sh); plotters needs a font to draw text.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-fn register_font() -> anyhow::Result<()> {
+pub(super) fn register_font() -> anyhow::Result<()> {
     static ONCE: Once = Once::new();
     let bytes =
         std::fs::read(FONT).with_context(|| format!("charts need {FONT} (apt-get install fonts-dejavu-core)"))?;
@@ -41,6 +41,8 @@ pub fn ratio_chart(path: &Path, area: &str, lines: &[&Line]) -> anyhow::Result<(
     chart
         .configure_mesh()
         .disable_y_mesh()
+        // One label per bar (plotters otherwise thins labels out once there are more than ~10 bars).
+        .y_labels(lines.len() + 1)
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),

@@ -2,9 +2,13 @@
 //! both see the same noise), keeps every sample, and reports medians with min–max, ratios, and latency
 //! percentiles where a workload measures them.
 
+pub mod bars;
+pub mod binaries;
 pub mod chart;
 pub mod machine;
+pub mod multi;
 pub mod report;
+pub mod series;
 
 use serde::Serialize;
 
