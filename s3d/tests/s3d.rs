@@ -218,6 +218,18 @@ fn rclone_copy_check_sync_and_delete_with_a_200_mib_file() {
     assert!(!left.contains("file-"), "{left}");
 }
 
+/// Issue #3: bodies are streamed, never buffered; a 5 GiB PUT and GET leave s3d's memory flat.
+#[test]
+fn a_5_gib_object_streams_through_in_flat_memory() {
+    let d = start();
+    let mut cmd = client("python3", &d);
+    cmd.arg(script("big_object.py")).arg(d.endpoint()).arg(d.pid().to_string());
+    let (status, out, err) = run_with_timeout(&mut cmd, Duration::from_secs(900));
+    assert!(status.success(), "big object failed:\n{out}\n{err}\ndaemon log tail:\n{}", tail(&d.log(), 30));
+    assert!(out.contains("big object: ok"), "{out}");
+    println!("{out}");
+}
+
 #[test]
 fn acknowledged_puts_survive_kill_9_and_restart_leaves_no_garbage() {
     let mut d = start();

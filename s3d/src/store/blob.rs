@@ -61,10 +61,12 @@ const READ_CHUNK: usize = 1024 * 1024;
 /// Bytes collected before one write(2) goes to the blocking pool.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// Blobs as files: `<root>/<2 hex>/<id>`, temporaries in `<root>/tmp/`.
+/// Blobs as files: `<root>/<2 hex>/<id>`, temporaries in `<root>/tmp/`, released blobs in
+/// `<root>/trash/` until the reaper has freed them.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
     root: Arc<PathBuf>,
+    reaper: Arc<super::reaper::Reaper>,
 }
 
 impl FsBlobStore {
@@ -73,7 +75,8 @@ impl FsBlobStore {
         for shard in 0..=255u8 {
             std::fs::create_dir_all(root.join(format!("{shard:02x}")))?;
         }
-        Ok(Self { root: Arc::new(root.to_path_buf()) })
+        let reaper = Arc::new(super::reaper::Reaper::start(&root.join("trash"))?);
+        Ok(Self { root: Arc::new(root.to_path_buf()), reaper })
     }
 
     fn path(&self, id: &BlobId) -> PathBuf {
@@ -224,11 +227,8 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, id: &BlobId) -> io::Result<()> {
-        let path = self.path(id);
-        match tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await.map_err(io::Error::other)? {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        let (path, reaper, name) = (self.path(id), self.reaper.clone(), id.0.clone());
+        tokio::task::spawn_blocking(move || reaper.discard(&path, &name)).await.map_err(io::Error::other)?.map(|_| ())
     }
 
     fn scan(&self, visit: &mut dyn FnMut(BlobId)) -> io::Result<()> {

@@ -7,6 +7,7 @@ pub mod encryption;
 pub mod keys;
 pub mod lifecycle_meta;
 pub mod meta;
+pub mod reaper;
 pub mod zstd_stream;
 
 #[cfg(test)]
