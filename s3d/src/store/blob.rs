@@ -48,6 +48,11 @@ pub trait BlobStore: Send + Sync {
     async fn create(&self) -> io::Result<Box<dyn BlobWriter>>;
     /// Streams `range` of a committed blob (the range must lie inside it).
     async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader>;
+    /// [`BlobStore::read`] in chunks of `chunk` bytes where the store can (the last may be shorter):
+    /// a reader that works on fixed-size records (sealed segments) then gets them whole, uncopied.
+    async fn read_in_chunks(&self, id: &BlobId, range: Range<u64>, _chunk: usize) -> io::Result<BlobReader> {
+        self.read(id, range).await
+    }
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, id: &BlobId) -> io::Result<()>;
     /// Calls `visit` for every committed blob (start-up garbage collection).
@@ -182,6 +187,11 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader> {
+        self.read_in_chunks(id, range, READ_CHUNK).await
+    }
+
+    async fn read_in_chunks(&self, id: &BlobId, range: Range<u64>, chunk: usize) -> io::Result<BlobReader> {
+        let chunk = chunk.clamp(4096, 8 * READ_CHUNK);
         let path = self.path(id);
         let start = range.start;
         let file = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
@@ -193,12 +203,12 @@ impl BlobStore for FsBlobStore {
         .map_err(io::Error::other)??;
         let left = range.end.saturating_sub(range.start);
         // One blocking read per chunk; the stream is pulled only as fast as the client reads.
-        let stream = futures::stream::unfold(Some((file, left)), |state| async move {
+        let stream = futures::stream::unfold(Some((file, left)), move |state| async move {
             let (file, left) = state?;
             if left == 0 {
                 return None;
             }
-            let want = (left as usize).min(READ_CHUNK);
+            let want = (left as usize).min(chunk);
             let result = tokio::task::spawn_blocking(move || -> io::Result<(std::fs::File, Vec<u8>)> {
                 let mut f = file;
                 let mut buf = vec![0u8; want];

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::DataKey;
-use super::segment::{HEADER, locate, open_all, open_stream, stream_key};
+use super::segment::{HEADER, SEALED_BATCH, locate, open_all, open_stream, stream_key};
 use crate::engine::ByteStream;
 use crate::store::meta::{BodyRecord, ObjectRecord};
 use crate::store::{BlobId, BlobStore};
@@ -37,7 +37,7 @@ async fn open_blob(
     }
     let key = stream_key(&data_key, &header)?;
     let (first, stored, skip) = locate(range.start, range.end, n);
-    let sealed = blobs.read(&id, stored).await?;
+    let sealed = blobs.read_in_chunks(&id, stored, SEALED_BATCH).await?;
     Ok(open_stream(sealed, key, first, n, skip, range.end - range.start))
 }
 
