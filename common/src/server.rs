@@ -192,9 +192,17 @@ async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Respo
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let sent_body = req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        || req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
     let started = Instant::now();
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
+    // A request refused before its body was read (an S3 PUT failing validation, say) may leave body
+    // bytes on the connection, or a client that sent `Expect: 100-continue` may send them late; either
+    // way the next request on it would be parsed from the middle of a body. Close it instead.
+    if sent_body && status >= 400 {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
     let elapsed = started.elapsed();
     if let Ok(value) = id.parse::<http::HeaderValue>() {
         response.headers_mut().insert("x-amz-request-id", value.clone());
