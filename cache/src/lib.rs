@@ -109,13 +109,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let expire_thread = engine::expire::spawn(engine.clone(), stop.clone())?;
     let persist_thread = store::spawn_ticker(srv.clone(), stop.clone())?;
 
-    let s = srv.clone();
+    // Connections run on their own threads, one per core (see protocol::workers for why).
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = protocol::workers::Workers::start(&srv, threads)?;
+    let w = workers.clone();
     daemon.spawn(protocol::serve(resp, shutdown.clone(), move |stream, peer| {
-        protocol::conn::serve_client(s.clone(), stream, peer)
+        w.hand_over(stream, peer, protocol::workers::Protocol::Resp)
     }));
-    let s = srv.clone();
     daemon.spawn(protocol::serve(memcached, shutdown.clone(), move |stream, peer| {
-        protocol::memcached::serve_client(s.clone(), stream, peer)
+        workers.hand_over(stream, peer, protocol::workers::Protocol::Memcached)
     }));
     daemon.spawn(report_metrics(srv.clone(), shutdown));
     daemon.announce(resp_addr, None);

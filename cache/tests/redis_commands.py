@@ -431,6 +431,16 @@ def wire_robustness():
     assert r.client_kill_filter(_id=vid) == 1
     time.sleep(0.2)
     assert "victim" not in [c.get("name") for c in rb.client_list()]
+    # A client parked in a blocking pop is killed too (it waits on the kill signal while parked).
+    blocked = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+    blocked.sendall(b"CLIENT SETNAME blockee\r\n")
+    assert blocked.recv(64) == b"+OK\r\n"
+    blocked.sendall(b"BLPOP never-pushed 0\r\n")
+    time.sleep(0.2)
+    bid = next(c["id"] for c in rb.client_list() if c.get("name") == "blockee")
+    assert r.client_kill_filter(_id=bid) == 1
+    assert blocked.recv(64) == b""  # closed by the server, not by the 5 s timeout
+    blocked.close()
 
 
 for name, test in [

@@ -151,12 +151,32 @@ pub struct View<'a> {
     lru_now: u32,
     /// Set when an expired key was removed while reading (the AOF logs a DEL for it).
     pub expired_keys: Vec<(usize, Blob)>,
+    /// (address, length, hash) of the key [`Engine::lock_key`] locked: that key outlives the view,
+    /// so a key at the same address and length is that key, and its hash is not computed again.
+    pub(super) key_hash: Option<(*const u8, usize, u64)>,
+}
+
+impl Drop for View<'_> {
+    fn drop(&mut self) {
+        for (slot, shard) in &self.guards {
+            self.eng.note_index_size(*slot, shard.map.index_slots());
+        }
+    }
 }
 
 impl<'a> View<'a> {
     pub(super) fn new(eng: &'a Engine, guards: Guards<'a>, db: usize) -> Self {
         let (now, lru_now) = eng.view_time();
-        View { eng, guards, db, now, lru_now, expired_keys: Vec::new() }
+        View { eng, guards, db, now, lru_now, expired_keys: Vec::new(), key_hash: None }
+    }
+
+    /// `hash_key(key)`, reusing the hash of the key the view was locked for.
+    #[inline]
+    fn hash_of(&self, key: &[u8]) -> u64 {
+        match self.key_hash {
+            Some((p, n, h)) if std::ptr::eq(p, key.as_ptr()) && n == key.len() => h,
+            _ => hash_key(key),
+        }
     }
 
     fn shard_at(&mut self, slot: usize) -> &mut Shard {
@@ -199,8 +219,9 @@ impl<'a> View<'a> {
     fn expire_if_needed(&mut self, key: &[u8]) -> Option<usize> {
         let now = self.now;
         let db = self.db;
+        let h = self.hash_of(key);
         let shard = self.shard(key);
-        let idx = shard.map.get_index_of(key)?;
+        let idx = shard.map.get_index_of_hashed(h, key)?;
         let exp = shard.map[idx].expire_at;
         if exp != 0 && exp <= now {
             shard.remove_index(idx);
@@ -252,13 +273,14 @@ impl<'a> View<'a> {
     /// Stores `value` under `key`, replacing whatever was there; `expire_at` 0 = persistent.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) {
         let meta = eviction::new_meta(self.eng, self.lru_now);
+        let h = self.hash_of(key);
         let shard = self.shard(key);
         shard.touch_watchers(key);
         let entry = Entry { value, expire_at, meta, visited: false };
         if expire_at != 0 {
             shard.volatile += 1;
         }
-        match shard.map.get_index_of(key) {
+        match shard.map.get_index_of_hashed(h, key) {
             Some(idx) => {
                 let old = std::mem::replace(&mut shard.map[idx], entry);
                 if old.expire_at != 0 {
@@ -267,7 +289,7 @@ impl<'a> View<'a> {
                 drop_value(old.value);
             }
             None => {
-                shard.map.insert_new(key, entry);
+                shard.map.insert_new_hashed(h, key, entry);
             }
         }
     }

@@ -101,7 +101,10 @@ pub fn store(
     data: &[u8],
     cas: Option<u64>,
 ) -> (StoreResult, u64) {
-    let existing = get(view, key).map(|i| (i.flags, i.cas, i.data.to_vec(), i.expire_at));
+    // The old data is copied only when it becomes part of the new value.
+    let keep_data = matches!(mode, Mode::Append | Mode::Prepend);
+    let existing =
+        get(view, key).map(|i| (i.flags, i.cas, if keep_data { i.data.to_vec() } else { Vec::new() }, i.expire_at));
     if let Some(want) = cas {
         match &existing {
             None => return (StoreResult::NotFound, 0),

@@ -62,6 +62,11 @@ impl Table {
         self.entries.is_empty()
     }
 
+    /// Slots of the index (0 while the table has never held a key).
+    pub fn index_slots(&self) -> usize {
+        self.slots.len()
+    }
+
     #[inline]
     fn mask(&self) -> usize {
         self.slots.len().wrapping_sub(1)
@@ -69,6 +74,13 @@ impl Table {
 
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
         self.find(hash_key(key), key).map(|(_, pos)| pos)
+    }
+
+    /// [`Table::get_index_of`] for a caller that already has `hash_key(key)`.
+    #[inline]
+    pub fn get_index_of_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
+        debug_assert_eq!(hash, hash_key(key));
+        self.find(hash, key).map(|(_, pos)| pos)
     }
 
     /// (slot index, entry position) of `key` whose hash is `hash`.
@@ -107,6 +119,12 @@ impl Table {
 
     /// Adds a key that is not present (callers check first).
     pub fn insert_new(&mut self, key: &[u8], entry: Entry) {
+        self.insert_new_hashed(hash_key(key), key, entry)
+    }
+
+    /// [`Table::insert_new`] for a caller that already has `hash_key(key)`.
+    pub fn insert_new_hashed(&mut self, h: u64, key: &[u8], entry: Entry) {
+        debug_assert_eq!(h, hash_key(key));
         let key = Key::new(key);
         if self.entries.len() == self.entries.capacity() {
             let grow = (self.entries.capacity() / 4).max(16);
@@ -116,7 +134,6 @@ impl Table {
             self.rebuild((self.slots.len() * 2).max(MIN_SLOTS));
         }
         let pos = self.entries.len();
-        let h = hash_key(&key);
         self.entries.push((key, entry));
         Self::place(&mut self.slots, slot_of(h, pos));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -40,13 +40,14 @@ enum Step {
 async fn run(srv: &Server, stream: &mut TcpStream) -> std::io::Result<()> {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
+    // Created once, not per request (registering a waiter takes a lock).
+    let cancelled = srv.shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         loop {
             match step(srv, &rbuf, &mut out) {
                 Step::More => break,
-                Step::Done(n) => {
-                    let _ = rbuf.split_to(n);
-                }
+                Step::Done(n) => rbuf.advance(n),
                 Step::Close => {
                     flush(stream, &mut out).await?;
                     return Ok(());
@@ -57,7 +58,7 @@ async fn run(srv: &Server, stream: &mut TcpStream) -> std::io::Result<()> {
         rbuf.reserve(16 * 1024);
         tokio::select! {
             n = stream.read_buf(&mut rbuf) => if n? == 0 { return Ok(()) },
-            _ = srv.shutdown.cancelled() => return Ok(()),
+            _ = &mut cancelled => return Ok(()),
         }
     }
 }
@@ -92,7 +93,8 @@ fn step(srv: &Server, buf: &[u8], out: &mut BytesMut) -> Step {
         line(out, "CLIENT_ERROR bad command line format");
         return Step::Done(nl + 1);
     };
-    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    // Inline for the usual handful of words: no allocation per request.
+    let words: smallvec::SmallVec<[&str; 8]> = text.split_ascii_whitespace().collect();
     let Some(&cmd) = words.first() else {
         line(out, "ERROR");
         return Step::Done(nl + 1);
@@ -111,8 +113,8 @@ fn step(srv: &Server, buf: &[u8], out: &mut BytesMut) -> Step {
     }
 }
 
-fn view<'s>(srv: &'s Server, key: &[u8]) -> View<'s> {
-    srv.engine.lock_keys(MEMCACHED_DB, [key])
+fn view<'s>(srv: &'s Server, key: &'s [u8]) -> View<'s> {
+    srv.engine.lock_key(MEMCACHED_DB, key)
 }
 
 fn bad_format(out: &mut BytesMut) {
@@ -195,12 +197,19 @@ fn store_word(r: StoreResult) -> &'static str {
 }
 
 fn write_value(out: &mut BytesMut, key: &str, item: &mc::Item<'_>, with_cas: bool) {
-    let header = if with_cas {
-        format!("VALUE {key} {} {} {}", item.flags, item.data.len(), item.cas)
-    } else {
-        format!("VALUE {key} {} {}", item.flags, item.data.len())
-    };
-    line(out, &header);
+    // Written piecewise (no format! per hit: get is the hot command).
+    let mut num = itoa::Buffer::new();
+    out.put_slice(b"VALUE ");
+    out.put_slice(key.as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(num.format(item.flags).as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(num.format(item.data.len()).as_bytes());
+    if with_cas {
+        out.put_u8(b' ');
+        out.put_slice(num.format(item.cas).as_bytes());
+    }
+    out.put_slice(b"\r\n");
     out.put_slice(item.data);
     out.put_slice(b"\r\n");
 }

@@ -4,6 +4,7 @@ pub mod commands;
 pub mod conn;
 pub mod memcached;
 pub mod resp;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -31,7 +32,9 @@ pub struct ClientInfo {
     pub created: Instant,
     pub name: Mutex<Option<Bytes>>,
     pub db: AtomicUsize,
-    pub last_cmd: Mutex<&'static str>,
+    /// The last command run, as its index in the command table + 1 (0: none yet). An atomic, not
+    /// a lock: every connection writes it whenever its command changes.
+    pub last_cmd: AtomicUsize,
     pub last_active: AtomicU64,
     pub killed: AtomicBool,
     pub kill: Notify,
@@ -104,7 +107,7 @@ impl Server {
             created: Instant::now(),
             name: Mutex::new(None),
             db: AtomicUsize::new(0),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicUsize::new(0),
             last_active: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             kill: Notify::new(),

@@ -14,6 +14,7 @@ pub mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -153,6 +154,20 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     t.by_name.get(&lower[..name.len()]).map(|&i| &t.commands[i])
 }
 
+/// Where `cmd` (a reference into the command table) sits in it.
+fn table_index(cmd: &'static Command) -> usize {
+    let base = table().commands.as_ptr() as usize;
+    (cmd as *const Command as usize - base) / size_of::<Command>()
+}
+
+/// What CLIENT LIST shows as `cmd=` for a connection.
+pub fn last_command_name(info: &super::ClientInfo) -> &'static str {
+    match info.last_cmd.load(Ordering::Relaxed) {
+        0 => "NULL",
+        i => table().commands.get(i - 1).map_or("NULL", |c| c.name),
+    }
+}
+
 pub fn flag_names(flags: u32) -> Vec<&'static str> {
     FLAG_NAMES.iter().filter(|(f, _)| flags & f != 0).map(|(_, n)| *n).collect()
 }
@@ -239,7 +254,7 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
         return Flow::Done;
     }
     if cached.is_none() {
-        *client.info.last_cmd.lock() = cmd.name;
+        client.info.last_cmd.store(table_index(cmd) + 1, Ordering::Relaxed);
         client.last_command = Some(cmd);
     }
     match execute(srv, client, out, cmd, args, None) {
@@ -280,6 +295,9 @@ pub fn execute(
                 let eng = &srv.engine;
                 let db = ctx.client.db;
                 let mut v = match cmd.lock {
+                    Lock::Keys(first, last, _) if first == last && first >= 1 && (first as usize) < args.len() => {
+                        eng.lock_key(db, &args[first as usize])
+                    }
                     Lock::Keys(first, last, step) => eng.lock_keys(db, key_args(args, first, last, step)),
                     Lock::Db => eng.lock_db(db),
                     Lock::All | Lock::None => eng.lock_all(db),

@@ -181,7 +181,7 @@ fn client_line(srv: &crate::protocol::Server, info: &crate::protocol::ClientInfo
         name,
         age,
         info.db.load(Ordering::Relaxed),
-        info.last_cmd.lock()
+        super::last_command_name(info)
     )
 }
 
@@ -276,7 +276,9 @@ fn client(c: &mut Ctx<'_>, a: &[Bytes]) -> CacheResult<()> {
 
 fn kill(info: &crate::protocol::ClientInfo) {
     info.killed.store(true, Ordering::Release);
-    info.kill.notify_one();
+    // Every future the connection holds on `kill` wakes (its main loop and a blocked pop each keep
+    // one registered for their whole life rather than re-registering per request).
+    info.kill.notify_waiters();
 }
 
 fn command_info(c: &mut Ctx<'_>, cmd: &Command) {
