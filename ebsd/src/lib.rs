@@ -32,6 +32,12 @@ pub struct Args {
     /// Pace background hydration of volumes restored from snapshots (MiB/s; 0 = unpaced).
     #[arg(long, env = "STRATUS_HYDRATE_MIB_PER_SEC", default_value_t = 0)]
     pub hydrate_mib_per_sec: u64,
+    /// Scale the burst credit buckets of gp2 (5.4 M I/O credits) and st1/sc1 (1 TiB of throughput
+    /// credits per TiB) by this factor: their initial and maximum balance. Burst and baseline rates are
+    /// not scaled, so a gp2 volume still bursts to 3,000 IOPS and falls to 3 IOPS/GiB, only sooner
+    /// (0.001 ends a 1 GiB volume's burst after ~1.9 s instead of ~31 min). 1.0 = AWS's sizes.
+    #[arg(long, env = "STRATUS_BURST_CREDITS_SCALE", default_value = "1.0", value_name = "FACTOR")]
+    pub burst_credits_scale: engine::perf::CreditScale,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -53,7 +59,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(v) if args.hydrate_mib_per_sec == 0 => v.max(0) as u64,
         _ => args.hydrate_mib_per_sec,
     };
-    let options = engine::SnapshotOptions { hydrate_mib_per_sec };
+    let options = engine::EngineOptions { hydrate_mib_per_sec, burst_credits_scale: args.burst_credits_scale };
+    if options.burst_credits_scale != engine::perf::CreditScale::AWS {
+        tracing::warn!(
+            scale = options.burst_credits_scale.factor(),
+            "burst credit buckets are scaled: volumes reach their baseline sooner than on AWS"
+        );
+    }
     let engine = {
         let data_dir = data_dir.clone();
         tokio::task::spawn_blocking(move || {

@@ -407,10 +407,13 @@ fn wait_for_file(path: &Path) {
 }
 
 const DETACHED: &str = r#"
-import sys, time, nbd
+import os, sys, time, nbd
 h = nbd.NBD(); h.connect_uri(sys.argv[1])
 open(sys.argv[2], "w").close()
-time.sleep(3)
+# Read only once the test says DetachVolume returned (a fixed sleep raced a slow aws cli under load).
+deadline = time.monotonic() + 60
+while not os.path.exists(sys.argv[3]) and time.monotonic() < deadline:
+    time.sleep(0.05)
 try:
     h.pread(4096, 0)
     print("open")
@@ -454,10 +457,12 @@ fn flushed_data_survives_kill9_growth_shows_on_reconnect_and_detach_ends_connect
     // Detaching pulls the disk: open connections end, and new ones are refused.
     let mut held_open = Command::new(PYTHON);
     let connected = ebs.daemon.data_dir().join("connected");
-    held_open.arg("-c").arg(DETACHED).arg(ebs.uri(&id)).arg(&connected);
+    let detached = ebs.daemon.data_dir().join("detached");
+    held_open.arg("-c").arg(DETACHED).arg(ebs.uri(&id)).arg(&connected).arg(&detached);
     let child = std::thread::spawn(move || run_with_timeout(&mut held_open, TIMEOUT));
     wait_for_file(&connected);
     ebs.ok(&["detach-volume", "--volume-id", &id]);
+    std::fs::write(&detached, b"").unwrap();
     let (status, out, err) = child.join().unwrap();
     assert!(status.success(), "{err}");
     assert_eq!(out.trim(), "closed");

@@ -81,14 +81,17 @@ pub struct VolumeEngine {
     captures: Mutex<HashMap<String, Arc<Capture>>>,
     /// Background hydration rate in bytes per second (0: unpaced).
     hydrate_rate: u64,
+    credit_scale: perf::CreditScale,
     me: Weak<VolumeEngine>,
 }
 
-/// Snapshot settings of the engine.
+/// Settings of the engine.
 #[derive(Debug, Clone, Default)]
-pub struct SnapshotOptions {
+pub struct EngineOptions {
     /// Pace of background hydration of restored volumes, in MiB/s (0: as fast as the store answers).
     pub hydrate_mib_per_sec: u64,
+    /// Size of the burst credit buckets (gp2, st1, sc1) relative to AWS's.
+    pub burst_credits_scale: perf::CreditScale,
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -106,7 +109,7 @@ impl VolumeEngine {
         clock: SharedClock,
         io_uring: bool,
         store: Arc<dyn SnapshotStore>,
-        options: SnapshotOptions,
+        options: EngineOptions,
     ) -> EngineResult<Arc<Self>> {
         let volumes_dir = data_dir.join("volumes");
         std::fs::create_dir_all(&volumes_dir)?;
@@ -147,7 +150,7 @@ impl VolumeEngine {
                 }
             };
             meta.put_dirty_map_in(&mut unclean, &volume.id, &dirty, false);
-            let model = PerfModel::new(&volume.spec, clock.clone());
+            let model = PerfModel::new(&volume.spec, clock.clone(), options.burst_credits_scale);
             let handle = Arc::new(VolumeHandle::new(
                 volume.id.clone(),
                 file,
@@ -199,6 +202,7 @@ impl VolumeEngine {
             pins: Arc::new(Pins::default()),
             captures: Mutex::new(HashMap::new()),
             hydrate_rate,
+            credit_scale: options.burst_credits_scale,
             me: me.clone(),
         });
         engine.recover_snapshots()?;
@@ -300,7 +304,7 @@ impl VolumeEngine {
             }
         }
         self.meta.write(batch)?;
-        let model = PerfModel::new(&spec, self.clock.clone());
+        let model = PerfModel::new(&spec, self.clock.clone(), self.credit_scale);
         let handle =
             Arc::new(VolumeHandle::new(id.clone(), file, &spec, model, self.uring.clone(), self.meta.clone(), dirty));
         if let Some(h) = hydration {

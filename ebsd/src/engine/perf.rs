@@ -9,6 +9,10 @@
 //!   500 / 250 MiB/s, a bucket of 1 TiB of credits per TiB of size; 500 / 250 IOPS.
 //!
 //! I/O size accounting as EBS: SSD types count one operation per 256 KiB, HDD types per 1 MiB.
+//!
+//! [`CreditScale`] (`--burst-credits-scale`) shrinks or grows the burst buckets, and only them: a gp2
+//! volume still bursts at 3,000 IOPS and falls to 3 IOPS/GiB, just sooner, so a benchmark or a test can
+//! reach the cliff in seconds instead of half an hour.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,6 +27,56 @@ pub const GP2_CREDITS: u64 = 5_400_000;
 pub const GP2_BURST_IOPS: u64 = 3_000;
 /// Idle time a peak-rate bucket may bank, so pacing stays within a few percent of the modelled rate.
 const PEAK_WINDOW_DIVISOR: u64 = 50;
+
+/// The factor applied to the capacity (initial and maximum balance) of the burst credit buckets: gp2's
+/// I/O credits and st1 / sc1's throughput credits. 1.0 is AWS's size. Rates are never scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CreditScale(f64);
+
+/// Why a credit scale was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("burst credit scale {0:?} must be a number between 0 and {max}", max = CreditScale::MAX)]
+pub struct BadCreditScale(String);
+
+impl CreditScale {
+    /// AWS's bucket sizes.
+    pub const AWS: Self = Self(1.0);
+    /// Far above any use, and low enough that a scaled bucket stays well inside the token bucket's range.
+    pub const MAX: f64 = 1_000.0;
+
+    pub fn new(factor: f64) -> Result<Self, BadCreditScale> {
+        if factor.is_finite() && (0.0..=Self::MAX).contains(&factor) {
+            Ok(Self(factor))
+        } else {
+            Err(BadCreditScale(factor.to_string()))
+        }
+    }
+
+    pub fn factor(self) -> f64 {
+        self.0
+    }
+
+    /// `credits` scaled, rounded to the nearest whole credit.
+    pub fn apply(self, credits: u64) -> u64 {
+        // Exact for the default: no float round trip of AWS's numbers.
+        if self == Self::AWS { credits } else { (credits as f64 * self.0).round() as u64 }
+    }
+}
+
+impl Default for CreditScale {
+    fn default() -> Self {
+        Self::AWS
+    }
+}
+
+impl std::str::FromStr for CreditScale {
+    type Err = BadCreditScale;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let factor: f64 = s.trim().parse().map_err(|_| BadCreditScale(s.to_string()))?;
+        Self::new(factor)
+    }
+}
 
 /// The rates a spec allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +150,15 @@ impl Limits {
             }
         }
     }
+
+    /// These limits with the burst buckets' capacities scaled (the rates stay as they are).
+    pub fn with_credit_scale(self, scale: CreditScale) -> Self {
+        Self {
+            iops_credits: self.iops_credits.map(|(rate, cap)| (rate, scale.apply(cap))),
+            byte_credits: self.byte_credits.map(|(rate, cap)| (rate, scale.apply(cap))),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -147,13 +210,16 @@ fn balance(b: &mut Buckets, now: u64) -> Option<f64> {
 #[derive(Debug)]
 pub struct PerfModel {
     clock: SharedClock,
+    credit_scale: CreditScale,
     buckets: Mutex<Buckets>,
 }
 
 impl PerfModel {
-    pub fn new(spec: &VolumeSpec, clock: SharedClock) -> Self {
+    /// AWS's model of `spec`, with burst buckets of `credit_scale` times AWS's size, full.
+    pub fn new(spec: &VolumeSpec, clock: SharedClock, credit_scale: CreditScale) -> Self {
         let now = clock.monotonic_nanos();
-        Self { buckets: Mutex::new(Buckets::new(Limits::of(spec), now)), clock }
+        let limits = Limits::of(spec).with_credit_scale(credit_scale);
+        Self { buckets: Mutex::new(Buckets::new(limits, now)), clock, credit_scale }
     }
 
     /// Charges one request of `len` bytes; returns how long it must wait before it is served, and the
@@ -188,7 +254,7 @@ impl PerfModel {
     /// Applies a ModifyVolume: new rates at once, banked credits kept up to the new capacity.
     pub fn reconfigure(&self, spec: &VolumeSpec) {
         let now = self.clock.monotonic_nanos();
-        let limits = Limits::of(spec);
+        let limits = Limits::of(spec).with_credit_scale(self.credit_scale);
         let mut b = self.buckets.lock().expect("perf model lock");
         b.iops.reconfigure(limits.peak_iops, (limits.peak_iops / PEAK_WINDOW_DIVISOR).max(1), now);
         b.bytes.reconfigure(limits.peak_bytes, (limits.peak_bytes / PEAK_WINDOW_DIVISOR).max(1), now);
@@ -269,7 +335,7 @@ mod tests {
     #[test]
     fn gp2_100_gib_bursts_at_3000_until_credits_run_out_then_300() {
         let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
-        let model = PerfModel::new(&spec("gp2", 100, None), clock.clone());
+        let model = PerfModel::new(&spec("gp2", 100, None), clock.clone(), CreditScale::AWS);
         assert_eq!(model.burst_balance(), Some(100.0));
         // 5.4 M credits drain at 3,000 − 300 = 2,700 per second: 2,000 s of burst.
         let rates = drive(&model, &clock, 4096, 2_300);
@@ -289,7 +355,7 @@ mod tests {
     #[test]
     fn gp2_between_170_and_334_gib_gets_250_mib_s_only_while_credits_last() {
         let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
-        let model = PerfModel::new(&spec("gp2", 200, None), clock.clone());
+        let model = PerfModel::new(&spec("gp2", 200, None), clock.clone(), CreditScale::AWS);
         // 1 MiB = 4 ops; 250 MiB/s = 1,000 IOPS against a 600 IOPS baseline: credits last 13,500 s.
         let rates = drive(&model, &clock, MIB, 14_000);
         assert!((247..=253).contains(&rates[100]), "burst {}", rates[100]);
@@ -302,7 +368,7 @@ mod tests {
     #[test]
     fn io1_holds_its_provisioned_iops() {
         let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
-        let model = PerfModel::new(&spec("io1", 100, Some(5_000)), clock.clone());
+        let model = PerfModel::new(&spec("io1", 100, Some(5_000)), clock.clone(), CreditScale::AWS);
         assert_eq!(model.burst_balance(), None);
         let rates = drive(&model, &clock, 16 * 1024, 60);
         for (second, &ops) in rates.iter().enumerate().skip(1) {
@@ -314,7 +380,7 @@ mod tests {
     fn ssd_counts_one_op_per_256_kib() {
         let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
         // io1 1,000 IOPS → 250 MiB/s; 1 MiB requests cost 4 ops → 250 requests per second.
-        let model = PerfModel::new(&spec("io1", 100, Some(1_000)), clock.clone());
+        let model = PerfModel::new(&spec("io1", 100, Some(1_000)), clock.clone(), CreditScale::AWS);
         let rates = drive(&model, &clock, MIB, 10);
         assert!((248..=252).contains(&rates[5]), "{}", rates[5]);
     }
@@ -322,7 +388,7 @@ mod tests {
     #[test]
     fn st1_bursts_by_throughput_then_falls_to_baseline() {
         let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
-        let model = PerfModel::new(&spec("st1", 1_024, None), clock.clone());
+        let model = PerfModel::new(&spec("st1", 1_024, None), clock.clone(), CreditScale::AWS);
         // 1 TiB of credits drains at 250 − 40 = 210 MiB/s: about 4,993 s of burst.
         let rates = drive(&model, &clock, MIB, 5_200);
         assert!((247..=253).contains(&rates[100]), "burst {}", rates[100]);
@@ -334,7 +400,7 @@ mod tests {
     fn gp3_caps_throughput_and_modify_changes_it() {
         let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
         let base = spec("gp3", 100, None);
-        let model = PerfModel::new(&base, clock.clone());
+        let model = PerfModel::new(&base, clock.clone(), CreditScale::AWS);
         let rates = drive(&model, &clock, MIB, 5);
         assert!((123..=127).contains(&rates[3]), "125 MiB/s: {}", rates[3]);
         let faster =
@@ -342,5 +408,65 @@ mod tests {
         model.reconfigure(&faster);
         let rates = drive(&model, &clock, MIB, 5);
         assert!((495..=505).contains(&rates[3]), "500 MiB/s: {}", rates[3]);
+    }
+
+    #[test]
+    fn a_scaled_gp2_bucket_reaches_the_same_cliff_sooner_at_the_same_rates() {
+        let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
+        let scale = CreditScale::new(0.01).unwrap();
+        let model = PerfModel::new(&spec("gp2", 1, None), clock.clone(), scale);
+        let aws = Limits::of(&spec("gp2", 1, None));
+        assert_eq!(model.limits().peak_iops, aws.peak_iops, "the burst rate is not scaled");
+        assert_eq!(model.limits().iops_credits, Some((100, 54_000)), "baseline kept, bucket scaled");
+        assert_eq!(model.burst_balance(), Some(100.0), "a new volume starts with a full (scaled) bucket");
+        // 54,000 credits drain at 3,000 − 100 = 2,900 per second: 18.6 s of burst, then 100 IOPS.
+        let rates = drive(&model, &clock, 4096, 30);
+        for (second, &ops) in rates.iter().enumerate().take(18).skip(1) {
+            assert!((2_985..=3_015).contains(&ops), "second {second}: {ops} IOPS during the burst");
+        }
+        for (second, &ops) in rates.iter().enumerate().skip(20) {
+            assert!((99..=101).contains(&ops), "second {second}: {ops} IOPS after the credits ran out");
+        }
+        // Idle time refills at the baseline rate, up to the scaled capacity only.
+        clock.advance(Duration::from_secs(270));
+        let balance = model.burst_balance().unwrap();
+        assert!((49.0..=51.0).contains(&balance), "27,000 of 54,000 credits back: {balance}");
+        clock.advance(Duration::from_secs(10_000));
+        assert_eq!(model.burst_balance(), Some(100.0));
+        // A modification keeps the scale: 50 GiB has a 150 IOPS baseline and the same scaled bucket.
+        model.reconfigure(&spec("gp2", 50, None));
+        assert_eq!(model.limits().iops_credits, Some((150, 54_000)));
+    }
+
+    #[test]
+    fn a_zero_scale_leaves_gp2_at_its_baseline() {
+        let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
+        let model = PerfModel::new(&spec("gp2", 10, None), clock.clone(), CreditScale::new(0.0).unwrap());
+        let rates = drive(&model, &clock, 4096, 10);
+        for (second, &ops) in rates.iter().enumerate().skip(1) {
+            assert!((99..=101).contains(&ops), "second {second}: {ops}");
+        }
+    }
+
+    #[test]
+    fn a_scaled_st1_bucket_scales_its_throughput_credits_only() {
+        let clock = FakeClock::new(time::OffsetDateTime::UNIX_EPOCH);
+        let model = PerfModel::new(&spec("st1", 1_024, None), clock.clone(), CreditScale::new(0.01).unwrap());
+        // 10.24 GiB of credits drain at 250 − 40 = 210 MiB/s: about 50 s of burst.
+        let rates = drive(&model, &clock, MIB, 70);
+        assert!((247..=253).contains(&rates[10]), "burst {}", rates[10]);
+        assert!((247..=253).contains(&rates[45]), "still bursting {}", rates[45]);
+        assert!((39..=41).contains(&rates[60]), "baseline {}", rates[60]);
+    }
+
+    #[test]
+    fn credit_scales_are_checked() {
+        assert_eq!("1".parse::<CreditScale>(), Ok(CreditScale::AWS));
+        assert_eq!(" 0.001 ".parse::<CreditScale>().map(CreditScale::factor), Ok(0.001));
+        for bad in ["-0.5", "NaN", "inf", "abc", "", "1000.5"] {
+            assert!(bad.parse::<CreditScale>().is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(CreditScale::AWS.apply(GP2_CREDITS), GP2_CREDITS);
+        assert_eq!(CreditScale::new(0.5).unwrap().apply(GP2_CREDITS), 2_700_000);
     }
 }

@@ -8,7 +8,7 @@ use crate::store::snapshots::DirSnapshotStore;
 
 fn open(dir: &Path, kv: Arc<dyn KvStore>) -> Arc<VolumeEngine> {
     let store = Arc::new(DirSnapshotStore::open(&dir.join("snapshots")).unwrap());
-    VolumeEngine::open(dir, kv, SystemClock::shared(), true, store, SnapshotOptions::default()).unwrap()
+    VolumeEngine::open(dir, kv, SystemClock::shared(), true, store, EngineOptions::default()).unwrap()
 }
 
 fn engine(dir: &Path) -> Arc<VolumeEngine> {
@@ -238,7 +238,7 @@ fn snapshot_of_a_volume_still_hydrating_after_a_crash_keeps_unfetched_blocks() {
     let kv: Arc<dyn KvStore> = Arc::new(MemoryKv::new(crate::store::meta::COLUMN_FAMILIES));
     let slow = |kv: Arc<dyn KvStore>| {
         let store = Arc::new(DirSnapshotStore::open(&dir.path().join("snapshots")).unwrap());
-        let options = SnapshotOptions { hydrate_mib_per_sec: 1 };
+        let options = EngineOptions { hydrate_mib_per_sec: 1, ..Default::default() };
         VolumeEngine::open(dir.path(), kv, SystemClock::shared(), true, store, options).unwrap()
     };
     let e = slow(kv.clone());
