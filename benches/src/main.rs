@@ -42,6 +42,8 @@ enum Area {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // First, while this is the only thread: a signal must stop the daemons and peers the run starts.
+    let run_dir = harness::children::install()?;
     let mut machine = harness::machine::Machine::describe();
     // The bar's length is the sum of the selected areas' steps.
     let mut steps = 0;
@@ -86,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     if matches!(cli.area, Area::All | Area::Cache) {
         let opts = areas::cache::CacheOptions {
             requests: 100_000,
-            pipelined_requests: 500_000,
+            pipelined_requests: 2_000_000,
             memory_keys: 300_000,
             mc_connections: 8,
             mc_secs: 4.0,
@@ -101,5 +103,7 @@ fn main() -> anyhow::Result<()> {
     let summary = harness::report::write(&cli.out, &machine, cli.rounds, &lines)?;
     println!("{summary}");
     println!("report: {}", cli.out.join("report.md").display());
+    // Every temp dir in it was dropped with its owner; this removes the directory itself.
+    let _ = std::fs::remove_dir_all(&run_dir);
     Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod bars;
 pub mod binaries;
 pub mod chart;
+pub mod children;
 pub mod machine;
 pub mod multi;
 pub mod report;

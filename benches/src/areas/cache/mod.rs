@@ -48,8 +48,8 @@ struct Side {
 pub fn run(rounds: usize, opts: &CacheOptions, progress: &ProgressBar) -> anyhow::Result<Vec<Line>> {
     let started = Instant::now();
     let redis_dir = tempfile::tempdir()?;
-    let daemon = ::tests::DaemonProcess::start(
-        binaries::daemon("cache")?,
+    let daemon = crate::harness::children::start_daemon(
+        &binaries::daemon("cache")?,
         &["--memcached-listen", "127.0.0.1:0", "--save", "", "--appendonly", "no"],
         3,
     );

@@ -40,7 +40,7 @@ fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
 
 pub fn start_redis(dir: &std::path::Path) -> anyhow::Result<Peer> {
     let port = free_low_port(0)?;
-    let child = Command::new("redis-server")
+    let child = crate::harness::children::die_with_harness(&mut Command::new("redis-server"))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir)
@@ -58,7 +58,7 @@ pub fn start_memcached() -> anyhow::Result<Peer> {
     let port = free_low_port(2_500)?;
     // memcached refuses to start as root without -u; as anyone else it ignores -u.
     let user = Command::new("id").arg("-un").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let child = Command::new("memcached")
+    let child = crate::harness::children::die_with_harness(&mut Command::new("memcached"))
         .args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-t", "2", "-m", "1024", "-c", "1024"])
         .args(["-u", &user.unwrap_or_else(|_| "root".into())])
         .stdout(Stdio::null())

@@ -218,6 +218,42 @@ pub async fn timed(
     Ok(Outcome { round: Round { value, latency: Latency::of_micros(all) }, throttled })
 }
 
+/// Sends `mix` flat out on `clients` connections until the table throttles one request: its bucket is
+/// then empty (burst allowance included), so a timed round started right after measures the steady
+/// rate, not what was banked before it. Fails if nothing is throttled within `limit`.
+pub async fn drain(target: &Endpoint, clients: usize, limit: Duration, mix: Mix) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (target, mix, drained) = (target.clone(), mix.clone(), drained.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut rng = Rng(0xD1B5_4A32 + 7919 * c as u64);
+            while !drained.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let req = mix(c, &mut rng);
+                let (status, resp) = conn.call(req.op, &req.body).await?;
+                let text = std::str::from_utf8(resp).unwrap_or("");
+                if status == 400 && text.contains("ProvisionedThroughputExceededException") {
+                    drained.store(true, std::sync::atomic::Ordering::Relaxed);
+                } else if status != 200 || !text.contains(req.expect) {
+                    bail!("{} {}: status {status}: {text}", target.name, req.op);
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    anyhow::ensure!(
+        drained.load(std::sync::atomic::Ordering::Relaxed),
+        "{}: nothing was throttled in {limit:?}",
+        target.name
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,7 +102,7 @@ pub const QEMU_MODES: [(&str, &[&str]); 2] = [
 impl QemuNbd {
     pub fn start(file: &Path, mode: &'static str, flags: &[&str]) -> anyhow::Result<Self> {
         let port = free_low_port()?;
-        let child = Command::new("qemu-nbd")
+        let child = crate::harness::children::die_with_harness(&mut Command::new("qemu-nbd"))
             .args(["-f", "raw", "-x", "vol0", "-b", "127.0.0.1", "-p", &port.to_string(), "--persistent", "--shared=8"])
             .args(flags)
             .arg("--discard=unmap")

@@ -6,6 +6,7 @@
 
 mod api;
 mod fio;
+mod gp2;
 mod snapshots;
 mod throttle;
 
@@ -34,19 +35,20 @@ const JOBS: [Job; 6] = [
     Job { name: "1 MiB seq read qd8", rw: "read", bs: "1m", iodepth: 8 },
     Job { name: "1 MiB seq write qd8", rw: "write", bs: "1m", iodepth: 8 },
 ];
-/// gp2's volume and run length: the smallest volume (baseline 100 IOPS) drains fastest.
-const GP2_GIB: u64 = 1;
-const GP2_SECS: u64 = 20;
-
-/// Rounds × sides × (fio jobs + throttled checks + snapshots), for the progress bar (+1: gp2 run).
+/// Rounds × sides × (fio jobs + throttled checks + snapshots) + rounds × gp2 runs, for the progress bar.
 pub fn steps(rounds: usize) -> u64 {
-    (rounds * 2 * (JOBS.len() + throttle::CHECKS.len() + 1) + 1) as u64
+    (rounds * 2 * (JOBS.len() + throttle::CHECKS.len() + 1) + rounds * gp2::JOBS.len()) as u64
 }
 
 pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) -> anyhow::Result<Vec<Line>> {
     let started = Instant::now();
     let bin = crate::harness::binaries::daemon("ebsd")?;
-    let daemon = ::tests::DaemonProcess::start(&bin, &["--nbd-listen", "127.0.0.1:0"], 3);
+    let scale = gp2::CREDIT_SCALE.to_string();
+    let daemon = crate::harness::children::start_daemon(
+        &bin,
+        &["--nbd-listen", "127.0.0.1:0", "--burst-credits-scale", &scale],
+        3,
+    );
     let mut api = api::Api::new(&daemon)?;
     let work = daemon.data_dir().join("bench");
     std::fs::create_dir_all(&work)?;
@@ -113,8 +115,6 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
 
     for check in &throttle::CHECKS {
         progress.set_message(format!("ebs: {}", check.job.name));
-        let volume = api.volume(check.spec)?;
-        let uri = Target::Nbd(api.uri(&volume));
         let w = Workload {
             area: "ebs",
             name: check.job.name,
@@ -122,12 +122,16 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
             higher_is_better: true,
             peer_name: "the volume's model",
         };
+        // A fresh volume per round: each starts from the same full bucket, none from what the last left.
         lines.push(ab_rounds(
             w,
             rounds,
             || {
                 progress.inc(1);
-                fio::run(&uri, &check.job, Some(opts.secs), region_mib, &[])
+                let volume = api.volume(check.spec)?;
+                let r = fio::run(&Target::Nbd(api.uri(&volume)), &check.job, Some(opts.secs), region_mib, &[]);
+                api.delete_volume(&volume)?;
+                r
             },
             || {
                 progress.inc(1);
@@ -136,11 +140,21 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
         )?);
     }
 
-    progress.set_message("ebs: gp2 burst credits");
     std::fs::create_dir_all(&opts.out)?;
-    let chart = opts.out.join("ebs-gp2-burst.png");
-    lines.extend(throttle::gp2_burst(&mut api, GP2_GIB, GP2_SECS, &work, &chart)?);
-    progress.inc(1);
+    let mut charts = Vec::new();
+    let mut runs = vec![Vec::new(); gp2::JOBS.len()];
+    for round in 0..rounds.max(1) {
+        for (job, series) in gp2::JOBS.iter().zip(&mut runs) {
+            progress.set_message(format!("ebs: {} burst credits, round {}", job.name, round + 1));
+            series.push(gp2::run_once(&mut api, job, &work)?);
+            progress.inc(1);
+        }
+    }
+    for (job, series) in gp2::JOBS.iter().zip(&runs) {
+        let chart = opts.out.join(format!("ebs-gp2-burst-{}.png", job.rw));
+        lines.extend(gp2::lines(job, series, &chart)?);
+        charts.push(chart.display().to_string());
+    }
 
     progress.set_message("ebs: snapshots");
     // The same API connection serves both sides; a RefCell lets both closures use it.
@@ -157,6 +171,6 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
             snapshots::peer(&mut api.borrow_mut(), region_mib, &work)
         },
     )?);
-    println!("ebs: {:.0} s; gp2 chart: {}", started.elapsed().as_secs_f64(), chart.display());
+    println!("ebs: {:.0} s; gp2 charts: {}", started.elapsed().as_secs_f64(), charts.join(", "));
     Ok(lines)
 }

@@ -39,7 +39,7 @@ pub fn run(rounds: usize, opts: &S3Options, progress: &indicatif::ProgressBar) -
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let bin = crate::harness::binaries::daemon("s3d")?;
-    let daemon = ::tests::DaemonProcess::start(&bin, &[], 2);
+    let daemon = crate::harness::children::start_daemon(&bin, &[], 2);
     let (ak, sk) = daemon.root_credentials();
     let ours =
         Endpoint { name: "s3d", addr: daemon.addr("api").to_string(), access_key: ak.clone(), secret_key: sk.clone() };

@@ -43,7 +43,7 @@ impl Seaweed {
         // HTTP ports in 15000..24000 and their gRPC twins 5000 above: all below the ephemeral range.
         let base = 15000 + (std::process::id() % 900) as u16 * 10;
         let (master, volume, filer, s3, grpc) = (base, base + 1, base + 2, base + 3, 5000);
-        let child = Command::new("weed")
+        let child = crate::harness::children::die_with_harness(&mut Command::new("weed"))
             .args(["server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3", "-volume.max=0"])
             .arg(format!("-dir={}", data.display()))
             .arg(format!("-master.port={master}"))
