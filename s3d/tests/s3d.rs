@@ -75,6 +75,51 @@ fn boto3_suite_covers_every_operation_and_error() {
     assert!(d.stop().success(), "s3d exits 0 on SIGTERM");
 }
 
+/// ACLs and S3 Object Ownership through boto3 (second user bob for READ grants), then the aws cli's
+/// put-object-acl / get-object-acl / bucket ownership controls.
+#[test]
+fn acls_and_object_ownership_through_boto3_and_the_aws_cli() {
+    let mut d = start();
+    let bob = common::credentials::CredentialStore::add_user(d.data_dir(), "bob").unwrap();
+    d.stop();
+    d.restart();
+    let mut cmd = client("python3", &d);
+    cmd.arg(script("acl_suite.py"))
+        .arg(d.endpoint())
+        .env("BOB_ACCESS_KEY", &bob.access_key)
+        .env("BOB_SECRET_KEY", bob.secret_key.expose());
+    let (status, out, err) = run_with_timeout(&mut cmd, Duration::from_secs(600));
+    assert!(status.success(), "acl suite failed:\n{out}\n{err}\ndaemon log tail:\n{}", tail(&d.log(), 60));
+    assert!(out.contains("acl suite: ok"), "{out}");
+    println!("{out}");
+
+    aws(&d, &["s3api", "create-bucket", "--bucket", "cli-acl", "--object-ownership", "ObjectWriter"]);
+    let controls = aws(&d, &["s3api", "get-bucket-ownership-controls", "--bucket", "cli-acl"]);
+    assert!(controls.contains("\"ObjectWriter\""), "{controls}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"cli acl").unwrap();
+    aws(&d, &["s3api", "put-object", "--bucket", "cli-acl", "--key", "f", "--body", file.to_str().unwrap()]);
+    let before = aws(&d, &["s3api", "get-object-acl", "--bucket", "cli-acl", "--key", "f"]);
+    assert!(before.contains("FULL_CONTROL") && !before.contains("AllUsers"), "{before}");
+    aws(&d, &["s3api", "put-object-acl", "--bucket", "cli-acl", "--key", "f", "--acl", "public-read"]);
+    let after = aws(&d, &["s3api", "get-object-acl", "--bucket", "cli-acl", "--key", "f"]);
+    assert!(after.contains("http://acs.amazonaws.com/groups/global/AllUsers") && after.contains("\"READ\""), "{after}");
+    // The ListBuckets owner is the ACL owner.
+    let owner_id = aws(&d, &["s3api", "list-buckets", "--query", "Owner.ID", "--output", "text"]);
+    assert!(after.contains(owner_id.trim()), "{after} / {owner_id}");
+    aws(&d, &["s3api", "delete-bucket-ownership-controls", "--bucket", "cli-acl"]);
+    let mut missing = client("aws", &d);
+    missing.arg("--endpoint-url").arg(d.endpoint()).args([
+        "s3api",
+        "get-bucket-ownership-controls",
+        "--bucket",
+        "cli-acl",
+    ]);
+    let (status, _, err) = run_with_timeout(&mut missing, Duration::from_secs(120));
+    assert!(!status.success() && err.contains("OwnershipControlsNotFoundError"), "{err}");
+}
+
 #[test]
 fn boto3_over_https_sends_chunked_bodies_with_checksum_trailers() {
     let d = DaemonProcess::start(BIN, &["--tls-self-signed"], 2);

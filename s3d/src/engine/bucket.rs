@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use super::acl::{AclRequest, ObjectOwnership};
 use super::names::validate_bucket_name;
 use super::{Caller, Engine, EngineError, Result, ms_to_time};
 use crate::store::meta::{BucketRecord, MetaBatch};
@@ -16,7 +17,20 @@ pub struct BucketInfo {
 
 impl Engine {
     pub async fn create_bucket(&self, caller: &Caller, name: &str, location: Option<String>) -> Result<()> {
+        self.create_bucket_with(caller, name, location, None, None).await
+    }
+
+    /// CreateBucket with `x-amz-object-ownership` (default BucketOwnerEnforced) and an ACL.
+    pub async fn create_bucket_with(
+        &self,
+        caller: &Caller,
+        name: &str,
+        location: Option<String>,
+        ownership: Option<ObjectOwnership>,
+        acl: Option<AclRequest>,
+    ) -> Result<()> {
         validate_bucket_name(name)?;
+        let (ownership, acl) = super::acl::for_new_bucket(ownership, acl, &caller.user)?;
         let _guard = self.locks.lock(name, "").await;
         if let Some(existing) = self.meta.bucket(name)? {
             return Err(if existing.owner == caller.user {
@@ -35,6 +49,8 @@ impl Engine {
                 location,
                 versioning: None,
                 encryption: None,
+                ownership: Some(ownership),
+                acl,
             },
         );
         self.commit(batch).await

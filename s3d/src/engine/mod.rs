@@ -2,6 +2,9 @@
 //! multipart uploads) over the metadata store and the blob store. It never sees HTTP or XML: the
 //! protocol layer hands it typed requests and maps [`EngineError`] to S3's wire errors.
 
+pub mod acl;
+#[cfg(test)]
+mod acl_tests;
 pub mod bucket;
 pub mod checksum;
 pub mod ingest;
@@ -121,6 +124,24 @@ pub enum EngineError {
     RestoreAlreadyInProgress,
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
+    /// An ACL other than the bucket owner's FULL_CONTROL on a bucket with ACLs disabled.
+    #[error("The bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    /// Disabling ACLs (BucketOwnerEnforced) on a bucket whose ACL grants others access.
+    #[error("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")]
+    InvalidBucketAclWithObjectOwnership,
+    #[error("The bucket ownership controls were not found")]
+    OwnershipControlsNotFound,
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedAcl,
+    #[error("The e-mail address you provided does not match any account on record.")]
+    UnresolvableGrantByEmailAddress,
+    /// PutBucketAcl / PutObjectAcl with neither a canned ACL, grant headers nor a policy body.
+    #[error("Your request was missing a required header")]
+    MissingSecurityHeader,
+    /// An ACL given both in headers and as a body.
+    #[error("This request does not support content")]
+    UnexpectedContent,
     #[error("storage error: {0}")]
     Io(#[from] std::io::Error),
     #[error("metadata error: {0}")]

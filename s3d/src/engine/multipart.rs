@@ -31,6 +31,8 @@ pub struct CreateUpload {
     pub storage_class: Option<String>,
     /// Explicit server-side encryption for every part; `None` = the bucket's default.
     pub encryption: Option<SseRequest>,
+    /// The ACL the completed object gets (`x-amz-acl` / `x-amz-grant-*`); `None` = private.
+    pub acl: Option<super::acl::AclRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,8 @@ impl Engine {
         validate_key(key)?;
         validate_user_metadata(&req.user_metadata)?;
         validate_tags(&req.tags)?;
+        // Checked now, as S3 does, so an upload never fails at Complete over its ACL.
+        let acl = super::acl::for_new_object(&bucket_rec, req.acl.as_ref(), &caller.user)?;
         let encryption = self.seal_for(&bucket_rec, bucket, key, req.encryption)?.map(|s| s.record);
         let now = self.now();
         let id = new_upload_id(now);
@@ -120,6 +124,7 @@ impl Engine {
             checksum_algorithm: req.checksum_algorithm.map(|a| a.as_str().to_string()),
             storage_class: storage_class(req.storage_class)?,
             encryption,
+            acl,
         };
         let _bucket = self.bucket_alive(bucket).await?;
         let mut batch = MetaBatch::new();
@@ -329,6 +334,7 @@ impl Engine {
                 delete_marker: false,
                 seq: 0,
                 archive: None,
+                acl: upload.acl,
                 body: BodyRecord::Parts(
                     parts.iter().map(|(_, p)| PartRef { blob: p.blob.clone(), size: p.size }).collect(),
                 ),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
+use super::acl::{Acl, AclRequest};
 use super::ingest::{Ingested, Integrity, Stored, TrailerReader};
 use super::names::{validate_key, validate_tags, validate_user_metadata};
 use super::read::{RangeSpec, ReadConditions};
@@ -52,6 +53,8 @@ pub struct PutRequest {
     pub condition: WriteCondition,
     /// Explicit server-side encryption; `None` = the bucket's default.
     pub encryption: Option<SseRequest>,
+    /// `x-amz-acl` / `x-amz-grant-*`; `None` = private.
+    pub acl: Option<AclRequest>,
 }
 
 /// An object as S3 describes it in HEAD/GET/List responses.
@@ -74,6 +77,9 @@ pub struct ObjectInfo {
     pub encryption: Option<EncryptionSummary>,
     /// `x-amz-restore` of an archived object with a restore.
     pub restore: Option<String>,
+    /// Who owns this version, and its ACL (`None` = private): what ACL-granted reads are checked on.
+    pub owner: String,
+    pub acl: Option<Acl>,
 }
 
 impl ObjectInfo {
@@ -95,7 +101,16 @@ impl ObjectInfo {
             version_id: rec.version_id.clone(),
             encryption: rec.encryption.as_ref().map(EncryptionSummary::of),
             restore: super::tier::restore_header(rec),
+            owner: rec.owner.clone(),
+            acl: rec.acl.clone(),
         }
+    }
+}
+
+impl ObjectInfo {
+    /// Whether `user` may read this version (its owner, or READ granted by its ACL).
+    pub fn readable_by(&self, user: &str) -> bool {
+        super::acl::readable(self.acl.as_ref(), &self.owner, user)
     }
 }
 
@@ -109,6 +124,8 @@ pub struct CopyRequest {
     pub storage_class: Option<String>,
     /// The copy's encryption; `None` = the destination bucket's default (not the source's).
     pub encryption: Option<SseRequest>,
+    /// The copy's ACL; `None` = private (a copy never takes the source's ACL, as in S3).
+    pub acl: Option<AclRequest>,
 }
 
 pub(crate) fn storage_class(requested: Option<String>) -> Result<String> {
@@ -150,6 +167,7 @@ impl Engine {
         validate_user_metadata(&req.user_metadata)?;
         validate_tags(&req.tags)?;
         let storage_class = storage_class(req.storage_class)?;
+        let acl = super::acl::for_new_object(&bucket_rec, req.acl.as_ref(), &caller.user)?;
         let sealing = self.seal_for(&bucket_rec, bucket, key, req.encryption)?;
         let seal = sealing.as_ref().map(|s| &s.data_key);
         let ingested = self.ingest_sealed(body, MAX_PUT_SIZE, true, &req.integrity, trailer, seal).await?;
@@ -168,6 +186,7 @@ impl Engine {
             delete_marker: false,
             seq: 0,
             archive: None,
+            acl,
             body: ingested.stored.body_record(),
         };
         self.commit_new_object(bucket, key, record, &ingested, &req.condition).await
@@ -240,6 +259,7 @@ impl Engine {
     ) -> Result<ObjectInfo> {
         let dst_bucket = self.owned_bucket(caller, dst.0)?;
         validate_key(dst.1)?;
+        let acl = super::acl::for_new_object(&dst_bucket, req.acl.as_ref(), &caller.user)?;
         let source = self.open_object(caller, src.0, src.1, src.2, None, &req.source_conditions, None).await.map_err(
             |e| match e {
                 EngineError::NotModified { .. } => EngineError::PreconditionFailed,
@@ -287,6 +307,7 @@ impl Engine {
             delete_marker: false,
             seq: 0,
             archive: None,
+            acl,
             body: ingested.stored.body_record(),
         };
         self.commit_new_object(dst.0, dst.1, record, &ingested, &WriteCondition::default()).await

@@ -319,6 +319,7 @@ impl Engine {
             delete_marker: true,
             seq: 0,
             archive: None,
+            acl: None,
         }
     }
 

@@ -9,9 +9,11 @@ use super::service::S3Api;
 pub async fn create_bucket(api: &S3Api, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
+    let ownership = super::acl::ownership_in(input.object_ownership.as_ref())?;
+    let acl = super::acl::acl_request_of!(api, input, grant_write, None)?;
     let location =
         input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_string());
-    api.engine.create_bucket(&caller, &input.bucket, location).await.map_err(to_s3)?;
+    api.engine.create_bucket_with(&caller, &input.bucket, location, ownership, acl).await.map_err(to_s3)?;
     Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
 }
 
@@ -23,7 +25,9 @@ pub async fn delete_bucket(api: &S3Api, req: S3Request<DeleteBucketInput>) -> S3
 
 pub async fn head_bucket(api: &S3Api, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
     let caller = api.caller(&req)?;
-    let info = api.engine.head_bucket(&caller, &req.input.bucket).map_err(to_s3)?;
+    // READ on the bucket (its ACL) lets others HEAD it, as it lets them list it.
+    let reader = api.engine.bucket_reader(&caller, &req.input.bucket).map_err(to_s3)?;
+    let info = api.engine.head_bucket(&reader, &req.input.bucket).map_err(to_s3)?;
     let region = info.location.unwrap_or_else(|| api.region.clone());
     Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(region), ..Default::default() }))
 }

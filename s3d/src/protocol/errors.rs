@@ -76,6 +76,13 @@ pub fn to_s3(err: EngineError) -> S3Error {
         E::InvalidObjectState(_) => (C::InvalidObjectState, 403),
         E::RestoreAlreadyInProgress => (C::RestoreAlreadyInProgress, 409),
         E::NoSuchLifecycleConfiguration => (C::NoSuchLifecycleConfiguration, 404),
+        E::AccessControlListNotSupported => (C::AccessControlListNotSupported, 400),
+        E::InvalidBucketAclWithObjectOwnership => (C::InvalidBucketAclWithObjectOwnership, 400),
+        E::OwnershipControlsNotFound => (C::OwnershipControlsNotFoundError, 404),
+        E::MalformedAcl => (C::MalformedACLError, 400),
+        E::UnresolvableGrantByEmailAddress => (C::UnresolvableGrantByEmailAddress, 400),
+        E::MissingSecurityHeader => (C::MissingSecurityHeader, 400),
+        E::UnexpectedContent => (C::UnexpectedContent, 400),
         E::Io(_) | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");
             (C::InternalError, 500)
@@ -150,6 +157,9 @@ mod tests {
             (EngineError::ChecksumMismatch("CRC32"), 400, "BadDigest"),
             (EngineError::AccessDenied, 403, "AccessDenied"),
             (EngineError::EntityTooSmall, 400, "EntityTooSmall"),
+            (EngineError::AccessControlListNotSupported, 400, "AccessControlListNotSupported"),
+            (EngineError::InvalidBucketAclWithObjectOwnership, 400, "InvalidBucketAclWithObjectOwnership"),
+            (EngineError::OwnershipControlsNotFound, 404, "OwnershipControlsNotFoundError"),
             (EngineError::LatestIsDeleteMarker { version_id: None }, 404, "NoSuchKey"),
             (
                 EngineError::VersionIsDeleteMarker {

@@ -78,7 +78,9 @@ pub async fn list_objects_v2(
         max_keys: max,
         after,
     };
-    let page = api.engine.list_objects(&caller, &input.bucket, &query).map_err(to_s3)?;
+    // READ on the bucket (its ACL) lets others list it, as its owner would.
+    let reader = api.engine.bucket_reader(&caller, &input.bucket).map_err(to_s3)?;
+    let page = api.engine.list_objects(&reader, &input.bucket, &query).map_err(to_s3)?;
     let key_count = (page.objects.len() + page.common_prefixes.len()) as i32;
     let next = page.is_truncated.then(|| page.last.as_ref().map(|l| URL_SAFE_NO_PAD.encode(l))).flatten();
     let common_prefixes = prefixes(&page, url);
@@ -111,7 +113,9 @@ pub async fn list_objects(api: &S3Api, req: S3Request<ListObjectsInput>) -> S3Re
         max_keys: max,
         after: input.marker.clone().filter(|m| !m.is_empty()),
     };
-    let page = api.engine.list_objects(&caller, &input.bucket, &query).map_err(to_s3)?;
+    // READ on the bucket (its ACL) lets others list it, as its owner would.
+    let reader = api.engine.bucket_reader(&caller, &input.bucket).map_err(to_s3)?;
+    let page = api.engine.list_objects(&reader, &input.bucket, &query).map_err(to_s3)?;
     // S3 returns NextMarker only when a delimiter is used (otherwise the last key is the marker).
     let next_marker =
         (page.is_truncated && input.delimiter.is_some()).then(|| page.last.clone()).flatten().map(|m| encode(m, url));

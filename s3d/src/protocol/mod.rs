@@ -2,6 +2,7 @@
 //! policy); this module plugs our engine, credentials and host names into it and adds what s3s leaves
 //! to us: a bound on requests in flight, and S3's `<Resource>`/`<RequestId>` in every error body.
 
+mod acl;
 mod auth;
 mod buckets;
 mod convert;

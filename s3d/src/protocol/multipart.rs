@@ -34,6 +34,7 @@ pub async fn create_multipart_upload(
         None => Vec::new(),
     };
     let (customer, encryption) = sse::write_encryption_of!(api, input)?;
+    let acl = super::acl::acl_request_of!(api, input)?;
     let create = CreateUpload {
         headers: convert::content_headers(
             input.content_type,
@@ -48,6 +49,7 @@ pub async fn create_multipart_upload(
         checksum_algorithm: algorithm,
         storage_class: input.storage_class.map(|s| s.as_str().to_string()),
         encryption,
+        acl,
     };
     let (id, encryption) =
         api.engine.create_multipart_upload_sse(&caller, &input.bucket, &input.key, create).await.map_err(to_s3)?;

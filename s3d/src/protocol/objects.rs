@@ -9,6 +9,7 @@ use super::errors::to_s3;
 use super::post_form;
 use super::service::S3Api;
 use super::sse::{self, set_sse};
+use crate::engine::EngineError;
 use crate::engine::ingest::{Integrity, TrailerReader};
 use crate::engine::names::parse_tagging_header;
 use crate::engine::object::{CopyRequest, ObjectInfo, PutRequest, WriteCondition};
@@ -44,6 +45,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
         input.key = key;
     }
     let (customer, encryption) = sse::write_encryption_of!(api, input)?;
+    let acl = super::acl::acl_request_of!(api, input)?;
     let tags = match input.tagging.as_deref() {
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
@@ -71,6 +73,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
             if_none_match: etag_match(input.if_none_match),
         },
         encryption,
+        acl,
     };
     let info = api
         .engine
@@ -134,11 +137,21 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
     let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
     cond.customer_key = sse::customer_key_of!(api, input)?;
     let part = part_number(input.part_number)?;
-    let opened = api
-        .engine
-        .get_object(&caller, &input.bucket, &input.key, version.as_ref(), &cond, convert::range(input.range), part)
-        .await
-        .map_err(to_s3)?;
+    let range = convert::range(input.range);
+    let get = |who| api.engine.get_object(who, &input.bucket, &input.key, version.as_ref(), &cond, range, part);
+    let opened = match get(&caller).await {
+        // Not the bucket's owner: an object ACL granting READ lets them read it as the owner would.
+        Err(EngineError::AccessDenied) => {
+            let reader =
+                api.engine.object_reader(&caller, &input.bucket, &input.key, version.as_ref()).map_err(to_s3)?;
+            let opened = get(&reader).await.map_err(to_s3)?;
+            if !opened.info.readable_by(&caller.user) {
+                return Err(to_s3(EngineError::AccessDenied)); // overwritten since the check
+            }
+            opened
+        }
+        other => other.map_err(to_s3)?,
+    };
     let info = &opened.info;
     let (length, content_range) = match &opened.range {
         Some(r) => (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), info.size))),
@@ -184,10 +197,21 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
     cond.customer_key = sse::customer_key_of!(api, input)?;
     let part = part_number(input.part_number)?;
-    let (info, selected) = api
-        .engine
-        .head_object(&caller, &input.bucket, &input.key, version.as_ref(), &cond, convert::range(input.range), part)
-        .map_err(to_s3)?;
+    let range = convert::range(input.range);
+    let head = |who| api.engine.head_object(who, &input.bucket, &input.key, version.as_ref(), &cond, range, part);
+    let (info, selected) = match head(&caller) {
+        // As in GET: READ granted by the object's ACL.
+        Err(EngineError::AccessDenied) => {
+            let reader =
+                api.engine.object_reader(&caller, &input.bucket, &input.key, version.as_ref()).map_err(to_s3)?;
+            let found = head(&reader).map_err(to_s3)?;
+            if !found.0.readable_by(&caller.user) {
+                return Err(to_s3(EngineError::AccessDenied));
+            }
+            found
+        }
+        other => other.map_err(to_s3)?,
+    };
     let (length, content_range) = match &selected {
         Some(r) => (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), info.size))),
         None => (info.size, None),
@@ -321,6 +345,7 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     let source_key = sse::customer_key_of!(api, input, copy_source)?;
     let (customer, encryption) = sse::write_encryption_of!(api, input)?;
+    let acl = super::acl::acl_request_of!(api, input)?;
     let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
     let tags = match (replace_tags, input.tagging.as_deref()) {
@@ -354,6 +379,7 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
         },
         storage_class: input.storage_class.map(|s| s.as_str().to_string()),
         encryption,
+        acl,
     };
     let info = api
         .engine

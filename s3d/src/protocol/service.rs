@@ -86,4 +86,11 @@ delegate! {
     get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput => lifecycle;
     delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput => lifecycle;
     restore_object(RestoreObjectInput) -> RestoreObjectOutput => lifecycle;
+    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput => acl;
+    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput => acl;
+    get_object_acl(GetObjectAclInput) -> GetObjectAclOutput => acl;
+    put_object_acl(PutObjectAclInput) -> PutObjectAclOutput => acl;
+    get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput => acl;
+    put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput => acl;
+    delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput => acl;
 }

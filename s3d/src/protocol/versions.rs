@@ -62,7 +62,9 @@ pub async fn list_object_versions(
         key_marker: input.key_marker.clone().filter(|m| !m.is_empty()),
         version_id_marker: version(input.version_id_marker.as_deref().filter(|m| !m.is_empty()))?,
     };
-    let page = api.engine.list_object_versions(&caller, &input.bucket, &query).map_err(to_s3)?;
+    // READ on the bucket (its ACL) lets others list it, as its owner would.
+    let reader = api.engine.bucket_reader(&caller, &input.bucket).map_err(to_s3)?;
+    let page = api.engine.list_object_versions(&reader, &input.bucket, &query).map_err(to_s3)?;
     let mut versions = Vec::new();
     let mut delete_markers = Vec::new();
     let order: String = page.versions.iter().map(|v| if v.delete_marker { 'D' } else { 'V' }).collect();

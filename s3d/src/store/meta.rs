@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use super::blob::BlobId;
 use super::encryption::{BucketEncryptionRecord, EncryptionRecord};
+// The ACL model is stored as the engine defines it (plain data with serde derives).
+use crate::engine::acl::{Acl, ObjectOwnership};
 
 pub const CF_BUCKETS: &str = "buckets";
 pub const CF_OBJECTS: &str = "objects";
@@ -65,6 +67,13 @@ pub struct BucketRecord {
     /// Default encryption for new objects (PutBucketEncryption).
     #[serde(default)]
     pub encryption: Option<BucketEncryptionRecord>,
+    /// S3 Object Ownership; a record from before it existed decodes as BucketOwnerEnforced, and
+    /// `None` (stored as `null`) means the controls were deleted (ACLs enabled, as ObjectWriter).
+    #[serde(default = "crate::engine::acl::default_ownership")]
+    pub ownership: Option<ObjectOwnership>,
+    /// The bucket ACL; `None` = private (the owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 /// A stored checksum: algorithm name as S3 spells it (`CRC32`, …) and its base64 value.
@@ -138,6 +147,9 @@ pub struct ObjectRecord {
     /// Set once the body moved to the cold tier (GLACIER / DEEP_ARCHIVE), with any restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<super::lifecycle_meta::ArchiveRecord>,
+    /// This version's ACL; `None` = private (the owner has FULL_CONTROL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 fn standard() -> String {
@@ -172,6 +184,9 @@ pub struct UploadRecord {
     /// The encryption every part is sealed with (chosen at CreateMultipartUpload).
     #[serde(default)]
     pub encryption: Option<EncryptionRecord>,
+    /// The ACL CreateMultipartUpload asked for, given to the object at Complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -492,7 +507,29 @@ mod tests {
             delete_marker: false,
             seq: 0,
             archive: None,
+            acl: None,
         }
+    }
+
+    #[test]
+    fn records_without_acl_fields_decode_as_private_and_enforced() {
+        let old_bucket = br#"{"owner":"alice","created_ms":1,"location":null,"versioning":null,"encryption":null}"#;
+        let b: BucketRecord = decode_json(b"b", old_bucket).unwrap();
+        assert_eq!(b.ownership, Some(ObjectOwnership::BucketOwnerEnforced));
+        assert_eq!(b.acl, None);
+        let deleted = BucketRecord { ownership: None, ..b.clone() };
+        let back: BucketRecord = decode_json(b"b", &encode_json(&deleted)).unwrap();
+        assert_eq!(back.ownership, None, "deleted controls stay deleted");
+        let mut json = serde_json::to_value(record()).unwrap();
+        json.as_object_mut().unwrap().remove("acl");
+        let rec: ObjectRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(rec.acl, None);
+        let granted = ObjectRecord {
+            acl: Some(crate::engine::acl::Acl::canned(crate::engine::acl::Canned::PublicRead, "root", "root")),
+            ..record()
+        };
+        let (back, _) = decode_object(b"k", &encode_object(&granted, b"")).unwrap();
+        assert_eq!(back, granted);
     }
 
     #[test]
@@ -552,6 +589,7 @@ mod tests {
             checksum_algorithm: None,
             storage_class: "STANDARD".into(),
             encryption: None,
+            acl: None,
         };
         let part =
             PartRecord { size: 1, etag: "e".into(), last_modified_ms: 0, blob: BlobId::generate(), checksum: None };
