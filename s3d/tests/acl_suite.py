@@ -8,49 +8,22 @@ BOB_ACCESS_KEY / BOB_SECRET_KEY name a second user). Exits non-zero on the first
 import os
 import sys
 
-import boto3
 import requests
-from botocore.client import Config
-from botocore.exceptions import ClientError
+
+import s3check
+from s3check import check, expect_error
 
 ENDPOINT = sys.argv[1]
-CHECKS = 0
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTH_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 
 
-def client(ak=None, sk=None):
-    return boto3.client(
-        "s3",
-        endpoint_url=ENDPOINT,
-        region_name="us-east-1",
-        aws_access_key_id=ak or os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=sk or os.environ["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=60),
-    )
+def client(ak=None, sk=None, **cfg):
+    return s3check.client(ENDPOINT, ak, sk, **cfg)
 
 
 s3 = client()
 bob = client(os.environ["BOB_ACCESS_KEY"], os.environ["BOB_SECRET_KEY"])
-
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect_error(fn, code, status, **kwargs):
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        got = e.response["Error"].get("Code")
-        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
-        check(got == code and got_status == status,
-              f"{fn.__name__} {kwargs}: expected {code}/{status}, got {got}/{got_status}")
-        return e
-    raise AssertionError(f"{fn.__name__} {kwargs}: expected {code}, call succeeded")
 
 
 def grants(resp):
@@ -282,4 +255,4 @@ s3.put_bucket_ownership_controls(Bucket="acl-open", OwnershipControls={"Rules": 
 check(bob.get_object(Bucket="acl-open", Key="mp")["Body"].read() == b"multipart", "stored ACLs come back")
 print("enforcement: ok")
 
-print(f"acl suite: ok ({CHECKS} checks)")
+print(f"acl suite: ok ({s3check.checks} checks)")

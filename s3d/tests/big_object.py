@@ -8,7 +8,6 @@ The daemon's resident memory must stay flat: it streams bodies, so its RSS may n
 
 import hashlib
 import http.client
-import os
 import sys
 import threading
 import time

@@ -9,52 +9,26 @@ import hashlib
 import os
 import subprocess
 import sys
-import urllib.request
 import zlib
 
-import boto3
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.client import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError, MissingDependencyException
+from botocore.exceptions import MissingDependencyException
+
+import s3check
+from s3check import check, expect_error
 
 ENDPOINT = sys.argv[1]
-CHECKS = 0
 
 
 def client(ak=None, sk=None, **cfg):
-    return boto3.client(
-        "s3",
-        endpoint_url=ENDPOINT,
-        region_name="us-east-1",
-        aws_access_key_id=ak or os.environ["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=sk or os.environ["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=60, **cfg),
-    )
+    return s3check.client(ENDPOINT, ak, sk, **cfg)
 
 
 s3 = client()
 bob = client(os.environ["BOB_ACCESS_KEY"], os.environ["BOB_SECRET_KEY"])
-
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect_error(fn, code, status, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except ClientError as e:
-        got = e.response["Error"].get("Code")
-        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
-        check(got == code and got_status == status, f"{fn.__name__}: expected {code}/{status}, got {got}/{got_status}")
-        return e
-    raise AssertionError(f"{fn.__name__}: expected {code}, call succeeded")
 
 
 def md5hex(b):
@@ -546,4 +520,4 @@ for step in [buckets, objects, tagging, copies, listing, multipart, presigned_an
              versioning, sse_c_needs_https]:
     step()
     print(f"{step.__name__}: ok", flush=True)
-print(f"boto3 suite: {CHECKS} checks ok")
+print(f"boto3 suite: {s3check.checks} checks ok")

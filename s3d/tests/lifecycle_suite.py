@@ -22,6 +22,9 @@ from botocore.client import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+import s3check
+from s3check import check, expect_error
+
 ENDPOINT, DAY, PHASE = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 KIB = 1024
 s3 = boto3.client(
@@ -30,25 +33,6 @@ s3 = boto3.client(
     region_name="us-east-1",
     config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=60),
 )
-CHECKS = 0
-
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect_error(fn, code, status, **kwargs):
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        got = e.response["Error"].get("Code")
-        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
-        check(got == code and got_status == status, f"{fn.__name__}: expected {code}/{status}, got {got}/{got_status}: {e}")
-        return e
-    raise AssertionError(f"{fn.__name__}: expected {code}, call succeeded ({kwargs.get('Key', '')})")
 
 
 def wait_until(cond, what, timeout):
@@ -404,4 +388,4 @@ elif PHASE == "verify":
     verify()
 else:
     raise SystemExit(f"unknown phase {PHASE}")
-print(f"{CHECKS} checks ok")
+print(f"{s3check.checks} checks ok")

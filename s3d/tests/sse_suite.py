@@ -20,33 +20,16 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.client import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
+
+import s3check
+from s3check import check, expect_error
 
 ENDPOINT, PHASE = sys.argv[1], sys.argv[2]
 CANARY = b"ZEBRA-QUARTZ-CANARY:"
-CHECKS = 0
 cfg = Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=120)
 s3 = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", config=cfg)
 kms = boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1", config=cfg)
 MIB = 1024 * 1024
-
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        raise AssertionError(what)
-
-
-def expect_error(fn, code, status, **kwargs):
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        got = e.response["Error"].get("Code")
-        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
-        check(got == code and got_status == status, f"{fn.__name__}: expected {code}/{status}, got {got}/{got_status}: {e}")
-        return e
-    raise AssertionError(f"{fn.__name__}: expected {code}, call succeeded")
 
 
 def body(n, tag):
@@ -349,4 +332,4 @@ if PHASE == "write":
         step()
 else:
     persist_verify()
-print(f"sse suite ({PHASE}): {CHECKS} checks ok", flush=True)
+print(f"sse suite ({PHASE}): {s3check.checks} checks ok", flush=True)
