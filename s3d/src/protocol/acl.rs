@@ -19,7 +19,13 @@ pub(crate) type GrantHeaders<'a> = [(Permission, Option<&'a str>)];
 /// [`acl_request`] of an input DTO with `acl` and the `grant_*` fields. PutObject, CopyObject and
 /// CreateMultipartUpload have no `grant_write`; CreateBucket has; the `?acl` PUTs add their body.
 macro_rules! acl_request_of {
-    ($api:expr, $input:expr) => {{
+    ($api:expr, $input:expr) => {
+        $crate::protocol::acl::acl_request_of!(@ $api, $input, None, None)
+    };
+    ($api:expr, $input:expr, grant_write, $body:expr) => {
+        $crate::protocol::acl::acl_request_of!(@ $api, $input, $input.grant_write.as_deref(), $body)
+    };
+    (@ $api:expr, $input:expr, $write:expr, $body:expr) => {{
         let i = &$input;
         $crate::protocol::acl::acl_request(
             &$api,
@@ -27,21 +33,7 @@ macro_rules! acl_request_of {
             &[
                 ($crate::engine::acl::Permission::FullControl, i.grant_full_control.as_deref()),
                 ($crate::engine::acl::Permission::Read, i.grant_read.as_deref()),
-                ($crate::engine::acl::Permission::ReadAcp, i.grant_read_acp.as_deref()),
-                ($crate::engine::acl::Permission::WriteAcp, i.grant_write_acp.as_deref()),
-            ],
-            None,
-        )
-    }};
-    ($api:expr, $input:expr, grant_write, $body:expr) => {{
-        let i = &$input;
-        $crate::protocol::acl::acl_request(
-            &$api,
-            i.acl.as_ref().map(|a| a.as_str()),
-            &[
-                ($crate::engine::acl::Permission::FullControl, i.grant_full_control.as_deref()),
-                ($crate::engine::acl::Permission::Read, i.grant_read.as_deref()),
-                ($crate::engine::acl::Permission::Write, i.grant_write.as_deref()),
+                ($crate::engine::acl::Permission::Write, $write),
                 ($crate::engine::acl::Permission::ReadAcp, i.grant_read_acp.as_deref()),
                 ($crate::engine::acl::Permission::WriteAcp, i.grant_write_acp.as_deref()),
             ],
