@@ -192,15 +192,14 @@ async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Respo
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let sent_body = req.headers().contains_key(http::header::TRANSFER_ENCODING)
-        || req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+    let (req, body_read) = track_body(req);
     let started = Instant::now();
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
-    // A request refused before its body was read (an S3 PUT failing validation, say) may leave body
-    // bytes on the connection, or a client that sent `Expect: 100-continue` may send them late; either
-    // way the next request on it would be parsed from the middle of a body. Close it instead.
-    if sent_body && status >= 400 {
+    // A request answered before its body was read (an S3 PUT refused by validation, say) may leave
+    // body bytes on the connection, or a client that sent `Expect: 100-continue` may send them late;
+    // either way the next request on it would be parsed from the middle of a body. Close it instead.
+    if !body_read.load(std::sync::atomic::Ordering::Acquire) {
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     let elapsed = started.elapsed();
@@ -212,6 +211,45 @@ async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Respo
     metrics::counter!("http_requests_total", "daemon" => daemon, "status" => status.to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "daemon" => daemon).record(elapsed.as_secs_f64());
     response
+}
+
+/// The request with its body wrapped so that the returned flag is set once the body has been read
+/// to its end (at once for a request without one).
+fn track_body(req: Request) -> (Request, Arc<std::sync::atomic::AtomicBool>) {
+    use http_body::Body as _;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(req.body().is_end_stream()));
+    let flag = done.clone();
+    (req.map(|inner| axum::body::Body::new(TrackedBody { inner, done: flag })), done)
+}
+
+struct TrackedBody {
+    inner: axum::body::Body,
+    done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        // A reader that stops after exactly Content-Length bytes never polls the final `None`.
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.done.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Accepts TCP connections until `shutdown`, at most `max_connections` open at once (further clients
