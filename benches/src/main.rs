@@ -69,21 +69,23 @@ fn main() -> anyhow::Result<()> {
     let progress = ProgressBar::new(steps);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} {msg}")?);
     let mut lines = Vec::new();
+    // A failing area is reported and skipped: the others' results still make the report.
+    let mut failed = Vec::new();
     if matches!(cli.area, Area::All | Area::Kv) {
         let opts = areas::kv::KvOptions { threads: 16, writes: 200 };
-        lines.extend(areas::kv::run(cli.rounds, &opts, &progress)?);
+        keep("kv", areas::kv::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if matches!(cli.area, Area::All | Area::S3) {
         let opts = areas::s3::S3Options { secs: 2.0 };
-        lines.extend(areas::s3::run(cli.rounds, &opts, &progress)?);
+        keep("s3", areas::s3::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if matches!(cli.area, Area::All | Area::Ebs) {
         let opts = areas::ebs::EbsOptions { secs: 2, region_gib: 1, out: cli.out.clone() };
-        lines.extend(areas::ebs::run(cli.rounds, &opts, &progress)?);
+        keep("ebs", areas::ebs::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if matches!(cli.area, Area::All | Area::Dynamodb) {
         let opts = areas::dynamodb::DynamoOptions { records: 10_000, clients: 16, secs: 4.0 };
-        lines.extend(areas::dynamodb::run(cli.rounds, &opts, &progress)?);
+        keep("dynamodb", areas::dynamodb::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if matches!(cli.area, Area::All | Area::Cache) {
         let opts = areas::cache::CacheOptions {
@@ -96,7 +98,7 @@ fn main() -> anyhow::Result<()> {
             eviction_requests: 600_000,
             out: cli.out.clone(),
         };
-        lines.extend(areas::cache::run(cli.rounds, &opts, &progress)?);
+        keep("cache", areas::cache::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     progress.finish_and_clear();
     machine.finish();
@@ -105,5 +107,17 @@ fn main() -> anyhow::Result<()> {
     println!("report: {}", cli.out.join("report.md").display());
     // Every temp dir in it was dropped with its owner; this removes the directory itself.
     let _ = std::fs::remove_dir_all(&run_dir);
+    anyhow::ensure!(failed.is_empty(), "these areas failed (see above): {}", failed.join(", "));
     Ok(())
+}
+
+/// Adds an area's lines, or prints its error and remembers that it failed.
+fn keep<L>(area: &'static str, result: anyhow::Result<Vec<L>>, lines: &mut Vec<L>, failed: &mut Vec<&'static str>) {
+    match result {
+        Ok(more) => lines.extend(more),
+        Err(e) => {
+            eprintln!("{area}: failed: {e:#}");
+            failed.push(area);
+        }
+    }
 }
