@@ -104,32 +104,9 @@ pub fn ab_rounds(
     mut ours: impl FnMut() -> anyhow::Result<Round>,
     mut peer: impl FnMut() -> anyhow::Result<Round>,
 ) -> anyhow::Result<Line> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for round in 0..rounds.max(1) {
-        if round % 2 == 0 {
-            a.push(ours()?);
-            b.push(peer()?);
-        } else {
-            b.push(peer()?);
-            a.push(ours()?);
-        }
-    }
-    let median_latency = |rounds: &[Round]| {
-        let mut sorted: Vec<&Round> = rounds.iter().collect();
-        sorted.sort_by(|x, y| x.value.total_cmp(&y.value));
-        sorted[sorted.len() / 2].latency
-    };
-    Ok(Line {
-        area: workload.area.into(),
-        workload: workload.name.into(),
-        unit: workload.unit.into(),
-        higher_is_better: workload.higher_is_better,
-        ours_latency: median_latency(&a),
-        peer_latency: median_latency(&b),
-        ours: Stat::of(a.iter().map(|r| r.value).collect()),
-        peer_name: workload.peer_name.into(),
-        peer: Stat::of(b.iter().map(|r| r.value).collect()),
-    })
+    let mut lines =
+        multi::ab_rounds_multi(std::slice::from_ref(&workload), rounds, || Ok(vec![ours()?]), || Ok(vec![peer()?]))?;
+    Ok(lines.remove(0))
 }
 
 #[cfg(test)]
