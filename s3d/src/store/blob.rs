@@ -80,7 +80,7 @@ impl FsBlobStore {
         for shard in 0..=255u8 {
             std::fs::create_dir_all(root.join(format!("{shard:02x}")))?;
         }
-        let reaper = Arc::new(super::reaper::Reaper::start(&root.join("trash"))?);
+        let reaper = Arc::new(super::reaper::Reaper::start(&root.join("trash"), Default::default())?);
         Ok(Self { root: Arc::new(root.to_path_buf()), reaper })
     }
 
@@ -168,6 +168,7 @@ impl Drop for FsWriter {
 #[async_trait::async_trait]
 impl BlobStore for FsBlobStore {
     async fn create(&self) -> io::Result<Box<dyn BlobWriter>> {
+        self.reaper.touch();
         let id = BlobId::generate();
         let tmp = self.root.join("tmp").join(format!("{}.tmp", id.0));
         let target = self.path(&id);
