@@ -59,6 +59,31 @@ mod tests {
         assert!(head.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-target"));
         assert!(head.ends_with("\r\n") && !head.ends_with("\r\n\r\n"));
     }
+
+    /// A server that answers one request per connection and says so: the client must reconnect.
+    #[tokio::test]
+    async fn connection_close_makes_the_next_request_reconnect() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            for i in 0..2u8 {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(buf[..n].ends_with(b"\r\n\r\n"));
+                let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n{i}");
+                sock.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        let mut conn = super::Connection::open(&addr).await.unwrap();
+        for i in 0..2 {
+            let head = "GET / HTTP/1.1\r\nHost: x\r\n";
+            assert_eq!(conn.exchange(head, &[], super::Body::Keep).await.unwrap(), (200, 1));
+            assert_eq!(conn.body(), i.to_string().as_bytes());
+        }
+        server.await.unwrap();
+    }
 }
 
 /// A server under load and the credentials to sign for it.
@@ -80,7 +105,10 @@ impl Endpoint {
 /// A minimal keep-alive HTTP/1.1 client connection: the load generators need no more, and it costs the
 /// client next to nothing per request.
 pub struct Connection {
+    addr: String,
     stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    /// The last response said `Connection: close`: the next request opens a new connection.
+    closed: bool,
     body: Vec<u8>,
     scratch: Vec<u8>,
 }
@@ -98,13 +126,19 @@ pub enum Body {
 
 impl Connection {
     pub async fn open(addr: &str) -> anyhow::Result<Self> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
         Ok(Self {
-            stream: tokio::io::BufReader::with_capacity(256 * 1024, stream),
+            addr: addr.to_string(),
+            stream: Self::connect(addr).await?,
+            closed: false,
             body: Vec::new(),
             scratch: Vec::new(),
         })
+    }
+
+    async fn connect(addr: &str) -> anyhow::Result<tokio::io::BufReader<tokio::net::TcpStream>> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(tokio::io::BufReader::with_capacity(256 * 1024, stream))
     }
 
     /// Sends `head` (from [`signed_head`]) with `Content-Length` and `body`, reads the response; returns
@@ -112,6 +146,10 @@ impl Connection {
     pub async fn exchange(&mut self, head: &str, body: &[u8], response: Body) -> anyhow::Result<(u16, usize)> {
         use anyhow::Context;
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        if self.closed {
+            self.stream = Self::connect(&self.addr).await?;
+            self.closed = false;
+        }
         let request = format!("{head}Content-Length: {}\r\n\r\n", body.len());
         let s = self.stream.get_mut();
         s.write_all(request.as_bytes()).await?;
@@ -136,6 +174,8 @@ impl Connection {
                     len = v.trim().parse()?;
                 } else if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked") {
                     chunked = true;
+                } else if k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close") {
+                    self.closed = true;
                 }
             }
         }

@@ -53,6 +53,24 @@ pub async fn create_bucket(target: &Endpoint, bucket: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// Waits until s3d has freed the space of the blobs it released (gauge `s3d_blob_trash_bytes` at 0).
+pub async fn wait_for_reclaim(metrics_addr: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut conn = Connection::open(metrics_addr).await?;
+    loop {
+        let head = format!("GET /metrics HTTP/1.1\r\nHost: {metrics_addr}\r\n");
+        let (status, _) = conn.exchange(&head, &[], Body::Keep).await?;
+        anyhow::ensure!(status == 200, "s3d /metrics answered {status}");
+        let text = String::from_utf8_lossy(conn.body());
+        let trash = text.lines().find_map(|l| l.strip_prefix("s3d_blob_trash_bytes ")).map(|v| v.trim().to_string());
+        if trash.as_deref().is_none_or(|v| v == "0") {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "s3d still has {trash:?} bytes of trash after 300 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The objects one run wrote: per client, how many (keys `<prefix>/c<client>-<n>`).
 pub struct Written {
     pub prefix: String,
