@@ -20,17 +20,9 @@ fn run(cmd: &mut Command) -> String {
 }
 
 fn aws(daemon: &DaemonProcess, args: &[&str]) -> Value {
-    let (key, secret) = daemon.root_credentials();
-    let mut cmd = Command::new("aws");
+    let mut cmd = daemon.aws_command("aws");
+    cmd.env("AWS_MAX_ATTEMPTS", "1");
     cmd.arg("ec2").args(args).arg("--endpoint-url").arg(daemon.endpoint()).arg("--output").arg("json");
-    cmd.env("AWS_ACCESS_KEY_ID", key)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env_remove("AWS_CA_BUNDLE")
-        .env_remove("AWS_PROFILE");
     let out = run(&mut cmd);
     if out.trim().is_empty() { Value::Null } else { serde_json::from_str(&out).expect("aws prints JSON") }
 }

@@ -28,16 +28,9 @@ impl Ebs {
 
     /// Runs `aws ec2 …` against the daemon: parsed JSON on success, stderr on failure.
     fn aws_as(&self, key: &str, secret: &str, args: &[&str]) -> Result<Value, String> {
-        let mut cmd = Command::new("aws");
+        let mut cmd = tests::aws_client("aws", key, secret);
+        cmd.env("AWS_MAX_ATTEMPTS", "1");
         cmd.arg("ec2").args(args).arg("--endpoint-url").arg(self.daemon.endpoint()).arg("--output").arg("json");
-        cmd.env("AWS_ACCESS_KEY_ID", key)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_CA_BUNDLE")
-            .env_remove("AWS_PROFILE");
         let (status, out, err) = run_with_timeout(&mut cmd, TIMEOUT);
         if !status.success() {
             return Err(err);
@@ -895,7 +888,7 @@ fn snapshots_in_s3d() {
     let restored = ebs.restore(&second, &[]);
     compare(&uri, &ebs.uri(&restored));
     // The blocks are objects in s3d.
-    let listed = run(Command::new("aws")
+    let listed = run(tests::aws_client("aws", &key, &secret)
         .args([
             "s3api",
             "list-objects-v2",
@@ -906,12 +899,7 @@ fn snapshots_in_s3d() {
             "--query",
             "length(Contents)",
         ])
-        .args(["--endpoint-url", &endpoint])
-        .env("AWS_ACCESS_KEY_ID", &key)
-        .env("AWS_SECRET_ACCESS_KEY", &secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env_remove("AWS_CA_BUNDLE"));
+        .args(["--endpoint-url", &endpoint]));
     let objects: u64 = listed.trim().parse().unwrap_or_else(|_| panic!("KeyCount: {listed}"));
     assert!(objects >= 44, "22 MiB of blocks in s3d, found {objects} objects");
 }

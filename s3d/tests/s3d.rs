@@ -20,17 +20,7 @@ fn start() -> DaemonProcess {
 
 /// A client command with the daemon's root credentials and nothing from the user's own AWS setup.
 fn client(program: &str, d: &DaemonProcess) -> Command {
-    let (ak, sk) = d.root_credentials();
-    let mut cmd = Command::new(program);
-    cmd.env("AWS_ACCESS_KEY_ID", ak)
-        .env("AWS_SECRET_ACCESS_KEY", sk)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_CA_BUNDLE");
-    cmd
+    d.aws_command(program)
 }
 
 fn ok(cmd: &mut Command, timeout: Duration) -> String {

@@ -124,6 +124,12 @@ impl DaemonProcess {
         (field("access_key"), field("secret_key"))
     }
 
+    /// [`aws_client`] signing with this daemon's root credentials.
+    pub fn aws_command(&self, program: &str) -> Command {
+        let (key, secret) = self.root_credentials();
+        aws_client(program, &key, &secret)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -181,6 +187,21 @@ pub fn parse_announcement(line: &str) -> Option<(String, SocketAddr)> {
 
 /// Runs a command with a deadline; returns (status, stdout, stderr). Panics on timeout, so that a client
 /// that hangs fails the test instead of hanging it.
+/// `program` (the aws cli, rclone, python with boto3) set to sign with `key`/`secret` in us-east-1 and
+/// to read nothing from the user's own AWS set-up (profiles, config, CA bundle, instance metadata).
+pub fn aws_client(program: &str, key: &str, secret: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CA_BUNDLE");
+    cmd
+}
+
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (ExitStatus, String, String) {
     let mut child =
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn client");
