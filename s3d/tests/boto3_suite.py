@@ -40,7 +40,10 @@ def buckets():
     expect_error(s3.create_bucket, "BucketAlreadyOwnedByYou", 409, Bucket="suite")
     expect_error(bob.create_bucket, "BucketAlreadyExists", 409, Bucket="suite")
     for bad in ["ab", "UPPER", "bad_name", "-dash", "192.168.0.1", "a" * 64, "a..b"]:
-        expect_error(s3.create_bucket, "InvalidBucketName", 400, Bucket=bad)
+        e = expect_error(s3.create_bucket, "InvalidBucketName", 400, Bucket=bad)
+        check(e.response["Error"].get("Message"), f"InvalidBucketName for {bad!r} has a Message")
+    e = expect_error(s3.get_object, "InvalidBucketName", 400, Bucket="bad_name", Key="k")
+    check(e.response["Error"].get("Message") == "The specified bucket is not valid.", f"object op: {e.response}")
     s3.head_bucket(Bucket="suite")
     expect_error(s3.head_bucket, "404", 404, Bucket="no-such-bucket-here")
     expect_error(bob.head_bucket, "403", 403, Bucket="suite")

@@ -150,9 +150,19 @@ async fn finish_error(response: Response, resource: &str, request_id: &str) -> R
     Response::from_parts(parts, Body::from(completed))
 }
 
-/// Adds `<Resource>` and `<RequestId>` before `</Error>` when s3s left them out.
+/// Adds `<Message>` (S3's text for the code), `<Resource>` and `<RequestId>` when s3s left them out
+/// (it answers a malformed bucket name or path with the code alone).
 fn complete_error_xml(xml: &str, resource: &str, request_id: &str) -> String {
     let Some(end) = xml.rfind("</Error>") else { return xml.to_string() };
+    if !xml.contains("<Message>")
+        && let (Some(start), Some(code_end)) = (xml.find("<Code>"), xml.find("</Code>"))
+        && start < code_end
+    {
+        let code = &xml[start + "<Code>".len()..code_end];
+        let at = code_end + "</Code>".len();
+        let with_message = format!("{}<Message>{}</Message>{}", &xml[..at], default_message(code), &xml[at..]);
+        return complete_error_xml(&with_message, resource, request_id);
+    }
     let mut extra = String::new();
     if !xml.contains("<Resource>") {
         extra.push_str(&format!("<Resource>{}</Resource>", xml_escape(resource)));
@@ -161,6 +171,28 @@ fn complete_error_xml(xml: &str, resource: &str, request_id: &str) -> String {
         extra.push_str(&format!("<RequestId>{}</RequestId>", xml_escape(request_id)));
     }
     format!("{}{}{}", &xml[..end], extra, &xml[end..])
+}
+
+/// The message S3 sends with an error code (AWS's error-code table), for errors s3s raises bare.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "AccessDenied" => "Access Denied",
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRequest" => "Invalid Request",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "KeyTooLongError" => "Your key is too long.",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented.",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "InvalidAccessKeyId" => "The AWS access key Id you provided does not exist in our records.",
+        "RequestTimeTooSkewed" => "The difference between the request time and the server's time is too large.",
+        _ => "The request could not be processed.",
+    }
 }
 
 fn xml_escape(s: &str) -> String {
@@ -175,5 +207,18 @@ mod tests {
         let out = super::complete_error_xml(xml, "/b/a&b", "ABC");
         assert!(out.ends_with("<Resource>/b/a&amp;b</Resource><RequestId>ABC</RequestId></Error>"), "{out}");
         assert_eq!(super::complete_error_xml("not xml", "/", "x"), "not xml");
+    }
+
+    #[test]
+    fn a_bare_code_gains_s3s_missing_message() {
+        let xml = "<?xml version=\"1.0\"?><Error><Code>InvalidBucketName</Code></Error>";
+        let out = super::complete_error_xml(xml, "/Bad_Bucket/k", "ID");
+        assert!(
+            out.contains(
+                "<Code>InvalidBucketName</Code><Message>The specified bucket is not valid.</Message><Resource>"
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with("<RequestId>ID</RequestId></Error>"), "{out}");
     }
 }
