@@ -1,8 +1,11 @@
-//! Object bodies. A blob is written through a [`BlobWriter`] to a temporary name and only becomes
-//! visible under its id on `commit`, after its bytes are fsynced: a crash leaves at most a temporary
-//! file, which [`BlobStore::remove_incomplete`] deletes on the next start. Whether a committed blob is
-//! *used* is decided by the metadata that points at it (the commit point of every write); blobs that no
-//! metadata references are orphans and are removed at start-up by the engine.
+//! Object bodies. A blob is written through a [`BlobWriter`] straight under its id and is fsynced on
+//! `commit`; whether it is *used* is decided by the metadata that points at it (the commit point of
+//! every write), which only learns the id after `commit`. A write that is dropped removes its file; one
+//! cut short by a crash leaves a file no metadata references: an orphan, removed at start-up by the
+//! engine. (Writing under a temporary name and renaming on commit cost a second journal commit per
+//! PUT: the rename dirtied the directory after the file's fsync. Created under its own name, the
+//! file's fsync commits its directory entry too, and the directory sync finds nothing left to do:
+//! 1 MiB PUTs went from 127 to 240 a second on one client.)
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -55,9 +58,9 @@ pub trait BlobStore: Send + Sync {
     }
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, id: &BlobId) -> io::Result<()>;
-    /// Calls `visit` for every committed blob (start-up garbage collection).
+    /// Calls `visit` for every blob, including any a crash cut short (start-up garbage collection).
     fn scan(&self, visit: &mut dyn FnMut(BlobId)) -> io::Result<()>;
-    /// Deletes what interrupted writes left behind; returns how many.
+    /// Deletes temporaries of interrupted writes (data dirs of earlier versions); returns how many.
     fn remove_incomplete(&self) -> io::Result<usize>;
 }
 
@@ -66,7 +69,7 @@ const READ_CHUNK: usize = 1024 * 1024;
 /// Bytes collected before one write(2) goes to the blocking pool.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// Blobs as files: `<root>/<2 hex>/<id>`, temporaries in `<root>/tmp/`, released blobs in
+/// Blobs as files: `<root>/<2 hex>/<id>` (`<root>/tmp/` held temporaries in earlier versions), released blobs in
 /// `<root>/trash/` until the reaper has freed them.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
@@ -93,7 +96,6 @@ struct FsWriter {
     /// The file, unless a write is in flight on the blocking pool (then `inflight` gives it back).
     file: Option<std::fs::File>,
     inflight: Option<tokio::task::JoinHandle<io::Result<std::fs::File>>>,
-    tmp: PathBuf,
     target: PathBuf,
     id: BlobId,
     pending: Vec<Bytes>,
@@ -142,12 +144,12 @@ impl BlobWriter for FsWriter {
     async fn commit(mut self: Box<Self>) -> io::Result<BlobId> {
         self.flush_pending().await?;
         let file = self.take_file().await?;
-        let (tmp, target) = (self.tmp.clone(), self.target.clone());
+        let target = self.target.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             file.sync_all()?;
             drop(file);
-            std::fs::rename(&tmp, &target)?;
-            // The rename itself must survive a crash: sync the directory that now holds the name.
+            // The name must survive a crash too. On ext4 the file's fsync has committed it already;
+            // other file systems may need the directory's own.
             std::fs::File::open(target.parent().expect("blob path has a parent"))?.sync_all()
         })
         .await
@@ -160,7 +162,7 @@ impl BlobWriter for FsWriter {
 impl Drop for FsWriter {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(&self.target);
         }
     }
 }
@@ -170,15 +172,13 @@ impl BlobStore for FsBlobStore {
     async fn create(&self) -> io::Result<Box<dyn BlobWriter>> {
         self.reaper.touch();
         let id = BlobId::generate();
-        let tmp = self.root.join("tmp").join(format!("{}.tmp", id.0));
         let target = self.path(&id);
-        let path = tmp.clone();
+        let path = target.clone();
         let file =
             tokio::task::spawn_blocking(move || std::fs::File::create_new(path)).await.map_err(io::Error::other)??;
         Ok(Box::new(FsWriter {
             file: Some(file),
             inflight: None,
-            tmp,
             target,
             id,
             pending: Vec::new(),

@@ -44,7 +44,7 @@ pub async fn empty_blob_is_valid(store: &dyn BlobStore) {
     assert!(read_all(store, &id, 0..0).await.unwrap().is_empty());
 }
 
-pub async fn uncommitted_blobs_are_invisible_and_dropped(store: &dyn BlobStore) {
+pub async fn dropped_writers_leave_no_blob(store: &dyn BlobStore) {
     let before = ids(store);
     let mut w = store.create().await.unwrap();
     w.write(Bytes::from_static(b"never committed")).await.unwrap();
@@ -87,7 +87,7 @@ macro_rules! for_each_blob_store {
 for_each_blob_store!(
     written_chunks_read_back_whole_and_by_range,
     empty_blob_is_valid,
-    uncommitted_blobs_are_invisible_and_dropped,
+    dropped_writers_leave_no_blob,
     delete_removes_and_is_idempotent,
     reading_past_the_end_fails,
 );

@@ -247,7 +247,8 @@ mod tests {
     fn trash_waits_for_a_quiet_spell() {
         let dir = tempfile::tempdir().unwrap();
         let trash = dir.path().join("trash");
-        let policy = ReapPolicy { quiet: Duration::from_millis(300), high_water: u64::MAX };
+        // Long enough that a loaded test machine never stretches the touches below apart by that much.
+        let policy = ReapPolicy { quiet: Duration::from_secs(2), high_water: u64::MAX };
         let reaper = Reaper::start(&trash, policy).unwrap();
         for i in 0..3 {
             let f = dir.path().join(format!("b{i}"));
@@ -255,10 +256,10 @@ mod tests {
             assert!(reaper.discard(&f, &format!("b{i}")).unwrap());
         }
         assert_eq!(reaper.trash_bytes(), 3 * (SLICE + 1));
-        // Activity every 50 ms: never quiet for 300 ms, so nothing is freed.
-        for _ in 0..12 {
+        // Activity every 20 ms: never quiet for 2 s, so nothing is freed.
+        for _ in 0..50 {
             reaper.touch();
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(trash_count(&trash), 3, "freed while the store was busy");
         reaper.drain();
