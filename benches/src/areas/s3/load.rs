@@ -108,64 +108,65 @@ pub async fn put(
     let body = Arc::new(vec![0x5au8; size]);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (target, body, path) = (target.clone(), body.clone(), format!("/{bucket}/{prefix}/c{c}-"));
-            tokio::spawn(async move {
-                let mut conn = Conn::open(&target).await?;
-                let mut micros = Vec::new();
-                while micros.len() < cap && (micros.is_empty() || Instant::now() < deadline) {
-                    let key = format!("{path}{}", micros.len());
-                    let t = Instant::now();
-                    let (status, _) = conn.call("PUT", &key, headers, &body, false).await?;
-                    anyhow::ensure!(status == 200, "{} PUT {key}: status {status}", target.name);
-                    micros.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-                Ok::<_, anyhow::Error>(micros)
-            })
-        })
-        .collect();
-    let (mut all, mut per_client) = (Vec::new(), Vec::new());
-    for t in tasks {
-        let micros = t.await??;
-        per_client.push(micros.len());
-        all.extend(micros);
-    }
+    let per_client = on_each_client(clients, |c| {
+        let (target, body, path) = (target.clone(), body.clone(), format!("/{bucket}/{prefix}/c{c}-"));
+        async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut micros = Vec::new();
+            while micros.len() < cap && (micros.is_empty() || Instant::now() < deadline) {
+                let key = format!("{path}{}", micros.len());
+                let t = Instant::now();
+                let (status, _) = conn.call("PUT", &key, headers, &body, false).await?;
+                anyhow::ensure!(status == 200, "{} PUT {key}: status {status}", target.name);
+                micros.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            Ok(micros)
+        }
+    })
+    .await?;
     let elapsed = started.elapsed();
-    let ops = all.len();
-    let written = Written { prefix: prefix.to_string(), per_client };
-    Ok((round(ops, unit_of(size).1, elapsed, all), written))
+    let written = Written { prefix: prefix.to_string(), per_client: per_client.iter().map(Vec::len).collect() };
+    let all: Vec<f64> = per_client.into_iter().flatten().collect();
+    Ok((round(all.len(), unit_of(size).1, elapsed, all), written))
+}
+
+/// Runs `client(c)` for each of `clients` connections at once; each one's latencies (µs).
+async fn on_each_client<F, Fut>(clients: usize, client: F) -> anyhow::Result<Vec<Vec<f64>>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<f64>>> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..clients).map(|c| tokio::spawn(client(c))).collect();
+    let mut out = Vec::with_capacity(clients);
+    for t in tasks {
+        out.push(t.await??);
+    }
+    Ok(out)
 }
 
 /// Each client GETs back its own objects round robin for `secs` (each at least all once when small).
 pub async fn get(target: &Endpoint, bucket: &str, written: &Written, size: usize, secs: f64) -> anyhow::Result<Round> {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
-    let tasks: Vec<_> = written
-        .per_client
-        .iter()
-        .enumerate()
-        .map(|(c, &have)| {
-            let (target, path) = (target.clone(), format!("/{bucket}/{}/c{c}-", written.prefix));
-            tokio::spawn(async move {
-                let mut conn = Conn::open(&target).await?;
-                let mut micros = Vec::new();
-                while micros.is_empty() || Instant::now() < deadline {
-                    let key = format!("{path}{}", micros.len() % have.max(1));
-                    let t = Instant::now();
-                    let (status, got) = conn.call("GET", &key, &[], &[], false).await?;
-                    anyhow::ensure!(status == 200 && got == size, "{} GET {key}: {status}, {got} B", target.name);
-                    micros.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-                Ok::<_, anyhow::Error>(micros)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
+    let all = on_each_client(written.per_client.len(), |c| {
+        let (target, have) = (target.clone(), written.per_client[c]);
+        let path = format!("/{bucket}/{}/c{c}-", written.prefix);
+        async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut micros = Vec::new();
+            while micros.is_empty() || Instant::now() < deadline {
+                let key = format!("{path}{}", micros.len() % have.max(1));
+                let t = Instant::now();
+                let (status, got) = conn.call("GET", &key, &[], &[], false).await?;
+                anyhow::ensure!(status == 200 && got == size, "{} GET {key}: {status}, {got} B", target.name);
+                micros.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            Ok(micros)
+        }
+    })
+    .await?;
     let elapsed = started.elapsed();
+    let all: Vec<f64> = all.into_iter().flatten().collect();
     Ok(round(all.len(), unit_of(size).1, elapsed, all))
 }
 
@@ -200,30 +201,24 @@ pub async fn list(target: &Endpoint, bucket: &str, written: &Written) -> anyhow:
 /// Each client DELETEs the objects it wrote; deletes per second.
 pub async fn delete(target: &Endpoint, bucket: &str, written: &Written) -> anyhow::Result<Round> {
     let started = Instant::now();
-    let tasks: Vec<_> = written
-        .per_client
-        .iter()
-        .enumerate()
-        .map(|(c, &have)| {
-            let (target, path) = (target.clone(), format!("/{bucket}/{}/c{c}-", written.prefix));
-            tokio::spawn(async move {
-                let mut conn = Conn::open(&target).await?;
-                let mut micros = Vec::with_capacity(have);
-                for i in 0..have {
-                    let t = Instant::now();
-                    let (status, _) = conn.call("DELETE", &format!("{path}{i}"), &[], &[], false).await?;
-                    anyhow::ensure!(status == 204, "{} DELETE {path}{i}: status {status}", target.name);
-                    micros.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-                Ok::<_, anyhow::Error>(micros)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
+    let all = on_each_client(written.per_client.len(), |c| {
+        let (target, have) = (target.clone(), written.per_client[c]);
+        let path = format!("/{bucket}/{}/c{c}-", written.prefix);
+        async move {
+            let mut conn = Conn::open(&target).await?;
+            let mut micros = Vec::with_capacity(have);
+            for i in 0..have {
+                let t = Instant::now();
+                let (status, _) = conn.call("DELETE", &format!("{path}{i}"), &[], &[], false).await?;
+                anyhow::ensure!(status == 204, "{} DELETE {path}{i}: status {status}", target.name);
+                micros.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            Ok(micros)
+        }
+    })
+    .await?;
     let elapsed = started.elapsed();
+    let all: Vec<f64> = all.into_iter().flatten().collect();
     Ok(round(all.len(), 1.0, elapsed, all))
 }
 
