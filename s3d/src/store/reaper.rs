@@ -157,10 +157,11 @@ impl Reaper {
         self.shared.trash_bytes.load(Ordering::Relaxed)
     }
 
-    /// Blocks until the trash is empty (tests).
+    /// Blocks until the trash is empty and accounted for (tests).
     #[cfg(test)]
     pub fn drain(&self) {
-        while std::fs::read_dir(&self.trash).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        while std::fs::read_dir(&self.trash).map(|mut d| d.next().is_some()).unwrap_or(false) || self.trash_bytes() > 0
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
