@@ -286,7 +286,8 @@ impl Engine {
         }
         let (record, released, state) = {
             let _bucket = self.bucket_alive(bucket).await?;
-            let _guard = self.locks.lock(bucket, upload_id).await;
+            // The upload (against UploadPart and Abort) and the key (against other writes to it).
+            let guards = self.locks.lock_both((bucket, upload_id), (bucket, key)).await;
             let upload = self.upload(bucket, key, upload_id)?;
             let mut parts: Vec<(u32, PartRecord)> = Vec::with_capacity(chosen.len());
             let mut previous = 0u32;
@@ -340,7 +341,6 @@ impl Engine {
                 ),
             };
             let mut record = record;
-            let key_guard = self.locks.lock(bucket, key).await;
             let state = self.versioning_of(bucket)?;
             let current = self.meta.object(bucket, key)?;
             super::object::check_write_condition(cond, current.as_ref().map(|(r, _)| r).filter(|r| !r.delete_marker))?;
@@ -357,7 +357,7 @@ impl Engine {
                 batch.release_blob(id);
             }
             self.commit(batch).await?;
-            drop(key_guard);
+            drop(guards);
             (record, released, state)
         };
         self.delete_blobs(released).await;
