@@ -8,11 +8,9 @@ Usage: lifecycle_suite.py ENDPOINT DAY_SECONDS PHASE
   verify  waits for the scenarios to play out (after the restart) and checks the usage report.
 Credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Exits non-zero on the first failed check.
 """
-import hashlib
 import json
 import os
 import sys
-import time
 import urllib.request
 
 import boto3
@@ -23,7 +21,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 import s3check
-from s3check import check, expect_error
+from s3check import check, expect_error, wait_until
 
 ENDPOINT, DAY, PHASE = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 KIB = 1024
@@ -33,17 +31,6 @@ s3 = boto3.client(
     region_name="us-east-1",
     config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=60),
 )
-
-
-def wait_until(cond, what, timeout):
-    deadline = time.time() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
-        time.sleep(0.05)
 
 
 def body(n, seed):
@@ -108,8 +95,8 @@ def restores():
     expect_error(s3.restore_object, "RestoreAlreadyInProgress", 409, Bucket="archive", Key="cold",
                  RestoreRequest={"Days": 1, "GlacierJobParameters": {"Tier": "Bulk"}})
     expect_error(s3.get_object, "InvalidObjectState", 403, Bucket="archive", Key="cold")
-    done = wait_until(lambda: 'ongoing-request="false"' in s3.head_object(Bucket="archive", Key="cold").get("Restore", ""),
-                      "restore completes", 60)
+    wait_until(lambda: 'ongoing-request="false"' in s3.head_object(Bucket="archive", Key="cold").get("Restore", ""),
+               "restore completes", 60)
     restore = s3.head_object(Bucket="archive", Key="cold")["Restore"]
     check('expiry-date="' in restore and restore.endswith('GMT"'), f"expiry date shown: {restore}")
     got = s3.get_object(Bucket="archive", Key="cold")
@@ -255,9 +242,8 @@ def setup():
     s3.put_object(Bucket="photos", Key="thumbnails/direct.png", Body=body(130 * KIB, 20), StorageClass="ONEZONE_IA")
     s3.put_object(Bucket="photos", Key="other/readme.txt", Body=body(200 * KIB, 30))
     s3.put_object(Bucket="photos", Key="images/tiny.png", Body=b"tiny")  # under 128 KiB: never transitions
-    # An encrypted multipart object cannot go to the cold tier yet (its sealed parts are separate
-    # streams): it must stay hot and readable, and — first in key order — must not stall the pass
-    # for the images after it.
+    # An encrypted multipart object moves like the others: its sealed parts (separate streams) go to
+    # the cold tier back to back and are unsealed part by part once restored.
     up = s3.create_multipart_upload(Bucket="photos", Key="images/!sealed.png", ServerSideEncryption="AES256")
     part = s3.upload_part(Bucket="photos", Key="images/!sealed.png", UploadId=up["UploadId"], PartNumber=1,
                           Body=body(200 * KIB, 70))
@@ -321,7 +307,7 @@ def verify():
                "thumbnails move to ONEZONE_IA after 30 days", days(31))
     wait_until(lambda: all(head("photos", f"thumbnails/{i}.png") is None for i in range(3)) and
                head("photos", "thumbnails/direct.png") is None, "thumbnails expire after 45 days", days(46))
-    wait_until(lambda: all(class_of("photos", f"images/{i}.png") == "GLACIER" for i in range(3)),
+    wait_until(lambda: all(class_of("photos", f"images/{i}.png") == "GLACIER" for i in [0, 1, 2, "!sealed"]),
                "source images move to GLACIER after 45 days", days(46))
     for i in range(3):
         expect_error(s3.get_object, "InvalidObjectState", 403, Bucket="photos", Key=f"images/{i}.png")
@@ -331,9 +317,13 @@ def verify():
     check(s3.get_object(Bucket="photos", Key="images/1.png")["Body"].read() == body(200 * KIB, 1), "image intact after archive")
     check(class_of("photos", "other/readme.txt") == "STANDARD", "objects outside the rules stay")
     check(class_of("photos", "images/tiny.png") == "STANDARD", "objects under 128 KiB do not transition")
-    check(class_of("photos", "images/!sealed.png") == "STANDARD", "an unarchivable object stays hot")
-    check(s3.get_object(Bucket="photos", Key="images/!sealed.png")["Body"].read() == body(200 * KIB, 70),
-          "the unarchivable object stays readable")
+    expect_error(s3.get_object, "InvalidObjectState", 403, Bucket="photos", Key="images/!sealed.png")
+    s3.restore_object(Bucket="photos", Key="images/!sealed.png", RestoreRequest={"Days": 1000})
+    wait_until(lambda: 'ongoing-request="false"' in s3.head_object(Bucket="photos", Key="images/!sealed.png").get("Restore", ""),
+               "restore of the encrypted multipart image", 60)
+    got = s3.get_object(Bucket="photos", Key="images/!sealed.png")
+    check(got["Body"].read() == body(200 * KIB, 70) and got["ServerSideEncryption"] == "AES256",
+          "the encrypted multipart image is intact after archive and restore")
     print("scenario 1 (thumbnails, source images): ok")
 
     # Scenario 2.
@@ -365,11 +355,11 @@ def verify():
     # The usage report, once a pass has counted the final state.
     def photos_counted():
         u = usage_report()["buckets"].get("photos")
-        return u if u and u["classes"].get("GLACIER", {}).get("objects") == 3 else None
+        return u if u and u["classes"].get("GLACIER", {}).get("objects") == 4 else None
     photos = wait_until(photos_counted, "usage report shows the archived images", 30)
-    check(photos["classes"]["GLACIER"]["bytes"] == 3 * 200 * KIB, f"GLACIER bytes: {photos}")
-    check(photos["classes"]["GLACIER"]["billable_bytes"] == 3 * (200 * KIB + 40 * KIB), f"GLACIER overhead billed: {photos}")
-    check(photos["classes"]["STANDARD"]["objects"] == 3, f"STANDARD objects: {photos}")
+    check(photos["classes"]["GLACIER"]["bytes"] == 4 * 200 * KIB, f"GLACIER bytes: {photos}")
+    check(photos["classes"]["GLACIER"]["billable_bytes"] == 4 * (200 * KIB + 40 * KIB), f"GLACIER overhead billed: {photos}")
+    check(photos["classes"]["STANDARD"]["objects"] == 2, f"STANDARD objects: {photos}")
     check("ONEZONE_IA" not in photos["classes"] or photos["classes"]["ONEZONE_IA"]["objects"] == 0, f"{photos}")
     report = usage_report()
     check(report["cold_tier"]["objects"] >= 5 and report["cold_tier"]["stored_bytes"] > 0, f"cold tier: {report['cold_tier']}")

@@ -1,7 +1,8 @@
 """What every s3d python suite shares: a counted `check`, `expect_error` for the S3 error a call must
-get, and a boto3 S3 client for the endpoint with retries off (a retry would hide a wrong first answer).
+get, `wait_until` for what the daemon does in the background, and a boto3 S3 client for the endpoint with retries off (a retry would hide a wrong first answer).
 The suites run as scripts from this directory, so `from s3check import ...` finds this file."""
 import os
+import time
 
 import boto3
 from botocore.client import Config
@@ -15,6 +16,18 @@ def check(cond, what):
     checks += 1
     if not cond:
         raise AssertionError(what)
+
+
+def wait_until(cond, what, timeout):
+    """Polls `cond` until it returns something true (returned), failing after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
+        time.sleep(0.05)
 
 
 def expect_error(fn, code, status, *args, **kwargs):

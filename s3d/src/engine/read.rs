@@ -104,9 +104,10 @@ impl Engine {
         let (rec, _) = self.resolve_version(bucket, key, version)?;
         super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
         cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
-        let selected = select(&rec, range, part)?;
+        let parts = part_sizes(&rec);
+        let selected = select(&rec, parts.as_deref(), range, part)?;
         let state = super::versioning::Versioning::of(bucket_rec.versioning.as_deref());
-        Ok((super::versioning::report_null(ObjectInfo::from_record(key, &rec), state), selected))
+        Ok((super::versioning::report_null(describe(key, &rec, parts.as_deref()), state), selected))
     }
 
     #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them
@@ -145,16 +146,29 @@ impl Engine {
             super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
             // An archived body is readable only through its restored copy: read that copy as the body.
             let readable = super::tier::readable_body(&rec)?;
+            let parts = part_sizes(&rec);
+            // A restored multipart copy of an encrypted body holds one sealed stream per part.
+            let packed = match &readable {
+                BodyRecord::Blob(copy) if readable != rec.body && rec.encryption.is_some() => {
+                    parts.clone().filter(|p| !p.is_empty()).map(|p| (copy.clone(), p))
+                }
+                _ => None,
+            };
             let rec = if readable == rec.body { rec } else { ObjectRecord { body: readable, ..rec } };
             cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
-            let selected = select(&rec, range, part)?;
+            let selected = select(&rec, parts.as_deref(), range, part)?;
             let bytes = selected.clone().unwrap_or(0..rec.size);
             // A manifest's parts are opened one by one as the body streams: lease them so that an
             // overwrite meanwhile cannot delete them under this GET. The record is read again after
             // leasing: if it is still the same version, any later release sees the lease.
-            let lease = match &rec.body {
-                BodyRecord::Parts(parts) => {
-                    let ids = parts.iter().map(|p| p.blob.clone()).collect();
+            // A restored copy read part by part is leased the same way, against its expiry.
+            let leased: Option<Vec<BlobId>> = match (&rec.body, &packed) {
+                (BodyRecord::Parts(parts), _) => Some(parts.iter().map(|p| p.blob.clone()).collect()),
+                (_, Some((copy, _))) => Some(vec![copy.clone()]),
+                _ => None,
+            };
+            let lease = match leased {
+                Some(ids) => {
                     let lease = self.leases.lease(self.blobs.clone(), ids);
                     if self.resolve_version(bucket, key, version).ok().map(|(r, _)| r.seq) != Some(rec.seq)
                         && attempts < 3
@@ -168,7 +182,14 @@ impl Engine {
             let body = match &rec.encryption {
                 Some(enc) => {
                     let data_key = self.unlock(bucket, key, enc, cond.customer_key.as_ref())?;
-                    match super::sse::read::sealed_body(self.blobs.clone(), &rec, &inline, bytes, data_key).await {
+                    let opened = match &packed {
+                        Some((copy, sizes)) => {
+                            let blobs = self.blobs.clone();
+                            super::sse::read::packed_parts_body(blobs, copy, sizes, rec.size, bytes, data_key).await
+                        }
+                        None => super::sse::read::sealed_body(self.blobs.clone(), &rec, &inline, bytes, data_key).await,
+                    };
+                    match opened {
                         Ok(body) => body,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => continue,
                         Err(e) => return Err(e.into()),
@@ -209,26 +230,49 @@ impl Engine {
                 })) as ByteStream,
                 None => body,
             };
-            let info = super::versioning::report_null(ObjectInfo::from_record(key, &rec), state);
+            let info = super::versioning::report_null(describe(key, &rec, parts.as_deref()), state);
             metrics::counter!("s3d_objects_read_total").increment(1);
             return Ok(OpenedObject { info, record: rec, range: selected, body });
         }
     }
 }
 
+/// The plaintext part sizes of a multipart object: from its manifest, or once archived from its
+/// archive record (`None` for a single-stream body, or one archived before parts were kept).
+fn part_sizes(rec: &ObjectRecord) -> Option<Vec<u64>> {
+    match &rec.body {
+        BodyRecord::Parts(parts) => Some(parts.iter().map(|p| p.size).collect()),
+        _ => rec.archive.as_ref().filter(|a| !a.parts.is_empty()).map(|a| a.parts.clone()),
+    }
+}
+
+/// The object's description; an archived multipart object still reports its parts count.
+fn describe(key: &str, rec: &ObjectRecord, parts: Option<&[u64]>) -> ObjectInfo {
+    let mut info = ObjectInfo::from_record(key, rec);
+    if info.parts_count.is_none() {
+        info.parts_count = parts.map(<[u64]>::len);
+    }
+    info
+}
+
 /// The range a request selects: a byte range, or a part of a multipart object (`partNumber`).
-fn select(rec: &ObjectRecord, range: Option<RangeSpec>, part: Option<u32>) -> Result<Option<Range<u64>>> {
+fn select(
+    rec: &ObjectRecord,
+    parts: Option<&[u64]>,
+    range: Option<RangeSpec>,
+    part: Option<u32>,
+) -> Result<Option<Range<u64>>> {
     match (range, part) {
         (Some(_), Some(_)) => {
             Err(EngineError::InvalidRequest("Cannot specify both Range header and partNumber query parameter".into()))
         }
         (Some(r), None) => r.resolve(rec.size).map(Some),
-        (None, Some(n)) => match &rec.body {
-            BodyRecord::Parts(parts) => {
+        (None, Some(n)) => match parts {
+            Some(parts) => {
                 let idx =
                     (n as usize).checked_sub(1).filter(|&i| i < parts.len()).ok_or(EngineError::InvalidPartNumber)?;
-                let start: u64 = parts[..idx].iter().map(|p| p.size).sum();
-                Ok(Some(start..start + parts[idx].size))
+                let start: u64 = parts[..idx].iter().sum();
+                Ok(Some(start..start + parts[idx]))
             }
             _ if n == 1 => Ok(None),
             _ => Err(EngineError::InvalidPartNumber),

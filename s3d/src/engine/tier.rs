@@ -241,18 +241,31 @@ impl Engine {
     }
 
     /// The hot body of a record, whole and as stored (an encrypted body stays sealed: the cold tier
-    /// never sees plaintext, and its restored copy is read back through the same unsealing).
-    fn hot_body(&self, rec: &ObjectRecord, inline: Bytes) -> impl std::future::Future<Output = Result<ByteStream>> {
+    /// never sees plaintext, and its restored copy is read back through the same unsealing), and the
+    /// part sizes to keep with the archive. A multipart body goes as its parts' stored bytes back to
+    /// back: each sealed part keeps its own header, salt and segment numbering, and the sizes say
+    /// where each part's stream starts in the copy (see `sse::read::packed_parts_body`).
+    fn hot_body(
+        &self,
+        rec: &ObjectRecord,
+        inline: Bytes,
+    ) -> (Vec<u64>, impl std::future::Future<Output = Result<ByteStream>> + use<>) {
         let blobs = self.blobs.clone();
         let body = rec.body.clone();
-        let stored_len = if rec.encryption.is_some() { super::sse::segment::sealed_len(rec.size) } else { rec.size };
-        // The restored copy is one blob, and sealed parts are separate sealed streams: until the copy
-        // keeps part boundaries, an encrypted multipart body cannot go to the cold tier.
-        let sealed_parts = rec.encryption.is_some() && matches!(rec.body, BodyRecord::Parts(_));
-        async move {
-            if sealed_parts {
+        let sealed = rec.encryption.is_some();
+        let stored = move |n: u64| if sealed { super::sse::segment::sealed_len(n) } else { n };
+        let stored_len = stored(rec.size);
+        let parts: Vec<u64> = match &rec.body {
+            BodyRecord::Parts(parts) => parts.iter().map(|p| p.size).collect(),
+            _ => Vec::new(),
+        };
+        // A manifest whose parts do not add up to the object cannot be archived as it is: the copy
+        // would be unreadable. Nothing writes such a record; this guards against a damaged one.
+        let inconsistent = !parts.is_empty() && parts.iter().sum::<u64>() != rec.size;
+        let fut = async move {
+            if inconsistent {
                 return Err(EngineError::NotArchivable(
-                    "Archiving an encrypted multipart object to GLACIER or DEEP_ARCHIVE is not supported yet".into(),
+                    "the multipart manifest does not add up to the object size".into(),
                 ));
             }
             Ok(match body {
@@ -261,10 +274,11 @@ impl Engine {
                 }
                 BodyRecord::Blob(id) => blobs.read(&id, 0..stored_len).await?,
                 BodyRecord::Parts(parts) => {
-                    parts_stream(blobs, parts.into_iter().map(|p| (p.blob, 0..p.size)).collect())
+                    parts_stream(blobs, parts.into_iter().map(|p| (p.blob, 0..stored(p.size))).collect())
                 }
             })
-        }
+        };
+        (parts, fut)
     }
 
     /// Changes a version's storage class (lifecycle transitions; PUT with an archive class), moving
@@ -283,13 +297,16 @@ impl Engine {
             return Ok(false);
         }
         let to_cold = is_archived_class(class_name) && rec.archive.is_none();
-        let cold_id = if to_cold {
+        let (cold_id, parts) = if to_cold {
             let id = BlobId::generate();
-            let body = self.hot_body(&rec, inline).await?;
-            self.tiering.cold.put(&id, body).await?;
-            Some(id)
+            // Parts are opened one by one as they stream to the cold tier: lease them so that an
+            // overwrite meanwhile cannot cut the copy short (the move is then dropped below anyway).
+            let _lease = self.leases.lease(self.blobs.clone(), rec.blobs());
+            let (parts, body) = self.hot_body(&rec, inline);
+            self.tiering.cold.put(&id, body.await?).await?;
+            (Some(id), parts)
         } else {
-            None
+            (None, Vec::new())
         };
         let outcome = async {
             let _bucket = self.bucket_alive(bucket).await?;
@@ -308,7 +325,8 @@ impl Engine {
                     batch.release_blob(b);
                 }
                 batch.reference_blob(id);
-                rec.archive = Some(ArchiveRecord { cold: id.clone(), restore: None });
+                // `seq` is unchanged since the body was read, so these are its parts.
+                rec.archive = Some(ArchiveRecord { cold: id.clone(), restore: None, parts: parts.clone() });
                 rec.body = BodyRecord::Inline;
                 inline = Bytes::new();
             }
@@ -323,6 +341,8 @@ impl Engine {
                 self.delete_blobs(released).await;
                 if cold_id.is_some() {
                     metrics::counter!("s3d_objects_archived_total").increment(1);
+                    // Exported from the first archive on (at 0 while every archive succeeds).
+                    metrics::counter!("s3d_objects_unarchivable_total").increment(0);
                 }
                 Ok(true)
             }
@@ -388,6 +408,11 @@ impl Engine {
         self.tiering.settings
     }
 }
+
+// Registered here rather than in `engine/mod.rs`: the tests are of this module's archiving.
+#[cfg(test)]
+#[path = "tier_tests.rs"]
+mod tier_tests;
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,12 @@ pub struct ArchiveRecord {
     pub cold: BlobId,
     #[serde(default)]
     pub restore: Option<RestoreRecord>,
+    /// A multipart body's part sizes (plaintext), in order; empty for a body archived as one stream
+    /// (and in records from before parts were kept). The cold and restored copies hold the parts'
+    /// stored bytes back to back, each part of an encrypted body a sealed stream of its own, so a
+    /// read finds each part's stream from these (and `partNumber` its bytes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
 }
 
 impl ArchiveRecord {

@@ -1,7 +1,6 @@
 //! The engine with encryption: what is stored is sealed, reads (whole, ranged, multipart) come back
 //! as written, and the key rules (SSE-C key, disabled KMS key) hold.
 
-use futures::StreamExt;
 
 use super::kms::Context;
 use super::{CustomerKey, SseError, SseRequest};
@@ -11,21 +10,6 @@ use crate::engine::read::{RangeSpec, ReadConditions};
 use crate::engine::testing::*;
 use crate::engine::{Engine, EngineError};
 use crate::store::encryption::BucketEncryptionRecord;
-
-async fn read(
-    e: &Engine,
-    key: &str,
-    range: Option<RangeSpec>,
-    ck: Option<&CustomerKey>,
-) -> Result<Vec<u8>, EngineError> {
-    let cond = ReadConditions { customer_key: ck.cloned(), ..Default::default() };
-    let mut o = e.get_object(&alice(), "bkt", key, None, &cond, range, None).await?;
-    let mut out = Vec::new();
-    while let Some(c) = o.body.next().await {
-        out.extend_from_slice(&c?);
-    }
-    Ok(out)
-}
 
 /// An engine whose blobs are files under `dir`.
 fn fs_engine(dir: &std::path::Path) -> Engine {
@@ -81,20 +65,20 @@ async fn every_mode_stores_ciphertext_and_reads_back_plaintext() {
             let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
             assert_eq!(info.etag == md5, name == "s3", "{key}: only SSE-S3 ETags are the MD5");
             let k = (name == "c").then_some(&ck);
-            assert_eq!(read(&e, &key, None, k).await.unwrap(), data, "{key}");
+            assert_eq!(read_object(&e, &key, k, None, None).await.unwrap(), data, "{key}");
             if n > 70_000 {
                 let r = RangeSpec::FromTo { first: 65_530, last: Some(70_000) };
-                assert_eq!(read(&e, &key, Some(r), k).await.unwrap(), &data[65_530..=70_000]);
+                assert_eq!(read_object(&e, &key, k, Some(r), None).await.unwrap(), &data[65_530..=70_000]);
             }
         }
     }
     let stored = stored_bytes(&e, dir.path());
     assert!(stored.len() > 600_000 && !contains(&stored, b"SECRET-PLAINTEXT"), "no plaintext is stored");
     // SSE-C: missing and wrong keys; a key for an object that is not SSE-C.
-    assert!(matches!(read(&e, "c-100", None, None).await, Err(EngineError::Sse(SseError::CustomerKeyRequired))));
+    assert!(matches!(read_object(&e, "c-100", None, None, None).await, Err(EngineError::Sse(SseError::CustomerKeyRequired))));
     let wrong = CustomerKey::new([4u8; 32]);
-    assert!(matches!(read(&e, "c-100", None, Some(&wrong)).await, Err(EngineError::Sse(SseError::WrongCustomerKey))));
-    assert!(matches!(read(&e, "s3-100", None, Some(&ck)).await, Err(EngineError::Sse(SseError::NotApplicable))));
+    assert!(matches!(read_object(&e, "c-100", Some(&wrong), None, None).await, Err(EngineError::Sse(SseError::WrongCustomerKey))));
+    assert!(matches!(read_object(&e, "s3-100", Some(&ck), None, None).await, Err(EngineError::Sse(SseError::NotApplicable))));
 }
 
 #[tokio::test]
@@ -109,11 +93,11 @@ async fn a_disabled_kms_key_locks_its_objects_until_enabled() {
     e.put_object(&alice(), "bkt", "k", body(b"data"), req, None).await.unwrap();
     e.kms().set_enabled(&key.id, false).unwrap();
     assert!(matches!(
-        read(&e, "k", None, None).await,
+        read_object(&e, "k", None, None, None).await,
         Err(EngineError::Sse(SseError::Kms(super::kms::KmsError::Disabled(_))))
     ));
     e.kms().set_enabled(&key.id, true).unwrap();
-    assert_eq!(read(&e, "k", None, None).await.unwrap(), b"data");
+    assert_eq!(read_object(&e, "k", None, None, None).await.unwrap(), b"data");
 }
 
 #[tokio::test]
@@ -137,10 +121,10 @@ async fn multipart_parts_copies_and_bucket_defaults_are_sealed() {
     let chosen = [(1, a.etag), (2, b.etag)];
     e.complete_multipart_upload(&alice(), "bkt", "mp", &id, &chosen, &Default::default()).await.unwrap();
     let whole = [p1.as_slice(), p2.as_slice()].concat();
-    assert_eq!(read(&e, "mp", None, Some(&ck)).await.unwrap(), whole);
+    assert_eq!(read_object(&e, "mp", Some(&ck), None, None).await.unwrap(), whole);
     let at = p1.len() as u64;
     let r = RangeSpec::FromTo { first: at - 5, last: Some(at + 5) };
-    assert_eq!(read(&e, "mp", Some(r), Some(&ck)).await.unwrap(), &whole[at as usize - 5..=at as usize + 5]);
+    assert_eq!(read_object(&e, "mp", Some(&ck), Some(r), None).await.unwrap(), &whole[at as usize - 5..=at as usize + 5]);
     // A copy without SSE headers takes the bucket default (SSE-S3), not the source's SSE-C.
     let copy = CopyRequest {
         source_conditions: ReadConditions { customer_key: Some(ck.clone()), ..Default::default() },
@@ -148,6 +132,6 @@ async fn multipart_parts_copies_and_bucket_defaults_are_sealed() {
     };
     let info = e.copy_object(&alice(), ("bkt", "mp", None), ("bkt", "copy"), copy).await.unwrap();
     assert_eq!(info.encryption, Some(super::EncryptionSummary::S3));
-    assert_eq!(read(&e, "copy", None, None).await.unwrap(), whole);
+    assert_eq!(read_object(&e, "copy", None, None, None).await.unwrap(), whole);
     assert!(!contains(&stored_bytes(&e, dir.path()), b"SECRET-PLAINTEXT"));
 }

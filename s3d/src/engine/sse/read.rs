@@ -1,5 +1,6 @@
 //! Reading sealed bodies: only the segments a range touches are read and decrypted, from inline
-//! bytes, one blob, or each part of a multipart manifest (each part is a sealed stream of its own).
+//! bytes, one blob, each part of a multipart manifest (each part is a sealed stream of its own), or
+//! the restored copy of an archived multipart body (those parts' streams back to back in one blob).
 
 use std::io;
 use std::ops::Range;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::DataKey;
-use super::segment::{HEADER, SEALED_BATCH, locate, open_all, open_stream, stream_key};
+use super::segment::{HEADER, SEALED_BATCH, locate, open_all, open_stream, sealed_len, stream_key};
 use crate::engine::ByteStream;
 use crate::store::meta::{BodyRecord, ObjectRecord};
 use crate::store::{BlobId, BlobStore};
@@ -18,11 +19,13 @@ fn once(b: Bytes) -> ByteStream {
     Box::pin(futures::stream::iter((!b.is_empty()).then_some(Ok(b))))
 }
 
-/// The plaintext `range` of a sealed blob holding `n` plaintext bytes. The blob is opened before
-/// this returns, so a missing blob is reported here (the caller may retry with a newer record).
+/// The plaintext `range` of the sealed stream of `n` plaintext bytes that starts at byte `base` of a
+/// blob. The blob is opened before this returns, so a missing blob is reported here (the caller may
+/// retry with a newer record).
 async fn open_blob(
     blobs: Arc<dyn BlobStore>,
     id: BlobId,
+    base: u64,
     n: u64,
     range: Range<u64>,
     data_key: DataKey,
@@ -30,14 +33,14 @@ async fn open_blob(
     if range.is_empty() {
         return Ok(once(Bytes::new()));
     }
-    let mut head = blobs.read(&id, 0..HEADER as u64).await?;
+    let mut head = blobs.read(&id, base..base + HEADER as u64).await?;
     let mut header = Vec::with_capacity(HEADER);
     while let Some(chunk) = head.next().await {
         header.extend_from_slice(&chunk?);
     }
     let key = stream_key(&data_key, &header)?;
     let (first, stored, skip) = locate(range.start, range.end, n);
-    let sealed = blobs.read_in_chunks(&id, stored, SEALED_BATCH).await?;
+    let sealed = blobs.read_in_chunks(&id, base + stored.start..base + stored.end, SEALED_BATCH).await?;
     Ok(open_stream(sealed, key, first, n, skip, range.end - range.start))
 }
 
@@ -51,7 +54,7 @@ pub(crate) async fn sealed_body(
 ) -> io::Result<ByteStream> {
     match &rec.body {
         BodyRecord::Inline => Ok(once(open_all(&data_key, inline, rec.size, range)?)),
-        BodyRecord::Blob(id) => open_blob(blobs, id.clone(), rec.size, range, data_key).await,
+        BodyRecord::Blob(id) => open_blob(blobs, id.clone(), 0, rec.size, range, data_key).await,
         BodyRecord::Parts(parts) => {
             let mut pieces = Vec::new();
             let mut offset = 0u64;
@@ -66,7 +69,7 @@ pub(crate) async fn sealed_body(
             }
             // Each part is opened only when the previous one has been streamed.
             let stream = futures::stream::iter(pieces)
-                .then(move |(id, n, inner)| open_blob(blobs.clone(), id, n, inner, data_key))
+                .then(move |(id, n, inner)| open_blob(blobs.clone(), id, 0, n, inner, data_key))
                 .map(|opened| match opened {
                     Ok(s) => s,
                     Err(e) => Box::pin(futures::stream::iter([Err(e)])) as ByteStream,
@@ -75,4 +78,46 @@ pub(crate) async fn sealed_body(
             Ok(Box::pin(stream))
         }
     }
+}
+
+/// The plaintext `range` of an object of `size` bytes whose parts (plaintext sizes `parts`) are
+/// sealed streams stored back to back in blob `id`: part i's stream starts after the sealed lengths
+/// of the parts before it, and is unsealed with its own header exactly as the part was on its own.
+/// Only the parts, and in them the segments, that the range touches are read. The first of them is
+/// opened before this returns (a missing blob is reported here); the others as the body streams, so
+/// the caller keeps the blob leased.
+pub(crate) async fn packed_parts_body(
+    blobs: Arc<dyn BlobStore>,
+    id: &BlobId,
+    parts: &[u64],
+    size: u64,
+    range: Range<u64>,
+    data_key: DataKey,
+) -> io::Result<ByteStream> {
+    if parts.iter().sum::<u64>() != size {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "the archived part sizes do not add up to the object"));
+    }
+    let mut pieces = Vec::new();
+    let (mut offset, mut base) = (0u64, 0u64);
+    for &n in parts {
+        let (start, end, at) = (offset, offset + n, base);
+        offset = end;
+        base += sealed_len(n);
+        if end <= range.start || start >= range.end {
+            continue;
+        }
+        pieces.push((at, n, range.start.max(start) - start..range.end.min(end) - start));
+    }
+    let mut pieces = pieces.into_iter();
+    let Some((at, n, inner)) = pieces.next() else { return Ok(once(Bytes::new())) };
+    let first = open_blob(blobs.clone(), id.clone(), at, n, inner, data_key).await?;
+    let id = id.clone();
+    let rest = futures::stream::iter(pieces)
+        .then(move |(at, n, inner)| open_blob(blobs.clone(), id.clone(), at, n, inner, data_key))
+        .map(|opened| match opened {
+            Ok(s) => s,
+            Err(e) => Box::pin(futures::stream::iter([Err(e)])) as ByteStream,
+        })
+        .flatten();
+    Ok(Box::pin(first.chain(rest)))
 }
