@@ -443,8 +443,73 @@ def wire_robustness():
     blocked.close()
 
 
+def hot_key_runs():
+    """Pipelined commands on one key run under one lock of its shard: replies, errors, WATCH and
+    OOM must be exactly what one-by-one execution gives."""
+    r.delete("hot:l", "hot:h", "hot:z", "hot:c", "hot:s")
+    p = r.pipeline(transaction=False)
+    for i in range(40):
+        p.lpush("hot:l", f"v{i}")
+    p.execute_command("lpush", "hot:l", "lower-case name")
+    p.llen("hot:l")
+    assert p.execute() == list(range(1, 42)) + [41]
+    assert r.lrange("hot:l", 0, 1) == [b"lower-case name", b"v39"]
+    p = r.pipeline(transaction=False)
+    p.hset("hot:h", "f1", "a").hset("hot:h", "f2", "b").hset("hot:h", "f1", "c").hget("hot:h", "f1")
+    p.zadd("hot:z", {"m": 1}).zadd("hot:z", {"m": 2}).zadd("hot:z", {"m": 3}, nx=True).zadd("hot:z", {"m": 5}, xx=True, ch=True)
+    p.zadd("hot:z", {"n": 4}).zrange("hot:z", 0, -1, withscores=True)
+    for _ in range(20):
+        p.incr("hot:c")
+    assert p.execute() == [1, 1, 0, b"c", 1, 0, 0, 1, 1, [(b"n", 4.0), (b"m", 5.0)]] + list(range(1, 21))
+    # Errors inside a run stay per command: wrong type, wrong arity, and a good command after them.
+    r.set("hot:s", "x")
+    p = r.pipeline(transaction=False)
+    p.lpush("hot:s", "a").lpush("hot:s", "b")
+    p.execute_command("HSET", "hot:h", "odd").execute_command("HSET", "hot:h", "odd")
+    p.hset("hot:h", "f3", "d")
+    res = p.execute(raise_on_error=False)
+    assert [type(x).__name__ for x in res] == ["ResponseError"] * 4 + ["int"], res
+    assert str(res[0]).startswith("WRONGTYPE") and "wrong number of arguments for 'hset'" in str(res[2])
+    # Runs end at a request with another arity or name, one-argument requests included.
+    raw = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+    raw.sendall(b"HSET hot:h a 1\r\nHSET hot:h b 2\r\nPING\r\nGET hot:s\r\nGET hot:s\r\nGET hot:s x\r\nQUIT\r\n")
+    got = b""
+    while chunk := raw.recv(4096):
+        got += chunk
+    raw.close()
+    assert got == b":1\r\n:1\r\n+PONG\r\n$1\r\nx\r\n$1\r\nx\r\n-ERR wrong number of arguments for 'get' command\r\n+OK\r\n", got
+    # A WATCHed key changed by another client's run aborts the transaction.
+    w = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+    w.sendall(b"WATCH hot:l\r\n")
+    assert w.recv(64) == b"+OK\r\n"
+    p = r.pipeline(transaction=False)
+    for _ in range(5):
+        p.rpush("hot:l", "x")
+    assert p.execute() == [42, 43, 44, 45, 46]
+    w.sendall(b"MULTI\r\nSET other 1\r\nEXEC\r\n")
+    got = b""
+    while not got.endswith(b"*-1\r\n") and len(got) < 64:
+        got += w.recv(64)
+    assert got == b"+OK\r\n+QUEUED\r\n*-1\r\n", got
+    w.close()
+    assert r.get("other") is None
+    # With maxmemory set, every command of a run is refused as one-by-one execution would be.
+    r.config_set("maxmemory", "1")
+    try:
+        p = r.pipeline(transaction=False)
+        for _ in range(3):
+            p.lpush("hot:l", "y")
+        res = p.execute(raise_on_error=False)
+        assert all(isinstance(x, redis.exceptions.OutOfMemoryError) for x in res), res
+    finally:
+        r.config_set("maxmemory", "0")
+    assert r.llen("hot:l") == 46
+    r.delete("hot:l", "hot:h", "hot:z", "hot:c", "hot:s", "other")
+
+
 for name, test in [
     ("connection_and_server", connection_and_server),
+    ("hot_key_runs", hot_key_runs),
     ("strings", strings),
     ("keys", keys_family),
     ("hashes", hashes),

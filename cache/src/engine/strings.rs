@@ -14,6 +14,17 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
 
 /// Redis's string → long double: decimal or exponent notation, `inf`; no spaces, no NaN.
 pub fn parse_float(s: &[u8]) -> Option<f64> {
+    // Plain integers (ZADD's usual scores) convert exactly without the text checks below, which
+    // allocate a lowercase copy; 15 digits stay below 2^53, so the result is the one `parse` gives.
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if (1..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+        let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64;
+        return Some(if neg { -n } else { n });
+    }
     let t = std::str::from_utf8(s).ok()?;
     if t.is_empty() || t.starts_with(char::is_whitespace) || t.ends_with(char::is_whitespace) {
         return None;
@@ -164,6 +175,14 @@ mod tests {
         assert_eq!(parse_float(b"+inf"), Some(f64::INFINITY));
         assert_eq!(parse_float(b"nan"), None);
         assert_eq!(parse_float(b" 1"), None);
+        // The integer fast path gives what the general parser gives, sign of zero included.
+        for t in ["0", "-0", "+7", "007", "-42", "999999999999999", "1000000000000000", "12345678901234567890"] {
+            let got = parse_float(t.as_bytes()).map(f64::to_bits);
+            assert_eq!(got, t.parse::<f64>().ok().map(f64::to_bits), "{t}");
+        }
+        for t in ["", "-", "+", "1 ", "--1", "1-"] {
+            assert_eq!(parse_float(t.as_bytes()), None, "{t:?}");
+        }
         assert_eq!(format_long_double(10.5), "10.5");
         assert_eq!(format_long_double(3.0), "3");
         assert_eq!(format_long_double(5.0e3), "5000");

@@ -227,6 +227,55 @@ impl Scratch {
         Ok(())
     }
 
+    /// How many framed requests from the `i`-th on (at least two, at most [`REPIN_EVERY`]) are the
+    /// same single-key command on the same key, with the same argument count, that may all run
+    /// under one lock of the key's shard ([`commands::holdable`]); `buf` starts at request `i`.
+    /// Benchmarks and real pipelines alike hammer one hot key this way (LPUSH to a queue, HSET
+    /// into one hash, ZADD to a leaderboard): locking once instead of per command saves the lock's
+    /// cache-line round trips between the cores, which both want that shard.
+    fn hot_run(
+        &self,
+        srv: &Server,
+        client: &Client,
+        buf: &[u8],
+        i: usize,
+    ) -> Option<(&'static commands::Command, usize)> {
+        let (first_len, span) = self.batch.get(i)?;
+        let first = &self.arg_ranges[span.clone()];
+        let (name, key) = match first {
+            [name, key, ..] => (&buf[name.clone()], &buf[key.clone()]),
+            _ => return None,
+        };
+        let same = |off: usize, span: &Range<usize>| {
+            let args = &self.arg_ranges[span.clone()];
+            if args.len() != first.len() {
+                return false;
+            }
+            let k = &buf[off + args[1].start..off + args[1].end];
+            // Keys of one pattern (key:000000012345) share a long prefix: the last byte tells most
+            // of them apart without a call to memcmp.
+            k.last() == key.last() && k == key && buf[off + args[0].start..off + args[0].end].eq_ignore_ascii_case(name)
+        };
+        // Check eligibility once the next request matches (most batches stop at that comparison)
+        // and before counting further, so a refused run costs one comparison and one check per
+        // request, not a scan of the run from each of its requests.
+        let (_, next) = self.batch.get(i + 1)?;
+        if !same(*first_len, next) {
+            return None;
+        }
+        let cmd = commands::holdable(srv, client, name, first.len())?;
+        let mut off = *first_len;
+        let mut n = 1;
+        for (len, span) in &self.batch[i + 1..] {
+            if n == REPIN_EVERY as usize || !same(off, span) {
+                break;
+            }
+            off += len;
+            n += 1;
+        }
+        Some((cmd, n))
+    }
+
     /// The first key of each framed request, for [`crate::engine::Engine::prefetch`].
     fn keys<'a>(&'a self, buf: &'a [u8], last: Option<&'static commands::Command>) -> impl Iterator<Item = &'a [u8]> {
         self.batch
@@ -263,11 +312,41 @@ fn execute_buffered(
         if scratch.batch.is_empty() {
             return Step::NeedInput;
         }
-        if scratch.batch.len() > 1 {
+        // A batch that is one hot-key run has nothing to prefetch (that key's lines are hot).
+        let mut first_run = scratch.hot_run(srv, client, rbuf, 0);
+        if scratch.batch.len() > 1 && first_run.is_none_or(|(_, n)| n < scratch.batch.len()) {
             srv.engine.prefetch(client.db, scratch.keys(rbuf, client.last_command));
         }
-        for i in 0..scratch.batch.len() {
+        let mut i = 0;
+        while i < scratch.batch.len() {
+            let run = if i == 0 { first_run.take() } else { scratch.hot_run(srv, client, rbuf, i) };
+            if let Some((cmd, n)) = run {
+                // One lock for the run (re-pinned: its commands share the view's time, as the
+                // pinned ones would).
+                drop(pinned);
+                pinned = srv.engine.pin_time();
+                let (_, span) = &scratch.batch[i];
+                let key = scratch.arg_ranges[span.start + 1].clone();
+                let mut view = srv.engine.lock_keys(client.db, [&rbuf[key]]);
+                for _ in 0..n {
+                    let (consumed, span) = scratch.batch[i].clone();
+                    let frame = rbuf.split_to(consumed).freeze();
+                    scratch.args.extend(scratch.arg_ranges[span].iter().map(|r| frame.slice(r.clone())));
+                    out.resp3 = client.resp3;
+                    *executed += 1;
+                    commands::execute_held(srv, client, out, cmd, &scratch.args, &mut view);
+                    scratch.args.clear();
+                    i += 1;
+                    if out.buf.len() >= FLUSH_AT {
+                        return Step::Flush;
+                    }
+                }
+                drop(view);
+                since_pin = n as u32;
+                continue;
+            }
             let (consumed, span) = scratch.batch[i].clone();
+            i += 1;
             // Unexecuted requests stay in `rbuf` when this returns early; they are framed again.
             let frame = rbuf.split_to(consumed).freeze();
             if span.is_empty() {
@@ -283,6 +362,9 @@ fn execute_buffered(
             out.resp3 = client.resp3;
             *executed += 1;
             let flow = commands::dispatch(srv, client, out, &scratch.args);
+            // Release this request's slices of the read buffer now: while any is alive the buffer is
+            // shared, and the `reserve` before the next read would allocate a new one every batch.
+            scratch.args.clear();
             since_pin += 1;
             // A command that may have taken long (KEYS, SORT-like, big values) must not age the next
             // one's view of time: re-pin.
@@ -309,7 +391,19 @@ async fn write_out(stream: &mut TcpStream, out: &mut Out) -> std::io::Result<()>
     if out.buf.is_empty() {
         return Ok(());
     }
-    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out.buf)).await {
+    // The socket nearly always takes a batch's replies at once: try that before arming the write
+    // timeout, whose timer (a clock read and a runtime-handle lookup per batch) cost more user time
+    // than the send itself.
+    let sent = match stream.try_write(&out.buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    if sent == out.buf.len() {
+        out.buf.clear();
+        return Ok(());
+    }
+    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out.buf[sent..])).await {
         Ok(r) => r?,
         Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading replies")),
     }

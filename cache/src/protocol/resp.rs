@@ -58,6 +58,23 @@ pub fn parse_request(buf: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Resu
 
 /// Reads a decimal integer terminated by CRLF starting at `start`.
 fn read_int_line(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
+    // Counts and lengths are a few digits: read them up to the CRLF in one pass. Only what the
+    // general path (`read_int_line_general`) accepts is taken here (no sign, no leading zero, at most 18 digits so no
+    // overflow), with the same value; everything else, incomplete input included, goes there.
+    let mut i = start;
+    let mut n: i64 = 0;
+    while i < buf.len() && i - start < 18 && buf[i].is_ascii_digit() {
+        n = n * 10 + i64::from(buf[i] - b'0');
+        i += 1;
+    }
+    if i > start && (i == start + 1 || buf[start] != b'0') && buf.get(i..i + 2) == Some(b"\r\n") {
+        return Ok(Some((n, i + 2)));
+    }
+    read_int_line_general(buf, start)
+}
+
+/// The whole rule for a count or length line: strict i64 up to CRLF; `None` while incomplete.
+fn read_int_line_general(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
     let Some(nl) = memchr::memchr(b'\n', &buf[start.min(buf.len())..]) else {
         if buf.len() - start > 32 {
             return Err(ProtocolError("invalid multibulk length"));

@@ -263,6 +263,43 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
     }
 }
 
+/// The command a run of pipelined requests with this name, argument count and one same key may
+/// execute under one lock of that key's shard (see `conn.rs`), if it is safe to: a quick single-key
+/// command that cannot block, for an authenticated client outside MULTI and subscriptions, with no
+/// `maxmemory` (its eviction would lock shards, and one is held). Anything else goes through
+/// [`dispatch`], which also reports the errors.
+pub fn holdable(srv: &Server, client: &Client, name: &[u8], argc: usize) -> Option<&'static Command> {
+    if client.multi.is_some() || !client.authed || client.loading || client.subscriptions() > 0 {
+        return None;
+    }
+    if srv.engine.config.maxmemory.load(Ordering::Relaxed) != 0 {
+        return None;
+    }
+    let cmd = client.last_command.filter(|c| name.eq_ignore_ascii_case(c.name.as_bytes())).or_else(|| lookup(name))?;
+    let n = argc as i32;
+    let arity_ok = (cmd.arity > 0 && n == cmd.arity) || (cmd.arity < 0 && n >= -cmd.arity);
+    let quick = cmd.flags & FAST != 0 && cmd.flags & BLOCKING == 0;
+    (arity_ok && quick && matches!(cmd.lock, Lock::Keys(1, 1, _)) && matches!(cmd.handler, Handler::Keyed(_)))
+        .then_some(cmd)
+}
+
+/// Runs one request of such a run against `view`, which holds its key's shard: what [`dispatch`]
+/// does once [`holdable`] passed (the memory check is the one skipped: there is no `maxmemory`).
+pub fn execute_held(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    cmd: &'static Command,
+    args: &[Bytes],
+    view: &mut View<'_>,
+) {
+    if client.last_command.is_none_or(|c| !std::ptr::eq(c, cmd)) {
+        client.info.last_cmd.store(table_index(cmd) + 1, Ordering::Relaxed);
+        client.last_command = Some(cmd);
+    }
+    run(srv, client, out, cmd, args, Some(view), false);
+}
+
 /// Executes `cmd`; within EXEC `view` is the transaction's all-shards view.
 pub fn execute(
     srv: &Server,
@@ -273,9 +310,23 @@ pub fn execute(
     view: Option<&mut View<'_>>,
 ) -> Option<Blocked> {
     let in_exec = view.is_some();
+    run(srv, client, out, cmd, args, view, in_exec)
+}
+
+/// [`execute`]; a given `view` already holds the command's shards (EXEC's, or a held run's), so no
+/// memory check runs then: eviction would lock shards.
+fn run(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut Out,
+    cmd: &Command,
+    args: &[Bytes],
+    view: Option<&mut View<'_>>,
+    in_exec: bool,
+) -> Option<Blocked> {
     if cmd.flags & DENYOOM != 0
         && !client.loading
-        && !in_exec
+        && view.is_none()
         && let Err(e) = srv.engine.ensure_memory()
     {
         out.error(&wire_error(&e, cmd.name));

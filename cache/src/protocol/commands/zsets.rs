@@ -77,7 +77,8 @@ fn zadd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     if incr && pairs.len() > 2 {
         return Err(CacheError::Other("ERR INCR option supports a single increment-element pair".into()));
     }
-    let mut scores = Vec::with_capacity(pairs.len() / 2);
+    // Parsed up front so a bad score fails the whole command; one pair (the usual ZADD) stays inline.
+    let mut scores: smallvec::SmallVec<[(f64, Bytes); 1]> = smallvec::SmallVec::with_capacity(pairs.len() / 2);
     for p in pairs.chunks(2) {
         scores.push((float(&p[0])?, p[1].clone()));
     }
@@ -94,7 +95,8 @@ fn zadd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let (mut added, mut changed) = (0, 0);
     let mut result = None;
     for (score, member) in scores {
-        let cur = z.score(&member);
+        let found = z.lookup(&member);
+        let cur = found.map(|(_, s)| s);
         if (nx && cur.is_some()) || (xx && cur.is_none()) {
             continue;
         }
@@ -110,10 +112,15 @@ fn zadd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         {
             continue;
         }
-        if z.insert(&member, new) {
-            added += 1;
-        } else if cur != Some(new) {
-            changed += 1;
+        match found {
+            Some((idx, c)) => {
+                z.set_score_at(idx, new);
+                changed += (c != new) as i64;
+            }
+            None => {
+                z.insert_new(&member, new);
+                added += 1;
+            }
         }
         result = Some(new);
     }
@@ -373,7 +380,7 @@ fn zscan(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         Some(z) => scan::scan_indexed(z.len(), cursor, n, |i| {
             let (m, s) = z.get_index(i).expect("in range");
             if pattern.as_ref().is_none_or(|p| glob::matches(p, m)) {
-                items.push((m.clone(), s));
+                items.push((m.to_vec(), s));
             }
         }),
     };

@@ -41,6 +41,22 @@ proptest! {
         prop_assert!(used <= cut);
     }
 
+    /// The digit fast path of `read_int_line` answers exactly as the general reader (memchr for the
+    /// line end, strict i64) does, on valid, malformed and incomplete lines alike.
+    #[test]
+    fn int_lines_read_as_the_general_reader_does(
+        sign in prop::sample::select(vec![&b""[..], b"", b"-", b"+"]),
+        digits in prop::collection::vec(prop::sample::select(b"000123456789".to_vec()), 0..22),
+        end in prop::sample::select(vec![&b"\r\n"[..], b"\n", b"\r", b"", b" \r\n", b"\r\r\n"]),
+        rest in prop::collection::vec(prop::sample::select(b"0123456789\r\n$*".to_vec()), 0..40),
+        start in 0usize..3,
+    ) {
+        let line = [sign, &digits[..], end, &rest[..]].concat();
+        let start = start.min(line.len());
+        let got = read_int_line(&line, start).map_err(|e| e.0);
+        prop_assert_eq!(got, read_int_line_general(&line, start).map_err(|e| e.0));
+    }
+
     /// Integers encoded by the reply writer parse back with the request parser's integer reader.
     #[test]
     fn integers_round_trip(n in any::<i64>()) {
@@ -80,6 +96,9 @@ fn malformed_frames_are_errors() {
     assert!(parse_all(b"*abc\r\n").is_err());
     assert!(parse_all(b"*1\r\n$999999999999\r\n").is_err());
     assert!(parse_all(b"*1\r\n$3\r\nGETXX").is_err());
+    // Leading zeros are refused in counts and lengths, as Redis does.
+    assert!(parse_all(b"*01\r\n$3\r\nGET\r\n").is_err());
+    assert!(parse_all(b"*1\r\n$03\r\nGET\r\n").is_err());
 }
 
 #[test]
