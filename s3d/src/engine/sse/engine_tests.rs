@@ -1,7 +1,6 @@
 //! The engine with encryption: what is stored is sealed, reads (whole, ranged, multipart) come back
 //! as written, and the key rules (SSE-C key, disabled KMS key) hold.
 
-
 use super::kms::Context;
 use super::{CustomerKey, SseError, SseRequest};
 use crate::engine::multipart::CreateUpload;
@@ -75,10 +74,19 @@ async fn every_mode_stores_ciphertext_and_reads_back_plaintext() {
     let stored = stored_bytes(&e, dir.path());
     assert!(stored.len() > 600_000 && !contains(&stored, b"SECRET-PLAINTEXT"), "no plaintext is stored");
     // SSE-C: missing and wrong keys; a key for an object that is not SSE-C.
-    assert!(matches!(read_object(&e, "c-100", None, None, None).await, Err(EngineError::Sse(SseError::CustomerKeyRequired))));
+    assert!(matches!(
+        read_object(&e, "c-100", None, None, None).await,
+        Err(EngineError::Sse(SseError::CustomerKeyRequired))
+    ));
     let wrong = CustomerKey::new([4u8; 32]);
-    assert!(matches!(read_object(&e, "c-100", Some(&wrong), None, None).await, Err(EngineError::Sse(SseError::WrongCustomerKey))));
-    assert!(matches!(read_object(&e, "s3-100", Some(&ck), None, None).await, Err(EngineError::Sse(SseError::NotApplicable))));
+    assert!(matches!(
+        read_object(&e, "c-100", Some(&wrong), None, None).await,
+        Err(EngineError::Sse(SseError::WrongCustomerKey))
+    ));
+    assert!(matches!(
+        read_object(&e, "s3-100", Some(&ck), None, None).await,
+        Err(EngineError::Sse(SseError::NotApplicable))
+    ));
 }
 
 #[tokio::test]
@@ -124,7 +132,10 @@ async fn multipart_parts_copies_and_bucket_defaults_are_sealed() {
     assert_eq!(read_object(&e, "mp", Some(&ck), None, None).await.unwrap(), whole);
     let at = p1.len() as u64;
     let r = RangeSpec::FromTo { first: at - 5, last: Some(at + 5) };
-    assert_eq!(read_object(&e, "mp", Some(&ck), Some(r), None).await.unwrap(), &whole[at as usize - 5..=at as usize + 5]);
+    assert_eq!(
+        read_object(&e, "mp", Some(&ck), Some(r), None).await.unwrap(),
+        &whole[at as usize - 5..=at as usize + 5]
+    );
     // A copy without SSE headers takes the bucket default (SSE-S3), not the source's SSE-C.
     let copy = CopyRequest {
         source_conditions: ReadConditions { customer_key: Some(ck.clone()), ..Default::default() },
