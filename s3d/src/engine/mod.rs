@@ -360,6 +360,27 @@ pub(crate) mod testing {
         Box::pin(futures::stream::iter(chunks))
     }
 
+    pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// Every byte of every file under `dir` (that still exists when read: a released blob may leave
+    /// the trash meanwhile).
+    pub fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(d).unwrap().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    stack.push(entry.path());
+                } else if let Ok(bytes) = std::fs::read(entry.path()) {
+                    all.extend(bytes);
+                }
+            }
+        }
+        all
+    }
+
     /// Alice's GET of `key` in `bkt`, whole body collected.
     pub async fn read_object(
         e: &Engine,

@@ -72,27 +72,6 @@ async fn multipart(
     whole
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every byte of every file under `dir` (that still exists when read).
-fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(d).unwrap().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            } else if let Ok(bytes) = std::fs::read(entry.path()) {
-                // (A released blob may leave the trash meanwhile.)
-                all.extend(bytes);
-            }
-        }
-    }
-    all
-}
-
 #[tokio::test]
 async fn encrypted_multipart_objects_archive_and_restore_part_by_part() {
     let dir = tempfile::tempdir().unwrap();

@@ -18,26 +18,12 @@ fn fs_engine(dir: &std::path::Path) -> Engine {
 
 /// Every stored byte: the blob files under `dir` and the inline bodies of metadata records.
 fn stored_bytes(e: &Engine, dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(d).unwrap().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                stack.push(entry.path());
-            } else {
-                all.extend(std::fs::read(entry.path()).unwrap());
-            }
-        }
-    }
+    let mut all = all_bytes(dir);
     for item in e.meta.scan_objects("bkt", b"", None).unwrap() {
         let (key, _) = item.unwrap();
         all.extend_from_slice(&e.meta.object("bkt", &key).unwrap().unwrap().1);
     }
     all
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn plain(n: usize) -> Vec<u8> {
