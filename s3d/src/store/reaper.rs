@@ -69,20 +69,25 @@ impl Shared {
     }
 
     fn add_trash(&self, bytes: u64) {
-        let total = self.trash_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        metrics::gauge!("s3d_blob_trash_bytes").set(total as f64);
+        self.trash_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn sub_trash(&self, bytes: u64) {
-        let prev =
-            self.trash_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(bytes)));
-        metrics::gauge!("s3d_blob_trash_bytes").set(prev.unwrap_or(0).saturating_sub(bytes) as f64);
+        let _ = self.trash_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_sub(bytes)));
+    }
+
+    /// Sets the gauge from the counter. Only the reaper thread calls this (and `start` before it
+    /// runs), each time it waits: gauge writes from several threads could land out of order and leave
+    /// a stale value, and every discard wakes the reaper, which then publishes.
+    fn publish(&self) {
+        metrics::gauge!("s3d_blob_trash_bytes").set(self.trash_bytes.load(Ordering::Relaxed) as f64);
     }
 
     /// Waits until freeing is allowed; `false` when the reaper is stopping.
     fn wait_reapable(&self) -> bool {
         let mut state = self.state.lock().expect("reaper lock");
         loop {
+            self.publish();
             if state.stop {
                 return false;
             }
@@ -121,6 +126,7 @@ impl Reaper {
         });
         let left_over: u64 = std::fs::read_dir(trash)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
         shared.add_trash(left_over);
+        shared.publish();
         let (dir, thread_shared) = (trash.to_path_buf(), shared.clone());
         std::thread::Builder::new().name("s3d-blob-reaper".into()).spawn(move || run(&dir, &thread_shared))?;
         Ok(Self { trash: trash.to_path_buf(), shared })
@@ -135,12 +141,13 @@ impl Reaper {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
         };
-        match std::fs::rename(file, self.trash.join(name)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
-        }
+        // Counted before the file can be seen in the trash: the reaper may free it at once (past
+        // the high-water mark), and a count added after its subtraction would never come off.
         self.shared.add_trash(len);
+        if let Err(e) = std::fs::rename(file, self.trash.join(name)) {
+            self.shared.sub_trash(len);
+            return if e.kind() == io::ErrorKind::NotFound { Ok(false) } else { Err(e) };
+        }
         self.shared.state.lock().expect("reaper lock").pending = true;
         self.shared.wake.notify_one();
         Ok(true)
@@ -178,6 +185,7 @@ fn run(trash: &Path, shared: &Shared) {
     loop {
         {
             let mut state = shared.state.lock().expect("reaper lock");
+            shared.publish();
             if !state.pending && !state.stop {
                 state = shared.wake.wait_timeout(state, IDLE).expect("reaper lock").0;
             }
