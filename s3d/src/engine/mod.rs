@@ -18,6 +18,8 @@ pub mod read;
 pub mod restore;
 pub mod sse;
 pub mod tier;
+#[cfg(test)]
+mod tier_tests;
 pub mod versioning;
 #[cfg(test)]
 mod versioning_tests;
@@ -182,12 +184,16 @@ impl KeyLocks {
     /// Locks two names at once. Taking one after the other deadlocked: the stripes are not reentrant,
     /// so two names on one stripe hung their holder, and two holders could each wait on the other's.
     /// Stripes are taken once each, in index order.
-    async fn lock_both(&self, a: (&str, &str), b: (&str, &str)) -> [Option<tokio::sync::MutexGuard<'_, ()>>; 2] {
+    async fn lock_both(
+        &self,
+        a: (&str, &str),
+        b: (&str, &str),
+    ) -> (tokio::sync::MutexGuard<'_, ()>, Option<tokio::sync::MutexGuard<'_, ()>>) {
         let (x, y) = (self.stripe(a.0, a.1), self.stripe(b.0, b.1));
         let (low, high) = (x.min(y), x.max(y));
         let first = self.stripes[low].lock().await;
         let second = if high != low { Some(self.stripes[high].lock().await) } else { None };
-        [Some(first), second]
+        (first, second)
     }
 }
 
@@ -410,7 +416,7 @@ mod key_lock_tests {
         let locks = KeyLocks::new(1);
         let locked = tokio::time::timeout(Duration::from_secs(5), locks.lock_both(("b", "upload"), ("b", "key")));
         let guards = locked.await.expect("both names share the only stripe: taking it twice hung");
-        assert!(guards[1].is_none());
+        assert!(guards.1.is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -409,11 +409,6 @@ impl Engine {
     }
 }
 
-// Registered here rather than in `engine/mod.rs`: the tests are of this module's archiving.
-#[cfg(test)]
-#[path = "tier_tests.rs"]
-mod tier_tests;
-
 #[cfg(test)]
 mod tests {
     use super::*;
