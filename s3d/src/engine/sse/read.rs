@@ -56,28 +56,43 @@ pub(crate) async fn sealed_body(
         BodyRecord::Inline => Ok(once(open_all(&data_key, inline, rec.size, range)?)),
         BodyRecord::Blob(id) => open_blob(blobs, id.clone(), 0, rec.size, range, data_key).await,
         BodyRecord::Parts(parts) => {
-            let mut pieces = Vec::new();
-            let mut offset = 0u64;
-            for p in parts {
-                let (start, end) = (offset, offset + p.size);
-                offset = end;
-                if end <= range.start || start >= range.end {
-                    continue;
-                }
-                let inner = range.start.max(start) - start..range.end.min(end) - start;
-                pieces.push((p.blob.clone(), p.size, inner));
-            }
-            // Each part is opened only when the previous one has been streamed.
-            let stream = futures::stream::iter(pieces)
-                .then(move |(id, n, inner)| open_blob(blobs.clone(), id, 0, n, inner, data_key))
-                .map(|opened| match opened {
-                    Ok(s) => s,
-                    Err(e) => Box::pin(futures::stream::iter([Err(e)])) as ByteStream,
-                })
-                .flatten();
-            Ok(Box::pin(stream))
+            let streams = parts.iter().map(|p| (p.blob.clone(), 0, p.size));
+            Ok(open_each(blobs, touched(streams, &range).into_iter(), data_key))
         }
     }
+}
+
+/// A sealed stream to open: its blob, where it starts in the blob, its plaintext size, and the
+/// plaintext range wanted from it.
+type Piece = (BlobId, u64, u64, Range<u64>);
+
+/// Of sealed streams `(blob, base, plaintext size)` laid end to end in plaintext, those `range`
+/// touches, each with the part of `range` that falls in it (relative to its own start).
+fn touched(streams: impl Iterator<Item = (BlobId, u64, u64)>, range: &Range<u64>) -> Vec<Piece> {
+    let mut offset = 0u64;
+    let mut pieces = Vec::new();
+    for (id, base, n) in streams {
+        let (start, end) = (offset, offset + n);
+        offset = end;
+        if end <= range.start || start >= range.end {
+            continue;
+        }
+        pieces.push((id, base, n, range.start.max(start) - start..range.end.min(end) - start));
+    }
+    pieces
+}
+
+/// The pieces' plaintext one after the other; each is opened only when the previous one has been
+/// streamed.
+fn open_each(blobs: Arc<dyn BlobStore>, pieces: std::vec::IntoIter<Piece>, data_key: DataKey) -> ByteStream {
+    let stream = futures::stream::iter(pieces)
+        .then(move |(id, base, n, inner)| open_blob(blobs.clone(), id, base, n, inner, data_key))
+        .map(|opened| match opened {
+            Ok(s) => s,
+            Err(e) => Box::pin(futures::stream::iter([Err(e)])) as ByteStream,
+        })
+        .flatten();
+    Box::pin(stream)
 }
 
 /// The plaintext `range` of an object of `size` bytes whose parts (plaintext sizes `parts`) are
@@ -97,27 +112,13 @@ pub(crate) async fn packed_parts_body(
     if parts.iter().sum::<u64>() != size {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "the archived part sizes do not add up to the object"));
     }
-    let mut pieces = Vec::new();
-    let (mut offset, mut base) = (0u64, 0u64);
-    for &n in parts {
-        let (start, end, at) = (offset, offset + n, base);
-        offset = end;
-        base += sealed_len(n);
-        if end <= range.start || start >= range.end {
-            continue;
-        }
-        pieces.push((at, n, range.start.max(start) - start..range.end.min(end) - start));
-    }
-    let mut pieces = pieces.into_iter();
-    let Some((at, n, inner)) = pieces.next() else { return Ok(once(Bytes::new())) };
-    let first = open_blob(blobs.clone(), id.clone(), at, n, inner, data_key).await?;
-    let id = id.clone();
-    let rest = futures::stream::iter(pieces)
-        .then(move |(at, n, inner)| open_blob(blobs.clone(), id.clone(), at, n, inner, data_key))
-        .map(|opened| match opened {
-            Ok(s) => s,
-            Err(e) => Box::pin(futures::stream::iter([Err(e)])) as ByteStream,
-        })
-        .flatten();
-    Ok(Box::pin(first.chain(rest)))
+    let streams = parts.iter().scan(0u64, |base, &n| {
+        let at = *base;
+        *base += sealed_len(n);
+        Some((id.clone(), at, n))
+    });
+    let mut pieces = touched(streams, &range).into_iter();
+    let Some((first_id, at, n, inner)) = pieces.next() else { return Ok(once(Bytes::new())) };
+    let first = open_blob(blobs.clone(), first_id, at, n, inner, data_key).await?;
+    Ok(Box::pin(first.chain(open_each(blobs, pieces, data_key))))
 }
