@@ -160,6 +160,18 @@ fn table_index(cmd: &'static Command) -> usize {
     (cmd as *const Command as usize - base) / size_of::<Command>()
 }
 
+/// `argc` (the name included) fits `cmd`'s arity: exactly n when positive, at least -n when negative.
+fn arity_ok(cmd: &Command, argc: usize) -> bool {
+    let n = argc as i32;
+    (cmd.arity > 0 && n == cmd.arity) || (cmd.arity < 0 && n >= -cmd.arity)
+}
+
+/// Records `cmd` as the client's last command (CLIENT LIST's `cmd=`, and the next lookup's guess).
+fn remember(client: &mut Client, cmd: &'static Command) {
+    client.info.last_cmd.store(table_index(cmd) + 1, Ordering::Relaxed);
+    client.last_command = Some(cmd);
+}
+
 /// What CLIENT LIST shows as `cmd=` for a connection.
 pub fn last_command_name(info: &super::ClientInfo) -> &'static str {
     match info.last_cmd.load(Ordering::Relaxed) {
@@ -222,8 +234,7 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
         out.error(&msg);
         return Flow::Done;
     };
-    let n = args.len() as i32;
-    if (cmd.arity > 0 && n != cmd.arity) || (cmd.arity < 0 && n < -cmd.arity) {
+    if !arity_ok(cmd, args.len()) {
         if client.multi.is_some() {
             client.multi_failed = true;
         }
@@ -254,8 +265,7 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
         return Flow::Done;
     }
     if cached.is_none() {
-        client.info.last_cmd.store(table_index(cmd) + 1, Ordering::Relaxed);
-        client.last_command = Some(cmd);
+        remember(client, cmd);
     }
     match execute(srv, client, out, cmd, args, None) {
         Some(b) => Flow::Block(b),
@@ -276,11 +286,12 @@ pub fn holdable(srv: &Server, client: &Client, name: &[u8], argc: usize) -> Opti
         return None;
     }
     let cmd = client.last_command.filter(|c| name.eq_ignore_ascii_case(c.name.as_bytes())).or_else(|| lookup(name))?;
-    let n = argc as i32;
-    let arity_ok = (cmd.arity > 0 && n == cmd.arity) || (cmd.arity < 0 && n >= -cmd.arity);
     let quick = cmd.flags & FAST != 0 && cmd.flags & BLOCKING == 0;
-    (arity_ok && quick && matches!(cmd.lock, Lock::Keys(1, 1, _)) && matches!(cmd.handler, Handler::Keyed(_)))
-        .then_some(cmd)
+    (arity_ok(cmd, argc)
+        && quick
+        && matches!(cmd.lock, Lock::Keys(1, 1, _))
+        && matches!(cmd.handler, Handler::Keyed(_)))
+    .then_some(cmd)
 }
 
 /// Runs one request of such a run against `view`, which holds its key's shard: what [`dispatch`]
@@ -294,8 +305,7 @@ pub fn execute_held(
     view: &mut View<'_>,
 ) {
     if client.last_command.is_none_or(|c| !std::ptr::eq(c, cmd)) {
-        client.info.last_cmd.store(table_index(cmd) + 1, Ordering::Relaxed);
-        client.last_command = Some(cmd);
+        remember(client, cmd);
     }
     run(srv, client, out, cmd, args, Some(view), false);
 }
