@@ -8,7 +8,7 @@
 //! 1 MiB PUTs went from 127 to 240 a second on one client.)
 
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::Stream;
+
+use super::chunked::ChunkMap;
 
 /// The name of a committed blob: 32 lower-case hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -51,10 +53,11 @@ pub trait BlobStore: Send + Sync {
     async fn create(&self) -> io::Result<Box<dyn BlobWriter>>;
     /// Streams `range` of a committed blob (the range must lie inside it).
     async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader>;
-    /// [`BlobStore::read`] in chunks of `chunk` bytes where the store can (the last may be shorter):
-    /// a reader that works on fixed-size records (sealed segments) then gets them whole, uncopied.
-    async fn read_in_chunks(&self, id: &BlobId, range: Range<u64>, _chunk: usize) -> io::Result<BlobReader> {
-        self.read(id, range).await
+    /// `range` of a committed blob in chunks of exactly `chunk` bytes (the last may be shorter), each
+    /// passed through `map` with its offset from `range.start` on the blocking pool, a few ahead of the
+    /// consumer, in order. A store that can read positionally maps each chunk on the thread that read it.
+    async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
+        Ok(super::chunked::rechunk(self.read(id, range).await?, chunk, map))
     }
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, id: &BlobId) -> io::Result<()>;
@@ -214,50 +217,13 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader> {
-        self.read_in_chunks(id, range, READ_CHUNK).await
+        self.read_mapped(id, range, READ_CHUNK, super::chunked::unchanged()).await
     }
 
-    async fn read_in_chunks(&self, id: &BlobId, range: Range<u64>, chunk: usize) -> io::Result<BlobReader> {
-        let chunk = chunk.clamp(4096, 8 * READ_CHUNK);
+    async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
         let path = self.path(id);
-        let start = range.start;
-        let file = tokio::task::spawn_blocking(move || -> io::Result<std::fs::File> {
-            let mut f = std::fs::File::open(path)?;
-            f.seek(SeekFrom::Start(start))?;
-            Ok(f)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        let left = range.end.saturating_sub(range.start);
-        // One blocking read per chunk; the stream is pulled only as fast as the client reads.
-        let stream = futures::stream::unfold(Some((file, left)), move |state| async move {
-            let (file, left) = state?;
-            if left == 0 {
-                return None;
-            }
-            let want = (left as usize).min(chunk);
-            let result = tokio::task::spawn_blocking(move || -> io::Result<(std::fs::File, Vec<u8>)> {
-                let mut f = file;
-                // Read into spare capacity: a zeroed buffer cost a memset of every byte served.
-                let mut buf = Vec::with_capacity(want);
-                (&mut f).take(want as u64).read_to_end(&mut buf)?;
-                if buf.len() < want {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob is shorter than its metadata"));
-                }
-                Ok((f, buf))
-            })
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
-            match result {
-                Ok((file, buf)) => {
-                    let left = left - buf.len() as u64;
-                    Some((Ok(Bytes::from(buf)), Some((file, left))))
-                }
-                Err(e) => Some((Err(e), None)),
-            }
-        });
-        Ok(Box::pin(stream))
+        let file = tokio::task::spawn_blocking(move || std::fs::File::open(path)).await.map_err(io::Error::other)??;
+        Ok(super::chunked::read_file(file, range, chunk.clamp(4096, 8 * READ_CHUNK), map))
     }
 
     async fn delete(&self, id: &BlobId) -> io::Result<()> {

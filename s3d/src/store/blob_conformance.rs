@@ -70,6 +70,31 @@ pub async fn reading_past_the_end_fails(store: &dyn BlobStore) {
     assert!(read_all(store, &id, 0..100).await.is_err());
 }
 
+/// `read_mapped` hands the map chunks of exactly the asked size (the last shorter) with their offsets
+/// from the range's start, in order, whatever sizes the blob was written in.
+pub async fn mapped_reads_see_exact_chunks_at_their_offsets(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let id = put(store, &[&data[..3], &data[3..700_001], &data[700_001..]]).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let map: super::ChunkMap = std::sync::Arc::new(move |at, chunk| {
+        record.lock().unwrap().push((at, chunk.len()));
+        Ok(chunk.freeze())
+    });
+    let mut reader = store.read_mapped(&id, 10..900_010, 65_536, map).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = reader.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(got, &data[10..900_010]);
+    let expected: Vec<(u64, usize)> =
+        (0..900_000u64).step_by(65_536).map(|at| (at, (900_000 - at).min(65_536) as usize)).collect();
+    // Chunks are mapped concurrently: the calls may come in any order, each chunk exactly once.
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, expected);
+}
+
 macro_rules! for_each_blob_store {
     ($($check:ident),* $(,)?) => {
         mod file_store {
@@ -90,6 +115,7 @@ for_each_blob_store!(
     dropped_writers_leave_no_blob,
     delete_removes_and_is_idempotent,
     reading_past_the_end_fails,
+    mapped_reads_see_exact_chunks_at_their_offsets,
 );
 
 #[tokio::test]

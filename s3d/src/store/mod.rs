@@ -2,6 +2,7 @@
 //! `common`'s `KvStore` (RocksDB today), behind typed records in [`meta`].
 
 pub mod blob;
+pub mod chunked;
 pub mod cold;
 pub mod encryption;
 pub mod keys;
@@ -14,5 +15,6 @@ pub mod zstd_stream;
 mod blob_conformance;
 
 pub use blob::{BlobId, BlobReader, BlobStore, BlobWriter, FsBlobStore, MemoryBlobStore};
+pub use chunked::ChunkMap;
 pub use cold::{ColdTier, LocalColdTier};
 pub use meta::MetaStore;

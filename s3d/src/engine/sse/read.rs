@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::DataKey;
-use super::segment::{HEADER, SEALED_BATCH, locate, open_all, open_stream, sealed_len, stream_key};
+use super::segment::{HEADER, SEALED_BATCH, batch_opener, locate, open_all, sealed_len, stream_key, trim};
 use crate::engine::ByteStream;
 use crate::store::meta::{BodyRecord, ObjectRecord};
 use crate::store::{BlobId, BlobStore};
@@ -40,8 +40,9 @@ async fn open_blob(
     }
     let key = stream_key(&data_key, &header)?;
     let (first, stored, skip) = locate(range.start, range.end, n);
-    let sealed = blobs.read_in_chunks(&id, base + stored.start..base + stored.end, SEALED_BATCH).await?;
-    Ok(open_stream(sealed, key, first, n, skip, range.end - range.start))
+    let stored = base + stored.start..base + stored.end;
+    let opened = blobs.read_mapped(&id, stored, SEALED_BATCH, batch_opener(key, first, n)).await?;
+    Ok(trim(opened, skip, range.end - range.start))
 }
 
 /// The plaintext `range` of an encrypted object's body.

@@ -20,6 +20,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::Sha256;
 
 use crate::engine::ByteStream;
+use crate::store::ChunkMap;
 
 /// Plaintext bytes per segment.
 pub const SEGMENT: usize = 64 * 1024;
@@ -200,88 +201,27 @@ pub fn open_all(data_key: &[u8; 32], sealed: &[u8], n: u64, range: std::ops::Ran
     Ok(Bytes::from(out).slice(skip..skip + len))
 }
 
-/// Sealed segments opened per hop to the blocking pool while streaming.
+/// Sealed segments read and opened per hop to the blocking pool while streaming.
 const OPEN_BATCH: u64 = 16;
-/// The stored size of [`OPEN_BATCH`] full segments: blobs are read in chunks of this size so that each
-/// chunk is a batch that is decrypted where it was read into.
+/// The stored size of [`OPEN_BATCH`] full segments: blobs are read in chunks of this size, each a batch
+/// of whole segments decrypted where it was read into.
 pub const SEALED_BATCH: usize = OPEN_BATCH as usize * SEALED_SEGMENT as usize;
 
-/// How many segments from `first` make up exactly `len` sealed bytes, if they do.
-fn whole_segments(first: u64, len: usize, n: u64) -> Option<u64> {
-    let (mut index, mut at) = (first, 0usize);
-    while at < len && index < segments(n) {
-        at += plain_len_of(index, n) + TAG;
-        index += 1;
-    }
-    (at == len && index > first).then_some(index - first)
-}
-/// Batches being opened at once: both cores work on a large GET while the next bytes are read.
-const OPEN_AHEAD: usize = 2;
-
-/// Decrypts `sealed` (the stored bytes from [`locate`]'s range) as it streams, yielding exactly the
-/// `len` plaintext bytes after `skip`. Whole segments are grouped into batches that are opened on the
-/// blocking pool, up to [`OPEN_AHEAD`] at once and in order; memory stays at a few batches.
-pub fn open_stream(sealed: ByteStream, key: StreamKey, first: u64, n: u64, skip: usize, len: u64) -> ByteStream {
-    struct Input {
-        input: ByteStream,
-        buf: BytesMut,
-        index: u64,
-        ended: bool,
-    }
-    // Stage 1: the sealed bytes cut into batches of whole segments, with the index of the first.
-    let start = Input { input: sealed, buf: BytesMut::new(), index: first, ended: false };
-    let batches = futures::stream::unfold(Some(start), move |state| async move {
-        let mut st = state?;
-        loop {
-            let (mut whole, mut count) = (0usize, 0u64);
-            while count < OPEN_BATCH {
-                let need = plain_len_of(st.index + count, n) + TAG;
-                if st.buf.len() - whole < need || st.index + count >= segments(n) {
-                    break;
-                }
-                whole += need;
-                count += 1;
-            }
-            if count == OPEN_BATCH || (st.ended && count > 0) {
-                let batch = st.buf.split_to(whole);
-                let index = st.index;
-                st.index += count;
-                return Some((Ok((index, batch)), Some(st)));
-            }
-            if st.ended {
-                return (!st.buf.is_empty()).then(|| (Err(corrupt("body ended inside a segment")), None));
-            }
-            match st.input.next().await {
-                Some(Ok(chunk)) => {
-                    // A chunk of whole segments (what an aligned read gives) is a batch as it is.
-                    if st.buf.is_empty()
-                        && let Some(count) = whole_segments(st.index, chunk.len(), n)
-                    {
-                        let index = st.index;
-                        st.index += count;
-                        return Some((Ok((index, BytesMut::from(chunk))), Some(st)));
-                    }
-                    st.buf.extend_from_slice(&chunk)
-                }
-                Some(Err(e)) => return Some((Err(e), None)),
-                None => st.ended = true,
-            }
+/// What opens the chunks of the stored range from [`locate`] (which starts at segment `first` of a
+/// body of `n` plaintext bytes) when it is read in chunks of [`SEALED_BATCH`] bytes: a chunk at offset
+/// `at` starts at segment `first + at / SEALED_SEGMENT`, and holds whole segments (the range ends
+/// where a segment does).
+pub fn batch_opener(key: StreamKey, first: u64, n: u64) -> ChunkMap {
+    Arc::new(move |at, sealed| {
+        if !at.is_multiple_of(SEALED_SEGMENT) {
+            return Err(corrupt("a batch that does not start at a segment"));
         }
-    });
-    // Stage 2: open them on the blocking pool.
-    let key = Arc::new(key);
-    let opened = batches
-        .map(move |batch: io::Result<(u64, BytesMut)>| {
-            let key = key.clone();
-            async move {
-                let (index, sealed) = batch?;
-                tokio::task::spawn_blocking(move || key.open_in_place(index, sealed, n))
-                    .await
-                    .map_err(io::Error::other)?
-            }
-        })
-        .buffered(OPEN_AHEAD);
-    // Stage 3: only the asked-for plaintext.
+        key.open_in_place(first + at / SEALED_SEGMENT, sealed, n)
+    })
+}
+
+/// Of the plaintext of the opened batches, only the `len` bytes after `skip`.
+pub fn trim(opened: ByteStream, skip: usize, len: u64) -> ByteStream {
     let trimmed = opened
         .scan((skip, len), |(skip, left), item| {
             let out = item.map(|mut b| {
@@ -303,6 +243,7 @@ pub fn open_stream(sealed: ByteStream, key: StreamKey, first: u64, n: u64, skip:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::chunked::rechunk;
     use proptest::prelude::*;
 
     fn collect(s: ByteStream) -> io::Result<Vec<u8>> {
@@ -317,14 +258,16 @@ mod tests {
         })
     }
 
-    /// Streams the stored range of `sealed` in chunks of `chunk` bytes through [`open_stream`].
+    /// Reads the stored range of `sealed`, arriving in chunks of `chunk` bytes, as a blob store does for
+    /// SSE: re-cut into batches, opened, trimmed.
     fn read_range(dk: &[u8; 32], sealed: &[u8], n: u64, start: u64, end: u64, chunk: usize) -> io::Result<Vec<u8>> {
         let key = stream_key(dk, sealed)?;
         let (first, stored, skip) = locate(start, end, n);
         let bytes = Bytes::copy_from_slice(&sealed[stored.start as usize..stored.end as usize]);
         let chunks: Vec<io::Result<Bytes>> =
             (0..bytes.len()).step_by(chunk).map(|i| Ok(bytes.slice(i..(i + chunk).min(bytes.len())))).collect();
-        collect(open_stream(Box::pin(futures::stream::iter(chunks)), key, first, n, skip, end - start))
+        let opened = rechunk(Box::pin(futures::stream::iter(chunks)), SEALED_BATCH, batch_opener(key, first, n));
+        collect(trim(opened, skip, end - start))
     }
 
     #[test]
