@@ -1,29 +1,42 @@
-//! Finds (or builds) the daemon binaries the areas start, so that `cargo run --release -p benches --
-//! all` works on a fresh clone: cargo builds only `benches` for `cargo run`, not the daemons.
+//! Builds and finds the daemon binaries the areas start, so that `cargo run --release -p benches --
+//! all` works on a fresh clone (cargo builds only `benches` for `cargo run`, not the daemons) and never
+//! measures a daemon binary older than its sources.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
 
-/// The release binary `name` (a workspace package of the same name): next to this executable (same
-/// target dir and profile) or under `$CARGO_TARGET_DIR/release`; built with cargo when missing.
-pub fn daemon(name: &str) -> anyhow::Result<PathBuf> {
-    if let Some(found) = candidates(name).into_iter().find(|p| p.exists()) {
-        return Ok(found);
+/// Builds the release binaries of the workspace packages `names` in one cargo invocation (cargo builds
+/// them in parallel and does nothing for those already fresh). Without cargo (the harness run on its
+/// own) the binaries already there are used.
+pub fn build(names: &[&str]) -> anyhow::Result<()> {
+    if names.is_empty() {
+        return Ok(());
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
-    eprintln!("building {name}: cargo build --release -p {name}");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", name])
-        .current_dir(workspace)
-        .status()
-        .with_context(|| format!("cannot run cargo to build {name}"))?;
-    anyhow::ensure!(status.success(), "cargo build --release -p {name} failed");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "--release"]).current_dir(workspace);
+    for name in names {
+        cmd.args(["-p", name]);
+    }
+    match cmd.status() {
+        Ok(status) => anyhow::ensure!(status.success(), "cargo build --release -p {} failed", names.join(" -p ")),
+        Err(e) if names.iter().all(|n| candidates(n).iter().any(|p| p.exists())) => {
+            eprintln!("cannot run cargo ({e}): using the daemon binaries already built");
+        }
+        Err(e) => return Err(e).context("cannot run cargo to build the daemons"),
+    }
+    Ok(())
+}
+
+/// The release binary `name` (a workspace package of the same name), built by [`build`]: next to this
+/// executable (same target dir and profile) or under `$CARGO_TARGET_DIR/release`.
+pub fn daemon(name: &str) -> anyhow::Result<PathBuf> {
     candidates(name)
         .into_iter()
         .find(|p| p.exists())
-        .with_context(|| format!("{name} still not found after building it"))
+        .with_context(|| format!("{name} not found: build it with `cargo build --release -p {name}`"))
 }
 
 fn candidates(name: &str) -> Vec<PathBuf> {

@@ -144,9 +144,9 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
     let mut charts = Vec::new();
     let mut runs = vec![Vec::new(); gp2::JOBS.len()];
     for round in 0..rounds.max(1) {
-        for (job, series) in gp2::JOBS.iter().zip(&mut runs) {
-            progress.set_message(format!("ebs: {} burst credits, round {}", job.name, round + 1));
-            series.push(gp2::run_once(&mut api, job, &work)?);
+        progress.set_message(format!("ebs: gp2 burst credits, round {}", round + 1));
+        for (series, points) in runs.iter_mut().zip(gp2::run_round(&mut api, &work)?) {
+            series.push(points);
             progress.inc(1);
         }
     }
