@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
         keep("s3", areas::s3::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if matches!(cli.area, Area::All | Area::Ebs) {
-        let opts = areas::ebs::EbsOptions { secs: 2, region_gib: 1, out: cli.out.clone() };
+        let opts = areas::ebs::EbsOptions { secs: 1, region_gib: 1, out: cli.out.clone() };
         keep("ebs", areas::ebs::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if matches!(cli.area, Area::All | Area::Dynamodb) {
