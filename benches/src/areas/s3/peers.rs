@@ -15,6 +15,8 @@ use benches::client::Endpoint;
 pub struct Seaweed {
     child: Child,
     dir: PathBuf,
+    /// The ports this server was given; its gRPC twins are these + 5,000 (+ 10,000 for the gateway's).
+    ports: Vec<u16>,
     pub endpoint: Endpoint,
 }
 
@@ -23,6 +25,18 @@ impl Drop for Seaweed {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // weed leaves a unix socket per server and gRPC port in /tmp (`seaweedfs-<role>-<port>.sock`,
+        // not all of them configurable): those of our ports go with the run.
+        let ours: Vec<String> =
+            self.ports.iter().flat_map(|&p| [p, p + 5000, p + 10000]).map(|p| format!("-{p}.sock")).collect();
+        if let Ok(entries) = std::fs::read_dir("/tmp") {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("seaweedfs-") && ours.iter().any(|suffix| name.ends_with(suffix.as_str())) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 }
 
@@ -64,7 +78,7 @@ impl Seaweed {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
         };
-        let weed = Self { child, dir, endpoint };
+        let weed = Self { child, dir, ports: vec![master, volume, filer, s3], endpoint };
         weed.wait_ready(bucket).await?;
         Ok(weed)
     }
