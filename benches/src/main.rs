@@ -16,11 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 struct Cli {
     #[command(subcommand)]
     area: Area,
-    /// A/B rounds per workload (medians reported). Two by default: ours then the peer, then the peer
-    /// then ours, so that neither side always runs on the warmer (or more tired) machine, and `all`
-    /// ends within 30 minutes of a fresh clone on a 2-core machine, build included. More for a finer
-    /// spread.
-    #[arg(long, global = true, default_value_t = 2)]
+    /// A/B rounds per workload (medians reported; at least 3 for a meaningful spread).
+    #[arg(long, global = true, default_value_t = 3)]
     rounds: usize,
     /// Where the report goes.
     #[arg(long, global = true, default_value = "bench-report")]
