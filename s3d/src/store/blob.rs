@@ -55,7 +55,8 @@ pub trait BlobStore: Send + Sync {
     async fn read(&self, id: &BlobId, range: Range<u64>) -> io::Result<BlobReader>;
     /// `range` of a committed blob in chunks of exactly `chunk` bytes (the last may be shorter), each
     /// passed through `map` with its offset from `range.start` on the blocking pool, a few ahead of the
-    /// consumer, in order. A store that can read positionally maps each chunk on the thread that read it.
+    /// consumer, in order (so `chunk` is the memory each chunk in flight costs: the caller sizes it). A
+    /// store that can read positionally maps each chunk on the thread that read it.
     async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
         Ok(super::chunked::rechunk(self.read(id, range).await?, chunk, map))
     }
@@ -223,7 +224,7 @@ impl BlobStore for FsBlobStore {
     async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
         let path = self.path(id);
         let file = tokio::task::spawn_blocking(move || std::fs::File::open(path)).await.map_err(io::Error::other)??;
-        Ok(super::chunked::read_file(file, range, chunk.clamp(4096, 8 * READ_CHUNK), map))
+        Ok(super::chunked::read_file(file, range, chunk, map))
     }
 
     async fn delete(&self, id: &BlobId) -> io::Result<()> {
