@@ -40,6 +40,13 @@ enum Area {
     Cache,
 }
 
+impl Area {
+    /// Whether running `self` runs `area`'s workloads.
+    fn selects(self, area: Area) -> bool {
+        self == Area::All || self == area
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // First, while this is the only thread: a signal must stop the daemons and peers the run starts.
@@ -47,19 +54,19 @@ fn main() -> anyhow::Result<()> {
     let mut machine = harness::machine::Machine::describe();
     // The bar's length is the sum of the selected areas' steps.
     let mut steps = 0;
-    if matches!(cli.area, Area::All | Area::Kv) {
+    if cli.area.selects(Area::Kv) {
         steps += areas::kv::steps(cli.rounds);
     }
-    if matches!(cli.area, Area::All | Area::S3) {
+    if cli.area.selects(Area::S3) {
         steps += areas::s3::steps(cli.rounds);
     }
-    if matches!(cli.area, Area::All | Area::Ebs) {
+    if cli.area.selects(Area::Ebs) {
         steps += areas::ebs::steps(cli.rounds);
     }
-    if matches!(cli.area, Area::All | Area::Dynamodb) {
+    if cli.area.selects(Area::Dynamodb) {
         steps += areas::dynamodb::steps(cli.rounds);
     }
-    if matches!(cli.area, Area::All | Area::Cache) {
+    if cli.area.selects(Area::Cache) {
         steps += areas::cache::steps(cli.rounds);
     }
     // Before anything is timed: the daemons are built (one cargo run, so a fresh clone compiles them in
@@ -67,7 +74,7 @@ fn main() -> anyhow::Result<()> {
     let daemons: Vec<&str> =
         [(Area::S3, "s3d"), (Area::Ebs, "ebsd"), (Area::Dynamodb, "dynamod"), (Area::Cache, "cache")]
             .into_iter()
-            .filter(|(area, _)| matches!(cli.area, Area::All) || cli.area == *area)
+            .filter(|(area, _)| cli.area.selects(*area))
             .map(|(_, name)| name)
             .collect();
     let peers = (!daemons.is_empty()).then(|| std::thread::spawn(harness::binaries::setup_peers));
@@ -81,23 +88,23 @@ fn main() -> anyhow::Result<()> {
     let mut lines = Vec::new();
     // A failing area is reported and skipped: the others' results still make the report.
     let mut failed = Vec::new();
-    if matches!(cli.area, Area::All | Area::Kv) {
+    if cli.area.selects(Area::Kv) {
         let opts = areas::kv::KvOptions { threads: 16, writes: 200 };
         keep("kv", areas::kv::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
-    if matches!(cli.area, Area::All | Area::S3) {
+    if cli.area.selects(Area::S3) {
         let opts = areas::s3::S3Options { secs: 1.0 };
         keep("s3", areas::s3::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
-    if matches!(cli.area, Area::All | Area::Ebs) {
+    if cli.area.selects(Area::Ebs) {
         let opts = areas::ebs::EbsOptions { secs: 1, region_gib: 1, out: cli.out.clone() };
         keep("ebs", areas::ebs::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
-    if matches!(cli.area, Area::All | Area::Dynamodb) {
+    if cli.area.selects(Area::Dynamodb) {
         let opts = areas::dynamodb::DynamoOptions { records: 10_000, clients: 16, secs: 2.0 };
         keep("dynamodb", areas::dynamodb::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
-    if matches!(cli.area, Area::All | Area::Cache) {
+    if cli.area.selects(Area::Cache) {
         let opts = areas::cache::CacheOptions {
             requests: 100_000,
             pipelined_requests: 2_000_000,
