@@ -69,20 +69,15 @@ fn main() -> anyhow::Result<()> {
     if cli.area.selects(Area::Cache) {
         steps += areas::cache::steps(cli.rounds);
     }
-    // Before anything is timed: the daemons are built (one cargo run, so a fresh clone compiles them in
+    // Before anything is timed: the daemons are built (one cargo run, so a fresh clone links them in
     // parallel) while the missing peers are installed (idempotent; network and dpkg, little CPU).
-    let daemons: Vec<&str> =
-        [(Area::S3, "s3d"), (Area::Ebs, "ebsd"), (Area::Dynamodb, "dynamod"), (Area::Cache, "cache")]
-            .into_iter()
-            .filter(|(area, _)| cli.area.selects(*area))
-            .map(|(_, name)| name)
-            .collect();
-    let peers = (!daemons.is_empty()).then(|| std::thread::spawn(harness::binaries::setup_peers));
-    let built = harness::binaries::build(&daemons);
-    if let Some(peers) = peers {
+    let starts_daemons = [Area::S3, Area::Ebs, Area::Dynamodb, Area::Cache].into_iter().any(|a| cli.area.selects(a));
+    if starts_daemons {
+        let peers = std::thread::spawn(harness::binaries::setup_peers);
+        let built = harness::binaries::build();
         peers.join().map_err(|_| anyhow::anyhow!("the peer set-up panicked"))??;
+        built?;
     }
-    built?;
     let progress = ProgressBar::new(steps);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} {msg}")?);
     let mut lines = Vec::new();

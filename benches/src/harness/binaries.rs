@@ -7,22 +7,24 @@ use std::process::Command;
 
 use anyhow::Context;
 
-/// Builds the release binaries of the workspace packages `names` in one cargo invocation (cargo builds
-/// them in parallel and does nothing for those already fresh). Without cargo (the harness run on its
-/// own) the binaries already there are used.
-pub fn build(names: &[&str]) -> anyhow::Result<()> {
-    if names.is_empty() {
-        return Ok(());
-    }
+/// The daemons' packages, all built by [`build`].
+const DAEMONS: [&str; 4] = ["s3d", "ebsd", "dynamod", "cache"];
+
+/// Builds the release binaries of every daemon in one cargo invocation (cargo builds them in parallel and
+/// does nothing for those already fresh). `benches` is in the same invocation so that cargo resolves the
+/// same features as for `cargo run -p benches`, which compiled the daemons' libraries already (see
+/// Cargo.toml): this build then only links the binaries. Without cargo (the harness run on its own) the
+/// binaries already there are used.
+pub fn build() -> anyhow::Result<()> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["build", "--release"]).current_dir(workspace);
-    for name in names {
+    cmd.args(["build", "--release", "-p", "benches"]).current_dir(workspace);
+    for name in DAEMONS {
         cmd.args(["-p", name]);
     }
     match cmd.status() {
-        Ok(status) => anyhow::ensure!(status.success(), "cargo build --release -p {} failed", names.join(" -p ")),
-        Err(e) if names.iter().all(|n| candidates(n).iter().any(|p| p.exists())) => {
+        Ok(status) => anyhow::ensure!(status.success(), "cargo build --release -p {} failed", DAEMONS.join(" -p ")),
+        Err(e) if DAEMONS.iter().all(|n| candidates(n).iter().any(|p| p.exists())) => {
             eprintln!("cannot run cargo ({e}): using the daemon binaries already built");
         }
         Err(e) => return Err(e).context("cannot run cargo to build the daemons"),
