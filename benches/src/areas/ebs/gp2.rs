@@ -109,32 +109,49 @@ pub fn read_iops_log(text: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// One round: every job of [`JOBS`] at once, each on a fresh volume of its own (its own full bucket;
-/// at 3,000 IOPS apiece they leave the machine idle, so running them together changes no number and
-/// halves the time). Each job's per-second series, in [`JOBS`] order.
-pub fn run_round(api: &mut Api, work: &Path) -> anyhow::Result<Vec<Vec<(f64, f64)>>> {
+/// A per-second IOPS series: (seconds since the start, IOPS).
+pub type Series = Vec<(f64, f64)>;
+
+/// Every round of every job of [`JOBS`] at once, each on a fresh volume of its own (its own full
+/// bucket). The model is the only peer, so there are no A/B sides to alternate; at 3,000 IOPS apiece the
+/// runs together use a fraction of what the machine does at qd32 (~60,000 IOPS), so running them at
+/// once changes no number and takes one run's time instead of one per round and job. Returns
+/// `[job][round]` per-second series, in [`JOBS`] order.
+pub fn run_rounds(api: &mut Api, work: &Path, rounds: usize) -> anyhow::Result<Vec<Vec<Series>>> {
+    let runs: Vec<(&Job, usize)> = JOBS.iter().flat_map(|job| (0..rounds).map(move |round| (job, round))).collect();
     let mut volumes = Vec::new();
-    for _ in &JOBS {
+    for _ in &runs {
         volumes.push(api.volume(&format!("VolumeType=gp2&Size={SIZE_GIB}"))?);
     }
     let uris: Vec<String> = volumes.iter().map(|v| api.uri(v)).collect();
-    let results: Vec<anyhow::Result<Vec<(f64, f64)>>> = std::thread::scope(|scope| {
-        let runs: Vec<_> =
-            JOBS.iter().zip(&uris).map(|(job, uri)| scope.spawn(move || run_job(job, uri, work))).collect();
-        runs.into_iter().map(|r| r.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a gp2 fio run panicked")))).collect()
+    let results: Vec<anyhow::Result<Series>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = runs
+            .iter()
+            .zip(&uris)
+            .map(|(&(job, round), uri)| scope.spawn(move || run_job(job, round, uri, work)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a gp2 fio run panicked"))))
+            .collect()
     });
     for v in &volumes {
         api.delete_volume(v)?;
     }
-    results.into_iter().collect()
+    let mut series = vec![Vec::new(); JOBS.len()];
+    for ((job, _), points) in runs.iter().zip(results) {
+        let at = JOBS.iter().position(|j| j.name == job.name).expect("a job of JOBS");
+        series[at].push(points?);
+    }
+    Ok(series)
 }
 
 /// `job` on the volume at `uri`: its per-second series.
-fn run_job(job: &Job, uri: &str, work: &Path) -> anyhow::Result<Vec<(f64, f64)>> {
-    let prefix = work.join(format!("gp2-{}", job.rw));
+fn run_job(job: &Job, round: usize, uri: &str, work: &Path) -> anyhow::Result<Series> {
+    let prefix = work.join(format!("gp2-{}-{round}", job.rw));
     let extra = [format!("--write_iops_log={}", prefix.display()), "--log_avg_msec=1000".to_string()];
     fio::run(&Target::Nbd(uri.to_string()), job, Some(SECS), SIZE_GIB << 10, &extra)?;
-    let log_path = work.join(format!("gp2-{}_iops.1.log", job.rw));
+    let log_path = work.join(format!("gp2-{}-{round}_iops.1.log", job.rw));
     let points = read_iops_log(&std::fs::read_to_string(&log_path)?);
     std::fs::remove_file(&log_path)?;
     anyhow::ensure!(!points.is_empty(), "fio wrote no IOPS samples for {}", job.name);

@@ -142,14 +142,9 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
 
     std::fs::create_dir_all(&opts.out)?;
     let mut charts = Vec::new();
-    let mut runs = vec![Vec::new(); gp2::JOBS.len()];
-    for round in 0..rounds.max(1) {
-        progress.set_message(format!("ebs: gp2 burst credits, round {}", round + 1));
-        for (series, points) in runs.iter_mut().zip(gp2::run_round(&mut api, &work)?) {
-            series.push(points);
-            progress.inc(1);
-        }
-    }
+    progress.set_message(format!("ebs: gp2 burst credits, {} rounds at once", rounds.max(1)));
+    let runs = gp2::run_rounds(&mut api, &work, rounds.max(1))?;
+    progress.inc((rounds.max(1) * gp2::JOBS.len()) as u64);
     for (job, series) in gp2::JOBS.iter().zip(&runs) {
         let chart = opts.out.join(format!("ebs-gp2-burst-{}.png", job.rw));
         lines.extend(gp2::lines(job, series, &chart)?);
