@@ -7,6 +7,17 @@ use std::process::Command;
 
 use anyhow::Context;
 
+/// What cargo sets for a crate it runs, besides `CARGO_PKG_*` (cargo's "Environment variables Cargo
+/// sets for crates").
+const CRATE_VARIABLES: [&str; 6] = [
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "OUT_DIR",
+];
+
 /// The daemons' packages, all built by [`build`].
 const DAEMONS: [&str; 4] = ["s3d", "ebsd", "dynamod", "cache"];
 
@@ -19,6 +30,15 @@ pub fn build() -> anyhow::Result<()> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args(["build", "--release", "-p", "benches"]).current_dir(workspace);
+    // `cargo run` gave this process the variables it sets for a crate (CARGO_PKG_NAME=benches, …). Some
+    // build scripts (ring's) declare rerun-if-env-changed on them, so a build that inherits them reruns
+    // those scripts and recompiles ring, rustls, common and every daemon (~40 s on a fresh clone).
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_") || CRATE_VARIABLES.contains(&key.as_ref()) {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     for name in DAEMONS {
         cmd.args(["-p", name]);
     }
