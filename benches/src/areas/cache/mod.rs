@@ -61,7 +61,8 @@ pub fn run(rounds: usize, opts: &CacheOptions, progress: &ProgressBar) -> anyhow
     for pipeline in PIPELINES {
         for test in TESTS {
             let n = if pipeline == 1 { opts.requests } else { opts.pipelined_requests };
-            let rps_name = format!("redis-benchmark {} -P {pipeline} (-c 50, --threads 2)", test.to_uppercase());
+            let rps_name =
+                format!("redis-benchmark {} -P {pipeline} (-c 50, --threads 2; server-timed)", test.to_uppercase());
             let cpu_name = format!("  server CPU per request, {} -P {pipeline}", test.to_uppercase());
             let workloads = [
                 Workload {
