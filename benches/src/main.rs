@@ -96,13 +96,13 @@ fn main() -> anyhow::Result<()> {
         keep("ebs", areas::ebs::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if cli.area.selects(Area::Dynamodb) {
-        let opts = areas::dynamodb::DynamoOptions { records: 10_000, clients: 16, secs: 2.0 };
+        let opts = areas::dynamodb::DynamoOptions { records: 10_000, clients: 16, secs: 1.0 };
         keep("dynamodb", areas::dynamodb::run(cli.rounds, &opts, &progress), &mut lines, &mut failed);
     }
     if cli.area.selects(Area::Cache) {
         let opts = areas::cache::CacheOptions {
-            requests: 100_000,
-            pipelined_requests: 2_000_000,
+            requests: 50_000,
+            pipelined_requests: 1_000_000,
             memory_keys: 300_000,
             mc_connections: 8,
             mc_secs: 2.0,
