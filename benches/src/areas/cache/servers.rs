@@ -70,28 +70,51 @@ pub fn start_memcached() -> anyhow::Result<Peer> {
     Ok(peer)
 }
 
-/// Sends one command, returns the raw reply (enough for INFO / CONFIG / FLUSHALL / DBSIZE).
+/// A RESP connection for the harness's own commands (INFO / CONFIG / FLUSHALL / DBSIZE).
+struct Connection {
+    addr: SocketAddr,
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.set_nodelay(true)?;
+        Ok(Self { addr, writer: s.try_clone()?, reader: BufReader::new(s) })
+    }
+
+    /// Sends one command, returns the raw reply (a bulk string's contents, else the reply's line).
+    fn call(&mut self, args: &[&str]) -> anyhow::Result<String> {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        self.writer.write_all(req.as_bytes())?;
+        let mut first = String::new();
+        self.reader.read_line(&mut first)?;
+        if first.starts_with('-') {
+            bail!("{} {}: {}", self.addr, args.join(" "), first.trim());
+        }
+        if let Some(len) = first.strip_prefix('$') {
+            let n: usize = len.trim().parse()?;
+            let mut body = vec![0; n + 2];
+            self.reader.read_exact(&mut body)?;
+            return Ok(String::from_utf8_lossy(&body).into_owned());
+        }
+        Ok(first)
+    }
+}
+
+/// Sends one command on a connection of its own, returns the raw reply.
 pub fn command(addr: SocketAddr, args: &[&str]) -> anyhow::Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    s.write_all(req.as_bytes())?;
-    let mut r = BufReader::new(s);
-    let mut first = String::new();
-    r.read_line(&mut first)?;
-    if first.starts_with('-') {
-        bail!("{addr} {}: {}", args.join(" "), first.trim());
-    }
-    if let Some(len) = first.strip_prefix('$') {
-        let n: usize = len.trim().parse()?;
-        let mut body = vec![0; n + 2];
-        r.read_exact(&mut body)?;
-        return Ok(String::from_utf8_lossy(&body).into_owned());
-    }
-    Ok(first)
+    Connection::open(addr)?.call(args)
+}
+
+/// The integer value of `field` in an INFO reply.
+fn info_value(info: &str, field: &str) -> Option<u64> {
+    info.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().parse().ok())
 }
 
 /// An integer reply (`:N`).
@@ -101,11 +124,7 @@ pub fn integer(addr: SocketAddr, args: &[&str]) -> anyhow::Result<u64> {
 }
 
 pub fn info_field(addr: SocketAddr, field: &str) -> anyhow::Result<u64> {
-    let info = command(addr, &["INFO", "memory"])?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no {field} in INFO"))
+    info_value(&command(addr, &["INFO", "memory"])?, field).with_context(|| format!("no {field} in INFO"))
 }
 
 /// CPU seconds (user + system) a process has used, from /proc/<pid>/stat.
@@ -203,23 +222,11 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 /// (seconds, total_commands_processed) every [`SAMPLE_EVERY`] until `done`, on one connection. The
 /// counter also counts the sampler's own INFO calls: the i-th sample has i of them taken off.
 fn sample_commands(addr: SocketAddr, done: &std::sync::atomic::AtomicBool) -> anyhow::Result<Vec<(f64, u64)>> {
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.set_nodelay(true)?;
-    let mut writer = s.try_clone()?;
-    let mut reader = BufReader::new(s);
+    let mut conn = Connection::open(addr)?;
     let started = Instant::now();
     let mut samples = Vec::new();
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
-        writer.write_all(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")?;
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let len: usize = header.trim().strip_prefix('$').and_then(|n| n.parse().ok()).context("INFO reply")?;
-        let mut body = vec![0; len + 2];
-        reader.read_exact(&mut body)?;
-        let count = String::from_utf8_lossy(&body)
-            .lines()
-            .find_map(|l| l.strip_prefix("total_commands_processed:")?.trim().parse::<u64>().ok())
+        let count = info_value(&conn.call(&["INFO", "stats"])?, "total_commands_processed")
             .context("no total_commands_processed in INFO stats")?;
         samples.push((started.elapsed().as_secs_f64(), count.saturating_sub(samples.len() as u64)));
         std::thread::sleep(SAMPLE_EVERY);
@@ -243,7 +250,15 @@ fn processing_secs(samples: &[(f64, u64)], requests: u64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::processing_secs;
+    use super::{info_value, processing_secs};
+
+    #[test]
+    fn info_fields_are_read_by_their_whole_name() {
+        let info = "# Memory\r\nused_memory_rss:900\r\nused_memory:123\r\n";
+        assert_eq!(info_value(info, "used_memory"), Some(123));
+        assert_eq!(info_value(info, "used_memory_rss"), Some(900));
+        assert_eq!(info_value(info, "used"), None);
+    }
 
     #[test]
     fn the_run_is_timed_from_its_first_commands_to_its_last() {
