@@ -43,7 +43,9 @@ pub fn build() -> anyhow::Result<()> {
         cmd.args(["-p", name]);
     }
     match cmd.status() {
-        Ok(status) => anyhow::ensure!(status.success(), "cargo build --release -p {} failed", DAEMONS.join(" -p ")),
+        Ok(status) => {
+            anyhow::ensure!(status.success(), "cargo build --release -p benches -p {} failed", DAEMONS.join(" -p "))
+        }
         Err(e) if DAEMONS.iter().all(|n| candidates(n).iter().any(|p| p.exists())) => {
             eprintln!("cannot run cargo ({e}): using the daemon binaries already built");
         }

@@ -118,7 +118,9 @@ pub type Series = Vec<(f64, f64)>;
 /// once changes no number and takes one run's time instead of one per round and job. Returns
 /// `[job][round]` per-second series, in [`JOBS`] order.
 pub fn run_rounds(api: &mut Api, work: &Path, rounds: usize) -> anyhow::Result<Vec<Vec<Series>>> {
-    let runs: Vec<(&Job, usize)> = JOBS.iter().flat_map(|job| (0..rounds).map(move |round| (job, round))).collect();
+    // (index in JOBS, round), job by job.
+    let runs: Vec<(usize, usize)> =
+        (0..JOBS.len()).flat_map(|job| (0..rounds).map(move |round| (job, round))).collect();
     let mut volumes = Vec::new();
     for _ in &runs {
         volumes.push(api.volume(&format!("VolumeType=gp2&Size={SIZE_GIB}"))?);
@@ -128,7 +130,7 @@ pub fn run_rounds(api: &mut Api, work: &Path, rounds: usize) -> anyhow::Result<V
         let threads: Vec<_> = runs
             .iter()
             .zip(&uris)
-            .map(|(&(job, round), uri)| scope.spawn(move || run_job(job, round, uri, work)))
+            .map(|(&(job, round), uri)| scope.spawn(move || run_job(&JOBS[job], round, uri, work)))
             .collect();
         threads
             .into_iter()
@@ -139,9 +141,8 @@ pub fn run_rounds(api: &mut Api, work: &Path, rounds: usize) -> anyhow::Result<V
         api.delete_volume(v)?;
     }
     let mut series = vec![Vec::new(); JOBS.len()];
-    for ((job, _), points) in runs.iter().zip(results) {
-        let at = JOBS.iter().position(|j| j.name == job.name).expect("a job of JOBS");
-        series[at].push(points?);
+    for (&(job, _), points) in runs.iter().zip(results) {
+        series[job].push(points?);
     }
     Ok(series)
 }

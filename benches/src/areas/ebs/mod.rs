@@ -142,9 +142,10 @@ pub fn run(rounds: usize, opts: &EbsOptions, progress: &indicatif::ProgressBar) 
 
     std::fs::create_dir_all(&opts.out)?;
     let mut charts = Vec::new();
-    progress.set_message(format!("ebs: gp2 burst credits, {} rounds at once", rounds.max(1)));
-    let runs = gp2::run_rounds(&mut api, &work, rounds.max(1))?;
-    progress.inc((rounds.max(1) * gp2::JOBS.len()) as u64);
+    let gp2_rounds = rounds.max(1);
+    progress.set_message(format!("ebs: gp2 burst credits, {gp2_rounds} rounds at once"));
+    let runs = gp2::run_rounds(&mut api, &work, gp2_rounds)?;
+    progress.inc((gp2_rounds * gp2::JOBS.len()) as u64);
     for (job, series) in gp2::JOBS.iter().zip(&runs) {
         let chart = opts.out.join(format!("ebs-gp2-burst-{}.png", job.rw));
         lines.extend(gp2::lines(job, series, &chart)?);
