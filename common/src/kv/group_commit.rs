@@ -25,6 +25,9 @@ struct State {
     queue: Vec<(u64, WriteBatch)>,
     next_ticket: u64,
     leader_active: bool,
+    /// Writers blocked on `changed`: a lone writer's commit makes no wake-up calls (each was a
+    /// syscall even with nobody to wake).
+    waiting: usize,
     results: HashMap<u64, Result<(), String>>,
 }
 
@@ -56,7 +59,9 @@ impl GroupCommitter {
                 return result.map_err(KvError::Engine);
             }
             if state.leader_active {
+                state.waiting += 1;
                 state = self.changed.wait(state).expect("commit lock");
+                state.waiting -= 1;
                 continue;
             }
             state.leader_active = true;
@@ -73,11 +78,15 @@ impl GroupCommitter {
                 for t in tickets {
                     state.results.insert(t, result.clone());
                 }
-                self.changed.notify_all();
+                if state.waiting > 0 {
+                    self.changed.notify_all();
+                }
             }
             state.leader_active = false;
             // Whoever still waits with a queued batch takes over as leader.
-            self.changed.notify_all();
+            if state.waiting > 0 {
+                self.changed.notify_all();
+            }
         }
     }
 }

@@ -77,9 +77,7 @@ impl Engine {
         }
         // Its lifecycle rules too: a bucket created later under the name starts without any.
         batch.delete_bucket(name).delete_lifecycle(name);
-        self.commit(batch).await?;
-        self.delete_blobs(released).await;
-        Ok(())
+        self.commit_releasing(batch, released).await
     }
 
     pub fn head_bucket(&self, caller: &Caller, name: &str) -> Result<BucketInfo> {

@@ -320,16 +320,48 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes blobs that committed metadata no longer references. A failure only leaks space until the
-    /// next start-up GC, so it is logged, not returned.
+    /// Commits `batch`, which releases the blobs `released` (no metadata references them once it is
+    /// durable), then deletes them. The hot store's deletes run on the thread that made the commit,
+    /// in the same trip to the blocking pool. A failed delete only leaks space until the next
+    /// start-up GC, so it is logged, not returned.
+    async fn commit_releasing(&self, batch: MetaBatch, released: Vec<BlobId>) -> Result<()> {
+        if released.is_empty() {
+            return self.commit(batch).await;
+        }
+        let (meta, blobs, leases) = (self.meta.clone(), self.blobs.clone(), self.leases.clone());
+        let unread = tokio::task::spawn_blocking(move || -> Result<Vec<BlobId>> {
+            meta.commit(batch)?;
+            // Blobs a GET still streams from are deleted by its lease when it finishes.
+            let unread = leases.release(released);
+            for id in &unread {
+                if let Err(e) = blobs.delete_blocking(id) {
+                    tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released blob");
+                }
+            }
+            Ok(unread)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        self.delete_cold(&unread).await;
+        Ok(())
+    }
+
+    /// Deletes blobs that committed metadata no longer references (see [`Self::commit_releasing`]).
     async fn delete_blobs(&self, ids: Vec<BlobId>) {
-        // Blobs a GET still streams from are deleted by its lease when it finishes.
-        for id in self.leases.release(ids) {
-            // Ids are unique across both stores: an archived body's cold id is released the same way.
-            if let Err(e) = self.blobs.delete(&id).await {
+        let unread = self.leases.release(ids);
+        for id in &unread {
+            if let Err(e) = self.blobs.delete(id).await {
                 tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released blob");
             }
-            if let Err(e) = self.tiering.cold.delete(&id).await {
+        }
+        self.delete_cold(&unread).await;
+    }
+
+    /// Ids are unique across both stores: an archived body's cold id is released like a hot blob's,
+    /// so every released id is also removed from the cold tier (a quick lookup for hot ones).
+    async fn delete_cold(&self, ids: &[BlobId]) {
+        for id in ids {
+            if let Err(e) = self.tiering.cold.delete(id).await {
                 tracing::warn!(blob = id.as_str(), error = %e, "cannot delete released cold body");
             }
         }

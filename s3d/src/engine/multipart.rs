@@ -199,21 +199,16 @@ impl Engine {
     }
 
     async fn commit_part(&self, bucket: &str, key: &str, upload_id: &str, number: u32, rec: &PartRecord) -> Result<()> {
-        let released = {
-            let _bucket = self.bucket_alive(bucket).await?;
-            let _guard = self.locks.lock(bucket, upload_id).await;
-            self.upload(bucket, key, upload_id)?;
-            let old = self.meta.part(upload_id, number)?;
-            let mut batch = MetaBatch::new();
-            batch.put_part(upload_id, number, rec).reference_blob(&rec.blob);
-            if let Some(old) = &old {
-                batch.release_blob(&old.blob);
-            }
-            self.commit(batch).await?;
-            old.map(|o| o.blob)
-        };
-        self.delete_blobs(released.into_iter().collect()).await;
-        Ok(())
+        let _bucket = self.bucket_alive(bucket).await?;
+        let _guard = self.locks.lock(bucket, upload_id).await;
+        self.upload(bucket, key, upload_id)?;
+        let old = self.meta.part(upload_id, number)?;
+        let mut batch = MetaBatch::new();
+        batch.put_part(upload_id, number, rec).reference_blob(&rec.blob);
+        if let Some(old) = &old {
+            batch.release_blob(&old.blob);
+        }
+        self.commit_releasing(batch, old.map(|o| o.blob).into_iter().collect()).await
     }
 
     /// UploadPartCopy: a part whose bytes come from (a range of) another object.
@@ -284,7 +279,7 @@ impl Engine {
         if chosen.is_empty() {
             return Err(EngineError::MalformedXml);
         }
-        let (record, released, state) = {
+        let (record, state) = {
             let _bucket = self.bucket_alive(bucket).await?;
             // The upload (against UploadPart and Abort) and the key (against other writes to it).
             let guards = self.locks.lock_both((bucket, upload_id), (bucket, key)).await;
@@ -356,11 +351,10 @@ impl Engine {
             for id in &released {
                 batch.release_blob(id);
             }
-            self.commit(batch).await?;
+            self.commit_releasing(batch, released).await?;
             drop(guards);
-            (record, released, state)
+            (record, state)
         };
-        self.delete_blobs(released).await;
         self.archive_new(bucket, key, &record).await;
         Ok(super::versioning::report_null(ObjectInfo::from_record(key, &record), state))
     }
@@ -373,22 +367,17 @@ impl Engine {
         upload_id: &str,
     ) -> Result<()> {
         self.owned_bucket(caller, bucket)?;
-        let released = {
-            let _guard = self.locks.lock(bucket, upload_id).await;
-            self.upload(bucket, key, upload_id)?;
-            let mut batch = MetaBatch::new();
-            batch.delete_upload(bucket, key, upload_id);
-            let mut released = Vec::new();
-            for item in self.meta.scan_parts(upload_id, 0)? {
-                let (n, part) = item?;
-                batch.delete_part(upload_id, n).release_blob(&part.blob);
-                released.push(part.blob);
-            }
-            self.commit(batch).await?;
-            released
-        };
-        self.delete_blobs(released).await;
-        Ok(())
+        let _guard = self.locks.lock(bucket, upload_id).await;
+        self.upload(bucket, key, upload_id)?;
+        let mut batch = MetaBatch::new();
+        batch.delete_upload(bucket, key, upload_id);
+        let mut released = Vec::new();
+        for item in self.meta.scan_parts(upload_id, 0)? {
+            let (n, part) = item?;
+            batch.delete_part(upload_id, n).release_blob(&part.blob);
+            released.push(part.blob);
+        }
+        self.commit_releasing(batch, released).await
     }
 
     /// ListParts: parts after `marker`, at most `max`; the bool says whether more follow.

@@ -217,13 +217,12 @@ impl Engine {
                 batch.reference_blob(id);
             }
             let released = self.place_current(bucket, key, state, current, &mut record, &inline, &mut batch)?;
-            self.commit(batch).await?;
-            Ok((released, state))
+            self.commit_releasing(batch, released).await?;
+            Ok(state)
         }
         .await;
         match result {
-            Ok((released, state)) => {
-                self.delete_blobs(released).await;
+            Ok(state) => {
                 self.archive_new(bucket, key, &record).await;
                 metrics::counter!("s3d_objects_written_total").increment(1);
                 Ok(super::versioning::report_null(ObjectInfo::from_record(key, &record), state))

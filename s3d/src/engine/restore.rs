@@ -199,10 +199,9 @@ impl Engine {
             }
             Self::put_slot(&mut batch, bucket, key, &slot, &rec, &inline);
         }
-        self.commit(batch).await?;
-        drop(_guard);
-        if let Some(id) = released {
-            self.delete_blobs(vec![id]).await;
+        let expired = released.is_some();
+        self.commit_releasing(batch, released.into_iter().collect()).await?;
+        if expired {
             metrics::counter!("s3d_restores_expired_total").increment(1);
         }
         Ok(())

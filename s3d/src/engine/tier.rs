@@ -311,10 +311,10 @@ impl Engine {
         let outcome = async {
             let _bucket = self.bucket_alive(bucket).await?;
             let _guard = self.locks.lock(bucket, key).await;
-            let Some((slot, mut rec, inline)) = self.locate(bucket, key, version_id)? else { return Ok(None) };
+            let Some((slot, mut rec, inline)) = self.locate(bucket, key, version_id)? else { return Ok(false) };
             // Changed meanwhile, or archived by a concurrent move (a PUT's and the pass's).
             if rec.seq != expected_seq || rec.delete_marker || (cold_id.is_some() && rec.archive.is_some()) {
-                return Ok(None);
+                return Ok(false);
             }
             let mut batch = MetaBatch::new();
             let mut released = Vec::new();
@@ -332,13 +332,12 @@ impl Engine {
             }
             rec.storage_class = class_name.to_string();
             Self::put_slot(&mut batch, bucket, key, &slot, &rec, &inline);
-            self.commit(batch).await?;
-            Ok::<_, EngineError>(Some(released))
+            self.commit_releasing(batch, released).await?;
+            Ok::<_, EngineError>(true)
         }
         .await;
         match outcome {
-            Ok(Some(released)) => {
-                self.delete_blobs(released).await;
+            Ok(true) => {
                 if cold_id.is_some() {
                     metrics::counter!("s3d_objects_archived_total").increment(1);
                     // Exported from the first archive on (at 0 while every archive succeeds).
@@ -350,7 +349,7 @@ impl Engine {
                 if let Some(id) = cold_id {
                     let _ = self.tiering.cold.delete(&id).await;
                 }
-                other.map(|_| false)
+                other
             }
         }
     }

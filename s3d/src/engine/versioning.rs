@@ -245,7 +245,7 @@ impl Engine {
         version: Option<&VersionRef>,
     ) -> Result<DeleteOutcome> {
         self.owned_bucket(caller, bucket)?;
-        let (outcome, released) = {
+        let outcome = {
             let _bucket = self.bucket_alive(bucket).await?;
             let _guard = self.locks.lock(bucket, key).await;
             let state = self.versioning_of(bucket)?;
@@ -295,10 +295,9 @@ impl Engine {
                     (DeleteOutcome { version_id: Some(v.as_str().to_string()), delete_marker }, released)
                 }
             };
-            self.commit(batch).await?;
-            (outcome, released)
+            self.commit_releasing(batch, released).await?;
+            outcome
         };
-        self.delete_blobs(released).await;
         Ok(outcome)
     }
 

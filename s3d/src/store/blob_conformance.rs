@@ -65,6 +65,17 @@ pub async fn delete_removes_and_is_idempotent(store: &dyn BlobStore) {
     assert_eq!(read_all(store, &b, 0..1).await.unwrap(), b"b");
 }
 
+pub async fn blocking_delete_removes_and_is_idempotent(store: &dyn BlobStore) {
+    let a = put(store, &[b"a"]).await;
+    let b = put(store, &[b"b"]).await;
+    // Blocking the test's runtime is harmless here: nothing else runs on it.
+    store.delete_blocking(&a).unwrap();
+    store.delete_blocking(&a).unwrap();
+    assert_eq!(ids(store), vec![b.clone()]);
+    assert!(read_all(store, &a, 0..1).await.is_err());
+    assert_eq!(read_all(store, &b, 0..1).await.unwrap(), b"b");
+}
+
 pub async fn reading_past_the_end_fails(store: &dyn BlobStore) {
     let id = put(store, &[b"short"]).await;
     assert!(read_all(store, &id, 0..100).await.is_err());
@@ -114,6 +125,7 @@ for_each_blob_store!(
     empty_blob_is_valid,
     dropped_writers_leave_no_blob,
     delete_removes_and_is_idempotent,
+    blocking_delete_removes_and_is_idempotent,
     reading_past_the_end_fails,
     mapped_reads_see_exact_chunks_at_their_offsets,
 );

@@ -78,7 +78,8 @@ impl Shared {
 
     /// Sets the gauge from the counter. Only the reaper thread calls this (and `start` before it
     /// runs), each time it waits: gauge writes from several threads could land out of order and leave
-    /// a stale value, and every discard wakes the reaper, which then publishes.
+    /// a stale value, and the reaper waits at most [`ReapPolicy::quiet`] while trash is pending (a
+    /// discard into an idle reaper wakes it), so the gauge trails the counter by no more than that.
     fn publish(&self) {
         metrics::gauge!("s3d_blob_trash_bytes").set(self.trash_bytes.load(Ordering::Relaxed) as f64);
     }
@@ -148,8 +149,12 @@ impl Reaper {
             self.shared.sub_trash(len);
             return if e.kind() == io::ErrorKind::NotFound { Ok(false) } else { Err(e) };
         }
-        self.shared.state.lock().expect("reaper lock").pending = true;
-        self.shared.wake.notify_one();
+        // Woken only when it may be idle (no pass pending) or must free at once: during a burst of
+        // DELETEs a wake-up per discard made the reaper switch in just to see the store was busy.
+        let was_pending = std::mem::replace(&mut self.shared.state.lock().expect("reaper lock").pending, true);
+        if !was_pending || self.shared.trash_bytes.load(Ordering::Relaxed) > self.shared.policy.high_water {
+            self.shared.wake.notify_one();
+        }
         Ok(true)
     }
 

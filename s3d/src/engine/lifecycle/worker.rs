@@ -238,30 +238,26 @@ impl Engine {
 
     /// Expiration of the current version: removed (unversioned) or hidden by a delete marker.
     async fn expire_current(&self, bucket: &str, key: &str, seq: u64) -> Result<bool> {
-        let released = {
-            let _bucket = self.bucket_alive(bucket).await?;
-            let _guard = self.locks.lock(bucket, key).await;
-            let state = self.versioning_of(bucket)?;
-            let Some((cur, inline)) = self.meta.object(bucket, key)? else { return Ok(false) };
-            if cur.seq != seq || cur.delete_marker {
-                return Ok(false);
+        let _bucket = self.bucket_alive(bucket).await?;
+        let _guard = self.locks.lock(bucket, key).await;
+        let state = self.versioning_of(bucket)?;
+        let Some((cur, inline)) = self.meta.object(bucket, key)? else { return Ok(false) };
+        if cur.seq != seq || cur.delete_marker {
+            return Ok(false);
+        }
+        let mut batch = MetaBatch::new();
+        let released = if state == Versioning::Unversioned {
+            batch.delete_object(bucket, key);
+            let released = cur.blobs();
+            for id in &released {
+                batch.release_blob(id);
             }
-            let mut batch = MetaBatch::new();
-            let released = if state == Versioning::Unversioned {
-                batch.delete_object(bucket, key);
-                let released = cur.blobs();
-                for id in &released {
-                    batch.release_blob(id);
-                }
-                released
-            } else {
-                let mut marker = self.delete_marker(&cur.owner);
-                self.place_current(bucket, key, state, Some((cur, inline)), &mut marker, &[], &mut batch)?
-            };
-            self.commit(batch).await?;
             released
+        } else {
+            let mut marker = self.delete_marker(&cur.owner);
+            self.place_current(bucket, key, state, Some((cur, inline)), &mut marker, &[], &mut batch)?
         };
-        self.delete_blobs(released).await;
+        self.commit_releasing(batch, released).await?;
         metrics::counter!("s3d_lifecycle_expirations_total").increment(1);
         Ok(true)
     }
@@ -281,22 +277,18 @@ impl Engine {
 
     /// NoncurrentVersionExpiration: the version is deleted permanently.
     async fn delete_noncurrent(&self, bucket: &str, key: &str, vid: Option<&str>, seq: u64) -> Result<bool> {
-        let released = {
-            let _guard = self.locks.lock(bucket, key).await;
-            let Some((Slot::Noncurrent(sk), rec, _)) = self.locate(bucket, key, vid)? else { return Ok(false) };
-            if rec.seq != seq {
-                return Ok(false);
-            }
-            let mut batch = MetaBatch::new();
-            batch.delete_version(bucket, key, &sk);
-            let released = rec.blobs();
-            for id in &released {
-                batch.release_blob(id);
-            }
-            self.commit(batch).await?;
-            released
-        };
-        self.delete_blobs(released).await;
+        let _guard = self.locks.lock(bucket, key).await;
+        let Some((Slot::Noncurrent(sk), rec, _)) = self.locate(bucket, key, vid)? else { return Ok(false) };
+        if rec.seq != seq {
+            return Ok(false);
+        }
+        let mut batch = MetaBatch::new();
+        batch.delete_version(bucket, key, &sk);
+        let released = rec.blobs();
+        for id in &released {
+            batch.release_blob(id);
+        }
+        self.commit_releasing(batch, released).await?;
         metrics::counter!("s3d_lifecycle_expirations_total").increment(1);
         Ok(true)
     }
