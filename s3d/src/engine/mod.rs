@@ -246,6 +246,8 @@ impl Engine {
 
     /// Uses `cold` as the cold tier, with these restore delays and day length.
     pub fn with_tiering(mut self, cold: Arc<dyn crate::store::ColdTier>, settings: tier::TierSettings) -> Self {
+        // Exported from the start, at 0 while every archive succeeds, so an alert on it has a series.
+        metrics::counter!("s3d_objects_unarchivable_total").increment(0);
         self.tiering = tier::Tiering { cold, settings, unarchivable: Default::default() };
         self
     }

@@ -340,8 +340,6 @@ impl Engine {
             Ok(true) => {
                 if cold_id.is_some() {
                     metrics::counter!("s3d_objects_archived_total").increment(1);
-                    // Exported from the first archive on (at 0 while every archive succeeds).
-                    metrics::counter!("s3d_objects_unarchivable_total").increment(0);
                 }
                 Ok(true)
             }

@@ -206,8 +206,7 @@ impl BlobStore for FsBlobStore {
         let id = BlobId::generate();
         let target = self.path(&id);
         let path = target.clone();
-        let file =
-            tokio::task::spawn_blocking(move || std::fs::File::create_new(path)).await.map_err(io::Error::other)??;
+        let file = super::blocking(move || std::fs::File::create_new(path)).await?;
         Ok(Box::new(FsWriter {
             file: Some(file),
             inflight: None,
@@ -227,13 +226,13 @@ impl BlobStore for FsBlobStore {
 
     async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
         let path = self.path(id);
-        let file = tokio::task::spawn_blocking(move || std::fs::File::open(path)).await.map_err(io::Error::other)??;
+        let file = super::blocking(move || std::fs::File::open(path)).await?;
         Ok(super::chunked::read_file(file, range, chunk, map))
     }
 
     async fn delete(&self, id: &BlobId) -> io::Result<()> {
         let (store, id) = (self.clone(), id.clone());
-        tokio::task::spawn_blocking(move || store.delete_blocking(&id)).await.map_err(io::Error::other)?
+        super::blocking(move || store.delete_blocking(&id)).await
     }
 
     fn delete_blocking(&self, id: &BlobId) -> io::Result<()> {

@@ -34,11 +34,7 @@ pub fn read_file(file: std::fs::File, range: Range<u64>, chunk: usize, map: Chun
         .map(move |at| {
             let (file, map, len) = (file.clone(), map.clone(), (range.end - at).min(chunk as u64) as usize);
             let from = at - range.start;
-            async move {
-                tokio::task::spawn_blocking(move || map(from, read_exact_at(&file, at, len)?))
-                    .await
-                    .map_err(io::Error::other)?
-            }
+            super::blocking(move || map(from, read_exact_at(&file, at, len)?))
         })
         .buffered(READ_AHEAD);
     Box::pin(stream)
@@ -112,7 +108,7 @@ pub fn rechunk(input: BlobReader, chunk: usize, map: ChunkMap) -> BlobReader {
             let map = map.clone();
             async move {
                 let (at, bytes) = piece?;
-                tokio::task::spawn_blocking(move || map(at, bytes)).await.map_err(io::Error::other)?
+                super::blocking(move || map(at, bytes)).await
             }
         })
         .buffered(READ_AHEAD);

@@ -183,7 +183,7 @@ impl LocalColdTier {
 
     async fn write_index(&self, batch: WriteBatch) -> io::Result<()> {
         let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.write(batch)).await.map_err(io_err)?.map_err(io_err)
+        super::blocking(move || index.write(batch).map_err(io_err)).await
     }
 }
 
@@ -371,7 +371,7 @@ impl ColdTier for LocalColdTier {
         };
         let index = self.index.clone();
         let dir = self.dir.clone();
-        let (batch, moved_stored, new_len) = tokio::task::spawn_blocking(move || -> io::Result<_> {
+        let (batch, moved_stored, new_len) = super::blocking(move || {
             let prefix = victim.to_be_bytes();
             let mut ids = Vec::new();
             for item in index.scan(CF_BYPACK, KeyRange::prefix(&prefix), Direction::Forward).map_err(io_err)? {
@@ -402,8 +402,7 @@ impl ColdTier for LocalColdTier {
             dst.sync_data()?;
             Ok((batch, moved, offset))
         })
-        .await
-        .map_err(io_err)??;
+        .await?;
         let entries = batch.len() / 3;
         self.write_index(batch).await?;
         {

@@ -18,3 +18,10 @@ pub use blob::{BlobId, BlobReader, BlobStore, BlobWriter, FsBlobStore, MemoryBlo
 pub use chunked::ChunkMap;
 pub use cold::{ColdTier, LocalColdTier};
 pub use meta::MetaStore;
+
+/// Runs file-system work on the blocking pool and waits for it; a panic there becomes an I/O error.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(std::io::Error::other)?
+}
