@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::Stream;
 
-use super::chunked::ChunkMap;
+use super::chunked::{ChunkMap, HeadMap};
 
 /// The name of a committed blob: 32 lower-case hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -59,6 +59,27 @@ pub trait BlobStore: Send + Sync {
     /// store that can read positionally maps each chunk on the thread that read it.
     async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
         Ok(super::chunked::rechunk(self.read(id, range).await?, chunk, map))
+    }
+    /// [`BlobStore::read_mapped`] with a map that depends on a few bytes of the blob (an encrypted
+    /// stream's header holds the salt its key derives from): reads `head`, builds the map from those
+    /// bytes, then reads `range` through it. The file store does all of it with one open, on one trip
+    /// to the blocking pool (a read of the head, then a mapped read, took two more: ~70 µs of an SSE
+    /// GET of 64 KiB, whose plain GET takes ~250).
+    async fn read_mapped_with_head(
+        &self,
+        id: &BlobId,
+        head: Range<u64>,
+        range: Range<u64>,
+        chunk: usize,
+        make_map: HeadMap,
+    ) -> io::Result<BlobReader> {
+        use futures::StreamExt;
+        let mut reader = self.read(id, head).await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = reader.next().await {
+            bytes.extend_from_slice(&piece?);
+        }
+        self.read_mapped(id, range, chunk, make_map(&bytes)?).await
     }
     /// Removes a blob; removing a missing blob is not an error.
     async fn delete(&self, id: &BlobId) -> io::Result<()>;
@@ -227,6 +248,25 @@ impl BlobStore for FsBlobStore {
     async fn read_mapped(&self, id: &BlobId, range: Range<u64>, chunk: usize, map: ChunkMap) -> io::Result<BlobReader> {
         let path = self.path(id);
         let file = super::blocking(move || std::fs::File::open(path)).await?;
+        Ok(super::chunked::read_file(file, range, chunk, map))
+    }
+
+    async fn read_mapped_with_head(
+        &self,
+        id: &BlobId,
+        head: Range<u64>,
+        range: Range<u64>,
+        chunk: usize,
+        make_map: HeadMap,
+    ) -> io::Result<BlobReader> {
+        let path = self.path(id);
+        let (file, map) = super::blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let head = super::chunked::read_exact_at(&file, head.start, (head.end - head.start) as usize)?;
+            let map = make_map(&head)?;
+            Ok((file, map))
+        })
+        .await?;
         Ok(super::chunked::read_file(file, range, chunk, map))
     }
 

@@ -106,6 +106,30 @@ pub async fn mapped_reads_see_exact_chunks_at_their_offsets(store: &dyn BlobStor
     assert_eq!(seen, expected);
 }
 
+/// `read_mapped_with_head` builds the map from exactly the head's bytes, then reads the range through
+/// it; a missing blob fails before any map is built.
+pub async fn mapped_reads_with_a_head_build_their_map_from_it(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let id = put(store, &[&data[..100], &data[100..]]).await;
+    let make_map: super::HeadMap = Box::new(|head: &[u8]| {
+        let mask = head.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        Ok(std::sync::Arc::new(move |_, mut chunk: bytes::BytesMut| {
+            chunk.iter_mut().for_each(|b| *b ^= mask);
+            Ok(chunk.freeze())
+        }) as super::ChunkMap)
+    });
+    let mut reader = store.read_mapped_with_head(&id, 7..12, 1_000..250_000, 65_536, make_map).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = reader.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    let mask = data[7..12].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    assert_ne!(mask, 0);
+    assert_eq!(got, data[1_000..250_000].iter().map(|b| b ^ mask).collect::<Vec<_>>());
+    let never: super::HeadMap = Box::new(|_| panic!("a map built for a missing blob"));
+    assert!(store.read_mapped_with_head(&BlobId::generate(), 0..4, 0..8, 4, never).await.is_err());
+}
+
 macro_rules! for_each_blob_store {
     ($($check:ident),* $(,)?) => {
         mod file_store {
@@ -128,6 +152,7 @@ for_each_blob_store!(
     blocking_delete_removes_and_is_idempotent,
     reading_past_the_end_fails,
     mapped_reads_see_exact_chunks_at_their_offsets,
+    mapped_reads_with_a_head_build_their_map_from_it,
 );
 
 #[tokio::test]

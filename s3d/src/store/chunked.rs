@@ -16,6 +16,9 @@ use super::blob::BlobReader;
 /// What is done to each chunk: `(offset of the chunk from the start of the range read, its bytes)`.
 pub type ChunkMap = Arc<dyn Fn(u64, BytesMut) -> io::Result<Bytes> + Send + Sync>;
 
+/// Builds a [`ChunkMap`] from a few bytes of the blob read first (see `BlobStore::read_mapped_with_head`).
+pub type HeadMap = Box<dyn FnOnce(&[u8]) -> io::Result<ChunkMap> + Send>;
+
 /// Chunks read and mapped ahead of the one being consumed: enough to keep both cores busy on one
 /// large read, bounded so that a slow client holds at most this many chunks.
 pub const READ_AHEAD: usize = 2;
@@ -42,7 +45,7 @@ pub fn read_file(file: std::fs::File, range: Range<u64>, chunk: usize, map: Chun
 
 /// `len` bytes of `file` at `offset`, read into a buffer that is not zeroed first (zeroing cost a
 /// memset of every byte served); a file shorter than that is an error.
-fn read_exact_at(file: &std::fs::File, offset: u64, len: usize) -> io::Result<BytesMut> {
+pub(crate) fn read_exact_at(file: &std::fs::File, offset: u64, len: usize) -> io::Result<BytesMut> {
     let mut buf = BytesMut::with_capacity(len);
     while buf.len() < len {
         let filled = buf.len();

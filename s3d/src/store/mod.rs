@@ -15,7 +15,7 @@ pub mod zstd_stream;
 mod blob_conformance;
 
 pub use blob::{BlobId, BlobReader, BlobStore, BlobWriter, FsBlobStore, MemoryBlobStore};
-pub use chunked::ChunkMap;
+pub use chunked::{ChunkMap, HeadMap};
 pub use cold::{ColdTier, LocalColdTier};
 pub use meta::MetaStore;
 

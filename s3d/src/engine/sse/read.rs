@@ -13,7 +13,7 @@ use super::DataKey;
 use super::segment::{HEADER, SEALED_BATCH, batch_opener, locate, open_all, sealed_len, stream_key, trim};
 use crate::engine::ByteStream;
 use crate::store::meta::{BodyRecord, ObjectRecord};
-use crate::store::{BlobId, BlobStore};
+use crate::store::{BlobId, BlobStore, HeadMap};
 
 fn once(b: Bytes) -> ByteStream {
     Box::pin(futures::stream::iter((!b.is_empty()).then_some(Ok(b))))
@@ -33,15 +33,10 @@ async fn open_blob(
     if range.is_empty() {
         return Ok(once(Bytes::new()));
     }
-    let mut head = blobs.read(&id, base..base + HEADER as u64).await?;
-    let mut header = Vec::with_capacity(HEADER);
-    while let Some(chunk) = head.next().await {
-        header.extend_from_slice(&chunk?);
-    }
-    let key = stream_key(&data_key, &header)?;
     let (first, stored, skip) = locate(range.start, range.end, n);
     let stored = base + stored.start..base + stored.end;
-    let opened = blobs.read_mapped(&id, stored, SEALED_BATCH, batch_opener(key, first, n)).await?;
+    let opener: HeadMap = Box::new(move |header| Ok(batch_opener(stream_key(&data_key, header)?, first, n)));
+    let opened = blobs.read_mapped_with_head(&id, base..base + HEADER as u64, stored, SEALED_BATCH, opener).await?;
     Ok(trim(opened, skip, range.end - range.start))
 }
 
