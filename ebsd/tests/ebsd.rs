@@ -281,6 +281,8 @@ fn libnbd_checks_list_info_map_trim_zero_flush_fua_and_errors() {
     let (_, metrics) = tests::http_get(ebs.daemon.addr("metrics"), "/metrics");
     assert!(metrics.contains(&format!("VolumeWriteOps{{volume_id=\"{id}\"}}")), "{metrics}");
     assert!(metrics.contains(&format!("BurstBalance{{volume_id=\"{id}\"}}")), "gp2 reports BurstBalance");
+    // The checks' lone small requests take the inline path (served by the connection's reader).
+    assert!(metrics.lines().any(|l| l.starts_with("ebsd_nbd_inline_total ") && !l.ends_with(" 0")), "{metrics}");
 }
 
 #[test]

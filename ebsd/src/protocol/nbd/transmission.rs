@@ -283,12 +283,16 @@ where
             if wait.is_zero()
                 && let Some(reply) = conn.serve_inline(&req, &payload)
             {
+                metrics::counter!("ebsd_nbd_inline_total").increment(1);
                 drop((queued, slot, bytes));
                 if tx.send(reply).await.is_err() {
                     break Ok(());
                 }
                 continue;
             }
+            // A lone request that could not be served inline: the model made it wait, or (a read)
+            // the page cache did not hold its data.
+            metrics::counter!("ebsd_nbd_inline_missed_total").increment(1);
             admitted = Some((queued, wait));
         }
         let (conn, tx) = (conn.clone(), tx.clone());
