@@ -42,6 +42,10 @@ struct Conn {
     size: u64,
     structured: bool,
     base_allocation: bool,
+    /// Lone small requests served by the reader itself, and those that could not be (the model made
+    /// them wait, or a read's data was not in the page cache). Registered once per connection.
+    inline: metrics::Counter,
+    inline_missed: metrics::Counter,
 }
 
 fn errno(e: &io::Error) -> u32 {
@@ -232,6 +236,8 @@ where
         size: negotiated.size,
         structured: negotiated.structured,
         base_allocation: negotiated.base_allocation,
+        inline: metrics::counter!("ebsd_nbd_inline_total"),
+        inline_missed: metrics::counter!("ebsd_nbd_inline_missed_total"),
     });
     let (tx, rx) = mpsc::channel::<Reply>(MAX_IN_FLIGHT);
     let writer_task = tokio::spawn(write_replies(writer, rx));
@@ -283,16 +289,14 @@ where
             if wait.is_zero()
                 && let Some(reply) = conn.serve_inline(&req, &payload)
             {
-                metrics::counter!("ebsd_nbd_inline_total").increment(1);
+                conn.inline.increment(1);
                 drop((queued, slot, bytes));
                 if tx.send(reply).await.is_err() {
                     break Ok(());
                 }
                 continue;
             }
-            // A lone request that could not be served inline: the model made it wait, or (a read)
-            // the page cache did not hold its data.
-            metrics::counter!("ebsd_nbd_inline_missed_total").increment(1);
+            conn.inline_missed.increment(1);
             admitted = Some((queued, wait));
         }
         let (conn, tx) = (conn.clone(), tx.clone());
