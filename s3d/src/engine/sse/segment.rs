@@ -13,10 +13,10 @@
 use std::io;
 use std::sync::Arc;
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::Sha256;
 
 use crate::engine::ByteStream;
@@ -58,10 +58,10 @@ pub fn locate(start: u64, end: u64, n: u64) -> (u64, std::ops::Range<u64>, usize
     (first, from..to, (start - first * SEGMENT as u64) as usize)
 }
 
-/// The cipher of one stream. Segments are standard AES-256-GCM; ring's assembly implementation is
-/// used for them because it seals/opens ~6x faster than the `aes-gcm` crate on these machines
-/// (7 vs 1.1 GB/s per core), which is the difference between an SSE GET at a third of a plain GET's
-/// speed and one close to it. The format does not depend on the implementation.
+/// The cipher of one stream. Segments are standard AES-256-GCM, sealed and opened by aws-lc's
+/// assembly: on these machines (AVX-512 VAES) it opens a cached 1 MiB batch at ~21 GB/s per core,
+/// twice ring's AVX2 code (10.7 GB/s) and ~20x the `aes-gcm` crate; decryption was a quarter of the
+/// CPU time of a 64 MiB SSE GET with ring. The format does not depend on the implementation.
 pub struct StreamKey(LessSafeKey);
 
 impl StreamKey {
@@ -150,10 +150,9 @@ impl StreamKey {
     }
 
     fn open_one(&self, index: u64, n: u64, body: &mut [u8], tag: &[u8]) -> io::Result<()> {
-        let tag = Tag::try_from(tag).map_err(|_| corrupt("short tag"))?;
         let last = index + 1 == segments(n);
         self.0
-            .open_in_place_separate_tag(Self::nonce(index, last), Aad::empty(), tag, body, 0..)
+            .open_in_place_separate_tag(Self::nonce(index, last), Aad::empty(), tag, body)
             .map(|_| ())
             .map_err(|_| corrupt("segment failed authentication"))
     }
@@ -281,8 +280,9 @@ mod tests {
         }
     }
 
-    /// Bodies sealed before segments moved from the `aes-gcm` crate to ring must stay readable: the
-    /// segments are plain AES-256-GCM, so each implementation opens what the other sealed.
+    /// Bodies sealed before segments moved from the `aes-gcm` crate (then to ring, now to aws-lc) must
+    /// stay readable: the segments are plain AES-256-GCM, so each implementation opens what the other
+    /// sealed.
     #[test]
     fn segments_are_standard_aes_256_gcm() {
         use aes_gcm::aead::AeadInPlace;
