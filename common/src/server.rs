@@ -186,12 +186,13 @@ fn spawn_signal_handler(token: CancellationToken) {
     });
 }
 
-/// Adds a request id, logs one access line per request and counts requests by status.
+/// Adds a request id, counts requests by status, and logs an access line per request (at debug level,
+/// server errors at warn).
 async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Response {
     let id = crate::ids::request_id();
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let (req, body_read) = track_body(req);
     let started = Instant::now();
     let mut response = next.run(req).await;
@@ -207,7 +208,15 @@ async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Respo
         response.headers_mut().insert("x-amz-request-id", value.clone());
         response.headers_mut().insert("x-amzn-requestid", value);
     }
-    tracing::info!(target: "access", daemon, %method, path, status, micros = elapsed.as_micros() as u64, request_id = id);
+    // One line per request is opt-in (`RUST_LOG=access=debug`): formatting and writing it to stderr cost
+    // ~10 % of a small request's CPU (dynamod's YCSB C: 53 k vs 47 k ops/s without it). Requests are
+    // counted by status below either way; server errors are always logged.
+    let micros = elapsed.as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(target: "access", daemon, %method, path = uri.path(), status, micros, request_id = id);
+    } else {
+        tracing::debug!(target: "access", daemon, %method, path = uri.path(), status, micros, request_id = id);
+    }
     metrics::counter!("http_requests_total", "daemon" => daemon, "status" => status.to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "daemon" => daemon).record(elapsed.as_secs_f64());
     response
