@@ -1,12 +1,16 @@
 //! Group commit without a dedicated thread. The first writer to find no commit in progress becomes the
 //! leader: it takes every queued batch (its own included) and makes them durable with one synced write.
-//! Writers arriving meanwhile queue up and wait; when the leader's own batch is durable it hands over to
-//! one of them. A lone writer thus commits directly (no thread handoff), and concurrent writers share
-//! one fsync. Each batch stays atomic: a group is applied as one engine write.
+//! Writers arriving meanwhile queue up and park; when the leader's own batch is durable it wakes the
+//! writers whose batches were in its groups and hands over to the oldest writer still queued. A lone
+//! writer thus commits directly (no thread handoff), concurrent writers share one fsync, and each
+//! parked writer is woken once, when there is something for it to do (a condition variable's
+//! `notify_all` woke every waiter after each write, most of them only to wait again). Each batch stays
+//! atomic: a group is applied as one engine write.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::thread::Thread;
 
 use super::{KvError, WriteBatch};
 
@@ -25,16 +29,14 @@ struct State {
     queue: Vec<(u64, WriteBatch)>,
     next_ticket: u64,
     leader_active: bool,
-    /// Writers blocked on `changed`: a lone writer's commit makes no wake-up calls (each was a
-    /// syscall even with nobody to wake).
-    waiting: usize,
+    /// Writers parked until their ticket has a result or they are to lead, by ticket.
+    parked: HashMap<u64, Thread>,
     results: HashMap<u64, Result<(), String>>,
 }
 
 #[derive(Default)]
 pub struct GroupCommitter {
     state: Mutex<State>,
-    changed: Condvar,
     stats: CommitStats,
 }
 
@@ -59,12 +61,17 @@ impl GroupCommitter {
                 return result.map_err(KvError::Engine);
             }
             if state.leader_active {
-                state.waiting += 1;
-                state = self.changed.wait(state).expect("commit lock");
-                state.waiting -= 1;
+                // Registered under the lock the leader takes to publish results, so its unpark cannot
+                // be missed (an unpark before `park` makes `park` return at once); a spurious return
+                // just looks again.
+                state.parked.insert(ticket, std::thread::current());
+                drop(state);
+                std::thread::park();
+                state = self.state.lock().expect("commit lock");
                 continue;
             }
             state.leader_active = true;
+            state.parked.remove(&ticket);
             while !state.results.contains_key(&ticket) {
                 let take = state.queue.len().min(MAX_GROUP);
                 let (tickets, batches): (Vec<u64>, Vec<WriteBatch>) = state.queue.drain(..take).unzip();
@@ -77,15 +84,18 @@ impl GroupCommitter {
                 state = self.state.lock().expect("commit lock");
                 for t in tickets {
                     state.results.insert(t, result.clone());
-                }
-                if state.waiting > 0 {
-                    self.changed.notify_all();
+                    if let Some(writer) = state.parked.remove(&t) {
+                        writer.unpark();
+                    }
                 }
             }
             state.leader_active = false;
-            // Whoever still waits with a queued batch takes over as leader.
-            if state.waiting > 0 {
-                self.changed.notify_all();
+            // The oldest writer still queued takes over as leader (every queued writer but a leader is
+            // parked: it registered when it found this leader active).
+            if let Some(&(next, _)) = state.queue.first()
+                && let Some(writer) = state.parked.remove(&next)
+            {
+                writer.unpark();
             }
         }
     }
