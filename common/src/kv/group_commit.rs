@@ -133,6 +133,35 @@ mod tests {
         assert!(stats.synced_writes.load(Ordering::Relaxed) < 1600, "no group ever formed");
     }
 
+    /// Many writers and instant writes: leadership changes hands constantly, so a lost wake-up would
+    /// leave a writer parked forever (the test would hang) and a lost batch would show in the count.
+    #[test]
+    fn rapid_handoffs_lose_no_writer_and_no_batch() {
+        let committer = GroupCommitter::default();
+        let written = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (committer, written) = (&committer, &written);
+                s.spawn(move || {
+                    for i in 0..3_000 {
+                        committer
+                            .commit(WriteBatch::new(), |group| {
+                                if (i + t) % 7 == 0 {
+                                    std::thread::yield_now();
+                                }
+                                written.fetch_add(group.len(), Ordering::SeqCst);
+                                Ok(())
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(written.load(Ordering::SeqCst), 24_000);
+        let state = committer.state.lock().unwrap();
+        assert!(state.queue.is_empty() && state.parked.is_empty() && state.results.is_empty());
+    }
+
     #[test]
     fn a_failed_group_write_fails_every_batch_in_it() {
         let committer = GroupCommitter::default();
