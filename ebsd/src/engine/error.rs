@@ -50,6 +50,12 @@ pub enum EngineError {
     TagLimitExceeded,
     #[error("Invalid NextToken value")]
     InvalidNextToken,
+    /// The data directory's file system cannot hold a volume this large (ext4 files stop 4 KiB short
+    /// of 16 TiB, so a 16,384 GiB volume does not fit).
+    #[error(
+        "There is not enough capacity to fulfill your EBS volume provision request. You can try to provision a different volume type, EBS volume in a different availability zone, or you can wait and try again later."
+    )]
+    InsufficientVolumeCapacity,
     #[error("metadata store: {0}")]
     Kv(#[from] KvError),
     #[error("volume data: {0}")]
@@ -59,3 +65,11 @@ pub enum EngineError {
 }
 
 pub type EngineResult<T> = Result<T, EngineError>;
+
+impl EngineError {
+    /// Sizing a volume's file failed: EFBIG means the file system's largest file is smaller than the
+    /// volume, which EC2 would report as a lack of capacity; anything else is internal.
+    pub fn sizing(e: std::io::Error) -> Self {
+        if e.raw_os_error() == Some(libc::EFBIG) { EngineError::InsufficientVolumeCapacity } else { EngineError::Io(e) }
+    }
+}

@@ -287,7 +287,8 @@ impl VolumeEngine {
             modification: None,
         };
         // The file first: a record never points at a file that is not there.
-        let file = VolumeFile::create(&volume_path(&self.volumes_dir, &id), spec.size_bytes())?;
+        let file =
+            VolumeFile::create(&volume_path(&self.volumes_dir, &id), spec.size_bytes()).map_err(EngineError::sizing)?;
         let blocks = block_count(spec.size_bytes());
         let dirty = Bitmap::new(blocks);
         let mut batch = WriteBatch::new();
@@ -451,7 +452,7 @@ impl VolumeEngine {
             end_time: Some(now),
         };
         if let Some(handle) = self.handle(id) {
-            handle.resize(&target)?;
+            handle.resize(&target).map_err(EngineError::sizing)?;
         }
         volume.spec = target;
         volume.modification = Some(modification.clone());

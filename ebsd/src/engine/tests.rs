@@ -260,3 +260,47 @@ fn snapshot_of_a_volume_still_hydrating_after_a_crash_keeps_unfetched_blocks() {
     let s2 = wait_completed(&e, &e.create_snapshot(&r.id, None, &[]).unwrap().id);
     assert_eq!(e.meta.manifest(&s2.id).unwrap().unwrap().blocks, e.meta.manifest(&s1.id).unwrap().unwrap().blocks);
 }
+
+/// EC2's largest volume (16,384 GiB) is 4 KiB more than ext4's largest file: where the data
+/// directory cannot hold it, CreateVolume and ModifyVolume fail as a capacity error and leave
+/// nothing behind (no record, no file, the old size); where it can, the volume is created.
+#[test]
+fn a_volume_larger_than_the_file_system_allows_is_a_capacity_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let files = || walkdir_count(dir.path());
+    let before = files();
+    let req = CreateVolume {
+        spec: SpecRequest { volume_type: Some("gp2".into()), size_gib: Some(16_384), ..Default::default() },
+        availability_zone: Some("us-east-1a".into()),
+        ..Default::default()
+    };
+    match e.create_volume(req, "us-east-1") {
+        Ok(v) => e.delete_volume(&v.id).unwrap(),
+        Err(err) => {
+            assert!(matches!(err, EngineError::InsufficientVolumeCapacity), "{err:?}");
+            assert_eq!(e.describe_volumes(&[], &[], &Page::default()).unwrap().0.len(), 0);
+            assert_eq!(files(), before, "a failed CreateVolume leaves no file");
+        }
+    }
+    let small = create(&e, "gp2", 1);
+    e.attach_volume(&small.id, "i-0123456789abcdef0", "/dev/sdf").unwrap();
+    let _export = e.open_export(&small.id).unwrap();
+    match e.modify_volume(&small.id, &SpecRequest { size_gib: Some(16_384), ..Default::default() }) {
+        Ok(_) => {}
+        Err(err) => {
+            assert!(matches!(err, EngineError::InsufficientVolumeCapacity), "{err:?}");
+            let (volumes, _) = e.describe_volumes(std::slice::from_ref(&small.id), &[], &Page::default()).unwrap();
+            assert_eq!(volumes[0].spec.size_gib, 1);
+            assert!(volumes[0].modification.is_none());
+        }
+    }
+}
+
+fn walkdir_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { 1 + walkdir_count(&p) } else { 1 })
+        .sum()
+}

@@ -29,11 +29,14 @@ fn cvt(ret: libc::c_int) -> io::Result<()> {
 }
 
 impl VolumeFile {
-    /// Creates a thin file of `size` bytes and makes its existence durable (file and directory).
+    /// Creates a thin file of `size` bytes and makes its existence durable (file and directory). On
+    /// failure (a size beyond the file system's largest file, say) no file is left behind.
     pub fn create(path: &Path, size: u64) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
-        file.set_len(size)?;
-        file.sync_all()?;
+        if let Err(e) = file.set_len(size).and_then(|()| file.sync_all()) {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         sync_dir(path)?;
         Ok(Self { file: Arc::new(file), path: path.into() })
     }

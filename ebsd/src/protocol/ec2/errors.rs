@@ -65,6 +65,8 @@ impl From<EngineError> for Ec2Error {
             EngineError::AttachmentNotFound { .. } => (400, "InvalidAttachment.NotFound"),
             EngineError::TagLimitExceeded => (400, "TagLimitExceeded"),
             EngineError::InvalidNextToken => (400, "InvalidParameterValue"),
+            // One of EC2's server errors (retried by the SDKs, as AWS's own capacity errors are).
+            EngineError::InsufficientVolumeCapacity => (500, "InsufficientVolumeCapacity"),
             EngineError::Kv(_) | EngineError::Io(_) | EngineError::Corrupt(..) => {
                 tracing::error!(error = %e, "internal error");
                 return Self::new(500, "InternalError", "An internal error has occurred");
