@@ -87,6 +87,9 @@ pub enum EngineError {
     ChecksumMismatch(&'static str),
     #[error("The Content-MD5 or checksum value you specified is not valid.")]
     InvalidDigest,
+    /// The checksum trailer `x-amz-trailer` announced did not come (or others came instead).
+    #[error("The request contained trailing data that was not well-formed or did not conform to our published schema.")]
+    MalformedTrailer,
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -370,8 +373,14 @@ impl Engine {
     }
 }
 
+/// Times beyond what `OffsetDateTime` holds (past year 9999: a restore kept for 2^31 days, say)
+/// saturate at its limits rather than reading as 1970.
 pub fn ms_to_time(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(if ms > 0 {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    })
 }
 
 pub fn time_to_ms(t: OffsetDateTime) -> i64 {
@@ -473,5 +482,17 @@ mod key_lock_tests {
         for t in tasks {
             tokio::time::timeout(Duration::from_secs(30), t).await.expect("deadlock").unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::{ms_to_time, time_to_ms};
+
+    #[test]
+    fn times_beyond_year_9999_saturate() {
+        assert_eq!(time_to_ms(ms_to_time(1_700_000_000_123)), 1_700_000_000_123);
+        assert_eq!(ms_to_time(i64::MAX).year(), 9999);
+        assert_eq!(ms_to_time(i64::MIN).year(), -9999);
     }
 }
