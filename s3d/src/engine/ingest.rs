@@ -150,7 +150,8 @@ impl Digests {
     }
 }
 
-/// Reads the value of a checksum trailer once the body is fully read.
+/// Reads the value of the checksum trailer `x-amz-trailer` announced, once the body is fully read:
+/// `None` when that trailer did not come, or other trailers came with it (MalformedTrailerError).
 pub type TrailerReader = Box<dyn FnOnce() -> Option<String> + Send>;
 
 impl Engine {
@@ -235,7 +236,11 @@ impl Engine {
         let checksum = match (integrity.algorithm, checksum) {
             (Some(algo), Some(h)) => {
                 let value = h.finish();
-                let expected = integrity.expected.clone().or_else(|| trailer.and_then(|read| read()));
+                let expected = match (&integrity.expected, trailer) {
+                    (Some(header), _) => Some(header.clone()),
+                    (None, Some(read)) => Some(read().ok_or(EngineError::MalformedTrailer)?),
+                    (None, None) => None,
+                };
                 if let Some(expected) = expected
                     && expected != value
                 {

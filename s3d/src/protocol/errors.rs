@@ -58,6 +58,7 @@ pub fn to_s3(err: EngineError) -> S3Error {
         }
         E::BadDigest | E::ChecksumMismatch(_) => (C::BadDigest, 400),
         E::InvalidDigest => (C::InvalidDigest, 400),
+        E::MalformedTrailer => (C::Custom("MalformedTrailerError".into()), 400),
         E::InvalidArgument(_) => (C::InvalidArgument, 400),
         E::InvalidRequest(_) | E::NotArchivable(_) => (C::InvalidRequest, 400),
         E::MetadataTooLarge => (C::MetadataTooLarge, 400),

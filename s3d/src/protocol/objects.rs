@@ -16,11 +16,18 @@ use crate::engine::object::{CopyRequest, ObjectInfo, PutRequest, WriteCondition}
 use crate::engine::read::ReadConditions;
 use crate::engine::versioning::VersionRef;
 
-/// Reads the named checksum trailer once the body has been consumed.
+/// Reads the named checksum trailer once the body has been consumed (see [`TrailerReader`]): the
+/// trailers must be that one alone, as S3 requires.
 pub(crate) fn trailer_reader<T>(req: &S3Request<T>, name: Option<&str>) -> Option<TrailerReader> {
     let (handle, name) = (req.trailing_headers.clone()?, name?.to_string());
     Some(Box::new(move || {
-        handle.read(|h| h.get(name.as_str()).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string())).flatten()
+        handle
+            .read(|h| {
+                let only = h.len() == 1 && h.keys_len() == 1;
+                let value = h.get(name.as_str()).and_then(|v| v.to_str().ok());
+                value.filter(|_| only).map(|s| s.trim().to_string())
+            })
+            .flatten()
     }))
 }
 
