@@ -186,9 +186,39 @@ fn spawn_signal_handler(token: CancellationToken) {
     });
 }
 
+/// One daemon's request series: `http_requests_total` by status (each registered on first use) and
+/// the duration histogram. Holding the handles saves a registry lookup with a freshly formatted label
+/// per request (~1 % of a small request's CPU).
+struct RequestMetrics {
+    daemon: &'static str,
+    by_status: Box<[OnceLock<metrics::Counter>]>,
+    duration: metrics::Histogram,
+}
+
+impl RequestMetrics {
+    fn new(daemon: &'static str) -> Self {
+        Self {
+            daemon,
+            by_status: (0..600).map(|_| OnceLock::new()).collect(),
+            duration: metrics::histogram!("http_request_duration_seconds", "daemon" => daemon),
+        }
+    }
+
+    fn record(&self, status: u16, elapsed: Duration) {
+        let counter =
+            || metrics::counter!("http_requests_total", "daemon" => self.daemon, "status" => status.to_string());
+        match self.by_status.get(usize::from(status)) {
+            Some(slot) => slot.get_or_init(counter).increment(1),
+            None => counter().increment(1),
+        }
+        self.duration.record(elapsed.as_secs_f64());
+    }
+}
+
 /// Adds a request id, counts requests by status, and logs an access line per request (at debug level,
 /// server errors at warn).
-async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Response {
+async fn access_log(series: Arc<RequestMetrics>, mut req: Request, next: Next) -> Response {
+    let daemon = series.daemon;
     let id = crate::ids::request_id();
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
@@ -217,8 +247,7 @@ async fn access_log(daemon: &'static str, mut req: Request, next: Next) -> Respo
     } else {
         tracing::debug!(target: "access", daemon, %method, path = uri.path(), status, micros, request_id = id);
     }
-    metrics::counter!("http_requests_total", "daemon" => daemon, "status" => status.to_string()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "daemon" => daemon).record(elapsed.as_secs_f64());
+    series.record(status, elapsed);
     response
 }
 
@@ -309,7 +338,9 @@ pub async fn serve_http(
     tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) {
-    let router = router.layer(axum::middleware::from_fn(move |req: Request, next: Next| access_log(daemon, req, next)));
+    let series = Arc::new(RequestMetrics::new(daemon));
+    let router =
+        router.layer(axum::middleware::from_fn(move |req: Request, next: Next| access_log(series.clone(), req, next)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -75,11 +75,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ));
     }
     spawn_ttl_sweeper(engine.clone(), args.ttl_sweep_seconds);
-    let app = protocol::App {
-        engine,
-        verifier: Arc::new(Verifier::new(daemon.credentials.clone(), &["dynamodb"])),
-        fake_clock,
-    };
+    let verifier = Arc::new(Verifier::new(daemon.credentials.clone(), &["dynamodb"]));
+    let app = protocol::App::new(engine, verifier, fake_clock);
     daemon.serve_metrics().await?;
     daemon.serve_api(protocol::router(app)).await?;
     daemon.run_until_shutdown().await

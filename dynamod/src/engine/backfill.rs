@@ -85,7 +85,7 @@ impl Engine {
                     .indexes
                     .write()
                     .expect("indexes lock")
-                    .insert(index.name.clone(), IndexState::new(&index, self.clock.clone()));
+                    .insert(index.name.clone(), IndexState::new(name, &index, self.clock.clone()));
                 *current = meta;
                 drop(current);
                 spawn_backfill(self.store.clone(), self.item_locks.clone(), table, index.id);
@@ -105,7 +105,7 @@ impl Engine {
                 }
                 check_throughput(read, write)?;
                 index.throughput = Some((read, write));
-                let fresh = IndexState::new(index, self.clock.clone());
+                let fresh = IndexState::new(name, index, self.clock.clone());
                 self.store.put_table(&meta, None)?;
                 let mut states = table.indexes.write().expect("indexes lock");
                 if let Some(old) = states.get(&index_name) {

@@ -252,7 +252,7 @@ fn restore_items(store: &Store, table: &Table, from: u64) -> Result<()> {
         store.commit(std::mem::take(batch))?;
         for (size, deltas) in pending.drain(..) {
             table.account(None, Some(size));
-            table.settle_indexes(&meta.name, &deltas, 1, None);
+            table.settle_indexes(&deltas, 1, None);
         }
         Ok(())
     };

@@ -87,7 +87,7 @@ impl Engine {
             let mut unprocessed = Vec::new();
             let mut units = 0;
             for (storage, key) in keys {
-                if bytes >= MAX_BATCH_GET_BYTES || capacity.admit_read(&name).is_err() {
+                if bytes >= MAX_BATCH_GET_BYTES || capacity.admit_read().is_err() {
                     unprocessed.push(key);
                     continue;
                 }
@@ -95,7 +95,7 @@ impl Engine {
                 let item = self.store.get_item(&storage)?;
                 let size = item.as_ref().map(item_size).unwrap_or(0);
                 let u = read_half_units(size, ka.consistent);
-                capacity.charge_read(&name, u);
+                capacity.charge_read(u);
                 units += u;
                 if let Some(item) = item {
                     bytes += size;
@@ -168,7 +168,7 @@ impl Engine {
         let mut tickets = Vec::new();
         for (name, table, _, ops) in &plans {
             let capacity = table.capacity.read().expect("capacity lock");
-            if capacity.admit_write(name).is_err() || table.admit_index_writes(name).is_err() {
+            if capacity.admit_write().is_err() || table.admit_index_writes().is_err() {
                 out.unprocessed.push((name.clone(), ops.iter().map(|(_, _, w)| w.clone()).collect()));
                 continue;
             }
@@ -190,9 +190,9 @@ impl Engine {
                 drop(meta);
                 accounting.push((table.clone(), old_size, new_size));
             }
-            capacity.charge_write(name, units);
+            capacity.charge_write(units);
             out.consumed.push(Consumed::write(name, units));
-            index_deltas.push((table.clone(), name.clone(), deltas));
+            index_deltas.push((table.clone(), deltas));
         }
         if throttled_all {
             return Err(EngineError::Throttled);
@@ -202,8 +202,8 @@ impl Engine {
         for (table, old, new) in accounting {
             table.account(old, new);
         }
-        for ((table, name, deltas), consumed) in index_deltas.into_iter().zip(out.consumed.iter_mut()) {
-            table.settle_indexes(&name, &deltas, 1, Some(consumed));
+        for ((table, deltas), consumed) in index_deltas.into_iter().zip(out.consumed.iter_mut()) {
+            table.settle_indexes(&deltas, 1, Some(consumed));
         }
         Ok(out)
     }

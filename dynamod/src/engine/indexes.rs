@@ -86,13 +86,14 @@ pub struct IndexState {
 }
 
 impl IndexState {
-    pub fn new(index: &IndexMeta, clock: SharedClock) -> Arc<Self> {
+    /// `table` names the series its consumption is counted in (the base table's).
+    pub fn new(table: &str, index: &IndexMeta, clock: SharedClock) -> Arc<Self> {
         let billing = match index.throughput {
             Some((read, write)) => Billing::Provisioned { read, write },
             None => Billing::PayPerRequest,
         };
         Arc::new(Self {
-            capacity: TableCapacity::new(&billing, clock),
+            capacity: TableCapacity::new(table, &billing, clock),
             item_count: AtomicI64::new(0),
             size_bytes: AtomicI64::new(0),
         })
@@ -355,22 +356,16 @@ impl Table {
 
     /// Refuses a write when a provisioned GSI has no write capacity left (DynamoDB throttles the base
     /// write then, since the index could not keep up).
-    pub fn admit_index_writes(&self, table_name: &str) -> Result<()> {
+    pub fn admit_index_writes(&self) -> Result<()> {
         for state in self.indexes.read().expect("indexes lock").values() {
-            state.capacity.admit_write(table_name)?;
+            state.capacity.admit_write()?;
         }
         Ok(())
     }
 
     /// After a commit: index statistics, and index capacity charged (GSIs to their own buckets, LSIs
     /// to the table's) times `factor` (2 in transactions), recorded in `consumed`.
-    pub fn settle_indexes(
-        &self,
-        table_name: &str,
-        deltas: &[IndexDelta],
-        factor: u64,
-        consumed: Option<&mut Consumed>,
-    ) {
+    pub fn settle_indexes(&self, deltas: &[IndexDelta], factor: u64, consumed: Option<&mut Consumed>) {
         let states = self.indexes.read().expect("indexes lock");
         let mut used = Vec::new();
         for d in deltas {
@@ -379,9 +374,9 @@ impl Table {
                 if consumed.is_some() {
                     let units = d.units * factor;
                     if d.global {
-                        state.capacity.charge_write(table_name, units);
+                        state.capacity.charge_write(units);
                     } else {
-                        self.capacity.read().expect("capacity lock").charge_write(table_name, units);
+                        self.capacity.read().expect("capacity lock").charge_write(units);
                     }
                     used.push(IndexConsumed { name: d.name.clone(), global: d.global, read: 0.0, write: units as f64 });
                 }

@@ -163,7 +163,6 @@ impl Engine {
     fn check_or_charge(
         &self,
         table: &Table,
-        name: &str,
         cond: &Option<Condition>,
         old: Option<&Item>,
         c: &Conditional,
@@ -171,7 +170,7 @@ impl Engine {
         let result = check_condition(cond, old, c);
         if result.is_err() {
             let units = write_units(old.map(item_size).unwrap_or(0));
-            table.capacity.read().expect("capacity lock").charge_write(name, units);
+            table.capacity.read().expect("capacity lock").charge_write(units);
         }
         result
     }
@@ -204,9 +203,9 @@ impl Engine {
             self.store.commit(batch)?;
             table.account(old_size, new_size);
         }
-        table.capacity.read().expect("capacity lock").charge_write(name, units);
+        table.capacity.read().expect("capacity lock").charge_write(units);
         let mut consumed = Consumed::write(name, units);
-        table.settle_indexes(name, &deltas, 1, Some(&mut consumed));
+        table.settle_indexes(&deltas, 1, Some(&mut consumed));
         Ok((consumed, collection))
     }
 
@@ -225,11 +224,11 @@ impl Engine {
             return Err(invalid("Item size has exceeded the maximum allowed size"));
         }
         indexes::check_index_keys(&meta, &item)?;
-        table.capacity.read().expect("capacity lock").admit_write(name)?;
-        table.admit_index_writes(name)?;
+        table.capacity.read().expect("capacity lock").admit_write()?;
+        table.admit_index_writes()?;
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
-        self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
+        self.check_or_charge(&table, &cond, old.as_ref(), &c)?;
         let (consumed, collection) = self.commit_write(&table, name, key.storage, old.as_ref(), Some(&item))?;
         let attributes = if c.return_values == ReturnValues::AllOld { old } else { None };
         Ok(WriteOutcome { attributes, consumed, collection })
@@ -245,11 +244,11 @@ impl Engine {
         let cond = write_condition(&c, &mut ph)?;
         ph.check_unused()?;
         let key = key_of_key(&meta, &key)?;
-        table.capacity.read().expect("capacity lock").admit_write(name)?;
-        table.admit_index_writes(name)?;
+        table.capacity.read().expect("capacity lock").admit_write()?;
+        table.admit_index_writes()?;
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
-        self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
+        self.check_or_charge(&table, &cond, old.as_ref(), &c)?;
         let (consumed, collection) = self.commit_write(&table, name, key.storage, old.as_ref(), None)?;
         let attributes = if c.return_values == ReturnValues::AllOld { old } else { None };
         Ok(WriteOutcome { attributes, consumed, collection })
@@ -291,11 +290,11 @@ impl Engine {
                 )));
             }
         }
-        table.capacity.read().expect("capacity lock").admit_write(name)?;
-        table.admit_index_writes(name)?;
+        table.capacity.read().expect("capacity lock").admit_write()?;
+        table.admit_index_writes()?;
         let _guard = self.lock_item(&key.storage);
         let old = self.store.get_item(&key.storage)?;
-        self.check_or_charge(&table, name, &cond, old.as_ref(), &c)?;
+        self.check_or_charge(&table, &cond, old.as_ref(), &c)?;
         let mut base = old.clone().unwrap_or_default();
         if old.is_none() {
             base.insert(meta.hash.name.clone(), key.partition.clone());
@@ -330,10 +329,10 @@ impl Engine {
         ph.check_unused()?;
         let key = key_of_key(&meta, &req.key)?;
         let capacity = table.capacity.read().expect("capacity lock");
-        capacity.admit_read(&req.table)?;
+        capacity.admit_read()?;
         let item = self.store.get_item(&key.storage)?;
         let units = read_half_units(item.as_ref().map(item_size).unwrap_or(0), req.consistent);
-        capacity.charge_read(&req.table, units);
+        capacity.charge_read(units);
         let item = match (item, paths) {
             (Some(item), Some(paths)) => Some(project(&item, &paths)),
             (item, None) => item,

@@ -48,9 +48,12 @@ pub struct Table {
 
 impl Table {
     fn new(meta: TableMeta, clock: SharedClock) -> Self {
-        let capacity = TableCapacity::new(&meta.billing, clock.clone());
-        let states =
-            meta.indexes.iter().map(|i| (i.name.clone(), indexes::IndexState::new(i, clock.clone()))).collect();
+        let capacity = TableCapacity::new(&meta.name, &meta.billing, clock.clone());
+        let states = meta
+            .indexes
+            .iter()
+            .map(|i| (i.name.clone(), indexes::IndexState::new(&meta.name, i, clock.clone())))
+            .collect();
         Self {
             meta: RwLock::new(meta),
             capacity: RwLock::new(capacity),

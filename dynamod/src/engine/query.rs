@@ -401,8 +401,8 @@ impl Engine {
         // A GSI has its own read capacity; an LSI shares the table's.
         let gsi_state = plan.index.as_ref().filter(|i| i.is_global()).and_then(|i| table.index_state(&i.name));
         match &gsi_state {
-            Some(state) => state.capacity.admit_read(&req.table)?,
-            None => capacity.admit_read(&req.table)?,
+            Some(state) => state.capacity.admit_read()?,
+            None => capacity.admit_read()?,
         }
         let key_names = match &plan.index {
             Some(i) => key_names(meta, i),
@@ -466,7 +466,7 @@ impl Engine {
         let units = read_half_units(bytes, req.consistent);
         match (&gsi_state, &plan.index) {
             (Some(state), Some(index)) => {
-                state.capacity.charge_read(&req.table, units);
+                state.capacity.charge_read(units);
                 page.consumed = Consumed { table: req.table.clone(), ..Default::default() };
                 page.consumed.add_index(IndexConsumed {
                     name: index.name.clone(),
@@ -476,7 +476,7 @@ impl Engine {
                 });
             }
             (_, Some(index)) => {
-                capacity.charge_read(&req.table, units);
+                capacity.charge_read(units);
                 page.consumed = Consumed { table: req.table.clone(), ..Default::default() };
                 page.consumed.add_index(IndexConsumed {
                     name: index.name.clone(),
@@ -486,7 +486,7 @@ impl Engine {
                 });
             }
             _ => {
-                capacity.charge_read(&req.table, units);
+                capacity.charge_read(units);
                 page.consumed = Consumed::read(&req.table, units);
             }
         }

@@ -131,8 +131,8 @@ impl Engine {
             return Err(invalid("Transaction request cannot include multiple operations on one item"));
         }
         for p in &prepared {
-            p.table.capacity.read().expect("capacity lock").admit_write(&p.name)?;
-            p.table.admit_index_writes(&p.name)?;
+            p.table.capacity.read().expect("capacity lock").admit_write()?;
+            p.table.admit_index_writes()?;
         }
         // An item already in another ongoing transaction cancels this one (TransactionConflict)
         // rather than waiting for it, as DynamoDB does.
@@ -202,7 +202,7 @@ impl Engine {
         for (p, (old, new)) in prepared.iter().zip(&results) {
             if matches!(p.change, Change::Check) {
                 let units = 2 * write_units(old.as_ref().map(item_size).unwrap_or(0));
-                p.table.capacity.read().expect("capacity lock").charge_write(&p.name, units);
+                p.table.capacity.read().expect("capacity lock").charge_write(units);
                 merge(&mut consumed, Consumed::write(&p.name, units));
                 continue;
             }
@@ -216,7 +216,7 @@ impl Engine {
             drop(meta);
             let units =
                 2 * write_units(old.as_ref().map(item_size).unwrap_or(0).max(new.as_ref().map(item_size).unwrap_or(0)));
-            p.table.capacity.read().expect("capacity lock").charge_write(&p.name, units);
+            p.table.capacity.read().expect("capacity lock").charge_write(units);
             merge(&mut consumed, Consumed::write(&p.name, units));
         }
         self.store.commit(batch)?;
@@ -225,7 +225,7 @@ impl Engine {
         for ((p, (old, new)), deltas) in writes.by_ref().zip(index_deltas) {
             p.table.account(old.as_ref().map(item_size), new.as_ref().map(item_size));
             let mut c = Consumed { table: p.name.clone(), ..Default::default() };
-            p.table.settle_indexes(&p.name, &deltas, 2, Some(&mut c));
+            p.table.settle_indexes(&deltas, 2, Some(&mut c));
             merge(&mut consumed, c);
         }
         Ok(consumed)
@@ -242,7 +242,7 @@ impl Engine {
             let paths = projection_paths(&g.projection, &g.attributes_to_get, &mut ph)?;
             ph.check_unused()?;
             let key = key_of_key(&meta, &g.key)?;
-            table.capacity.read().expect("capacity lock").admit_read(&g.table)?;
+            table.capacity.read().expect("capacity lock").admit_read()?;
             plans.push((table, key, paths));
         }
         let keys: Vec<Vec<u8>> = plans.iter().map(|(_, k, _)| k.storage.clone()).collect();
@@ -252,7 +252,7 @@ impl Engine {
         for ((table, key, paths), g) in plans.iter().zip(&gets) {
             let item = self.store.get_item(&key.storage)?;
             let units = 2 * read_half_units(item.as_ref().map(item_size).unwrap_or(0), true);
-            table.capacity.read().expect("capacity lock").charge_read(&g.table, units);
+            table.capacity.read().expect("capacity lock").charge_read(units);
             merge(&mut consumed, Consumed::read(&g.table, units));
             items.push(match (item, paths) {
                 (Some(i), Some(p)) => Some(project(&i, p)),

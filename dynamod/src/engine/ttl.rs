@@ -111,7 +111,7 @@ impl Engine {
                     for size in &removed {
                         table.account(Some(*size), None);
                     }
-                    table.settle_indexes(&meta.name, &deltas, 1, None);
+                    table.settle_indexes(&deltas, 1, None);
                     metrics::counter!("dynamodb_time_to_live_deleted_item_count_total", "table" => meta.name.clone())
                         .increment(removed.len() as u64);
                     deleted += removed.len();

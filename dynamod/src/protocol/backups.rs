@@ -14,7 +14,7 @@ use crate::engine::error::invalid;
 use crate::engine::export::{ExportMeta, ExportRequest, ExportStatus};
 use crate::engine::tables::Billing;
 
-const OPERATIONS: &[&str] = &[
+pub(super) const OPERATIONS: &[&str] = &[
     "CreateBackup",
     "DescribeBackup",
     "ListBackups",

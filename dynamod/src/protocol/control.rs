@@ -10,7 +10,7 @@ use crate::engine::indexes::{IndexMeta, IndexSpec};
 use crate::engine::streams::StreamSpec;
 use crate::engine::tables::{Billing, CreateTable, GsiUpdate, KeyAttr, TableDescription};
 
-const OPERATIONS: &[&str] = &[
+pub(super) const OPERATIONS: &[&str] = &[
     "CreateTable",
     "DescribeTable",
     "ListTables",
@@ -24,10 +24,6 @@ const OPERATIONS: &[&str] = &[
     "UpdateTimeToLive",
     "DescribeTimeToLive",
 ];
-
-pub fn is_operation(op: &str) -> bool {
-    OPERATIONS.contains(&op)
-}
 
 /// The account id in ARNs (one local account).
 pub const ACCOUNT: &str = "000000000000";

@@ -13,7 +13,7 @@ use crate::engine::legacy::{AttributeUpdate, ExpectedAttr, LegacyCondition};
 use crate::engine::query::ReadRequest;
 use crate::engine::transact::TransactWrite;
 
-const OPERATIONS: &[&str] = &[
+pub(super) const OPERATIONS: &[&str] = &[
     "PutItem",
     "GetItem",
     "UpdateItem",

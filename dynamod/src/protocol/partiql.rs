@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::engine::error::invalid;
 use crate::engine::partiql::StatementRequest;
 
-const OPERATIONS: &[&str] = &["ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"];
+pub(super) const OPERATIONS: &[&str] = &["ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"];
 const MAX_STATEMENT_LENGTH: usize = 8192;
 
 pub fn is_operation(op: &str) -> bool {

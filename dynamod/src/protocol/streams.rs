@@ -12,7 +12,7 @@ use crate::engine::Engine;
 use crate::engine::error::invalid;
 use crate::engine::streams::{StreamRecord, ViewType, format_seq};
 
-const OPERATIONS: &[&str] = &["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"];
+pub(super) const OPERATIONS: &[&str] = &["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"];
 
 pub fn is_operation(op: &str) -> bool {
     OPERATIONS.contains(&op)
