@@ -42,9 +42,18 @@ fn combine(conds: Vec<Condition>, operator: Option<&str>) -> Result<Option<Condi
             )));
         }
     };
-    Ok(conds.into_iter().reduce(|a, b| {
-        if or { Condition::Or(Box::new(a), Box::new(b)) } else { Condition::And(Box::new(a), Box::new(b)) }
-    }))
+    Ok(balanced(conds, or))
+}
+
+/// Joins `conds` into a balanced tree (depth log2 n): a left-deep chain of thousands of filter
+/// conditions overflowed the stack when evaluated or dropped.
+fn balanced(mut conds: Vec<Condition>, or: bool) -> Option<Condition> {
+    if conds.len() <= 1 {
+        return conds.pop();
+    }
+    let right = conds.split_off(conds.len() / 2);
+    let (a, b) = (Box::new(balanced(conds, or)?), Box::new(balanced(right, or)?));
+    Some(if or { Condition::Or(a, b) } else { Condition::And(a, b) })
 }
 
 /// `ComparisonOperator` + `AttributeValueList` on attribute `name`.
@@ -150,4 +159,28 @@ pub fn attribute_updates_to_update(updates: &[(String, AttributeUpdate)]) -> Res
         actions.push(action);
     }
     Ok(Update { actions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depth(c: &Condition) -> usize {
+        match c {
+            Condition::And(a, b) | Condition::Or(a, b) => 1 + depth(a).max(depth(b)),
+            _ => 1,
+        }
+    }
+
+    /// Thousands of ScanFilter / Expected conditions make a tree log2(n) deep, not n (which
+    /// overflowed the stack at ~5,000 when the tree was evaluated or dropped).
+    #[test]
+    fn many_conditions_make_a_shallow_tree() {
+        let conds: Vec<Condition> = (0..100_000).map(|i| Condition::Exists(path(&format!("a{i}")))).collect();
+        let tree = combine(conds, Some("OR")).unwrap().unwrap();
+        assert_eq!(depth(&tree), 18);
+        assert!(combine(Vec::new(), None).unwrap().is_none());
+        let one = combine(vec![Condition::Exists(path("a"))], None).unwrap().unwrap();
+        assert!(matches!(one, Condition::Exists(_)));
+    }
 }

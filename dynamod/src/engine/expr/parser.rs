@@ -63,7 +63,21 @@ pub struct Parser<'a> {
     toks: Vec<Token>,
     pos: usize,
     ph: &'a mut Placeholders,
+    /// Operators and functions so far (DynamoDB allows [`MAX_OPERATORS`] per expression).
+    operators: usize,
+    /// Parentheses open around the current position.
+    depth: usize,
 }
+
+/// DynamoDB's largest expression string (4 KB).
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// DynamoDB's limit on operators and functions in one expression. With it (and the nesting bound
+/// below) every parse and every walk of the tree stays a few hundred frames deep: 1,300 nested
+/// parentheses in a 2.6 KB expression used to overflow the stack.
+pub const MAX_OPERATORS: usize = 300;
+/// Deeper than this, some pair of parentheses is redundant: a group that is not just another group
+/// holds an operator, and there are at most [`MAX_OPERATORS`].
+const MAX_NESTING: usize = MAX_OPERATORS;
 
 const CONDITION_FUNCTIONS: &[&str] =
     &["attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains"];
@@ -74,11 +88,28 @@ impl<'a> Parser<'a> {
         if src.trim().is_empty() {
             return Err(invalid(format!("Invalid {kind}: The expression can not be empty;")));
         }
+        if src.len() > MAX_EXPRESSION_BYTES {
+            return Err(invalid(format!(
+                "Invalid {kind}: Expression size has exceeded the maximum allowed size; expression size: {}",
+                src.len()
+            )));
+        }
         let toks = tokenize(src).map_err(|at| {
             let ch = src[at..].chars().next().unwrap_or(' ');
             invalid(format!("Invalid {kind}: Syntax error; token: \"{ch}\", near: \"{}\"", near_text(src, at)))
         })?;
-        Ok(Self { src, kind, toks, pos: 0, ph })
+        Ok(Self { src, kind, toks, pos: 0, ph, operators: 0, depth: 0 })
+    }
+
+    /// Counts one operator or function against [`MAX_OPERATORS`].
+    fn operator(&mut self) -> Result<()> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(
+                self.err(format!("The expression contains too many operators; operator count: {}", self.operators))
+            );
+        }
+        Ok(())
     }
 
     fn err(&self, what: impl std::fmt::Display) -> EngineError {
@@ -199,6 +230,7 @@ impl<'a> Parser<'a> {
     fn operand(&mut self) -> Result<Operand> {
         if let Some(f) = self.function_name() {
             if f == "size" {
+                self.operator()?;
                 self.next();
                 self.next();
                 let p = self.path()?;
@@ -226,6 +258,7 @@ impl<'a> Parser<'a> {
     pub fn condition(&mut self) -> Result<Condition> {
         let mut left = self.and()?;
         while self.is_keyword("OR") {
+            self.operator()?;
             self.next();
             let right = self.and()?;
             left = Condition::Or(Box::new(left), Box::new(right));
@@ -236,6 +269,7 @@ impl<'a> Parser<'a> {
     fn and(&mut self) -> Result<Condition> {
         let mut left = self.not()?;
         while self.is_keyword("AND") {
+            self.operator()?;
             self.next();
             let right = self.not()?;
             left = Condition::And(Box::new(left), Box::new(right));
@@ -245,6 +279,7 @@ impl<'a> Parser<'a> {
 
     fn not(&mut self) -> Result<Condition> {
         if self.is_keyword("NOT") {
+            self.operator()?;
             self.next();
             return Ok(Condition::Not(Box::new(self.not()?)));
         }
@@ -253,9 +288,14 @@ impl<'a> Parser<'a> {
 
     fn primary(&mut self) -> Result<Condition> {
         if *self.peek() == Tok::LParen {
+            self.depth += 1;
+            if self.depth > MAX_NESTING {
+                return Err(self.err("The expression has redundant parentheses;"));
+            }
             self.next();
             let c = self.condition()?;
             self.expect(Tok::RParen)?;
+            self.depth -= 1;
             return Ok(c);
         }
         if let Some(f) = self.function_name()
@@ -264,6 +304,7 @@ impl<'a> Parser<'a> {
             return self.condition_function(f);
         }
         let left = self.operand()?;
+        self.operator()?;
         let op = match self.peek() {
             Tok::Eq => CmpOp::Eq,
             Tok::Ne => CmpOp::Ne,
@@ -313,6 +354,7 @@ impl<'a> Parser<'a> {
             }
             return Err(self.err(format!("Invalid function name; function: {f}")));
         }
+        self.operator()?;
         self.next();
         self.next();
         let mut args = vec![self.operand()?];
@@ -407,10 +449,12 @@ impl<'a> Parser<'a> {
         let left = self.set_operand()?;
         match self.peek() {
             Tok::Plus => {
+                self.operator()?;
                 self.next();
                 Ok(Operand::Plus(Box::new(left), Box::new(self.set_operand()?)))
             }
             Tok::Minus => {
+                self.operator()?;
                 self.next();
                 Ok(Operand::Minus(Box::new(left), Box::new(self.set_operand()?)))
             }
@@ -420,6 +464,7 @@ impl<'a> Parser<'a> {
 
     fn set_operand(&mut self) -> Result<Operand> {
         if let Some(f) = self.function_name() {
+            self.operator()?;
             self.next();
             self.next();
             let op = match f.as_str() {

@@ -171,3 +171,31 @@ proptest! {
         let _ = parse_update(&src, &mut p);
     }
 }
+
+/// Nesting, operator count and size are bounded as in DynamoDB, so no expression a client sends can
+/// overflow the parser's (or the evaluator's) stack: each of these used to abort the process.
+#[test]
+fn limits_keep_deep_expressions_off_the_stack() {
+    let v = [(":v", n("1"))];
+    let err = |src: &str| msg(parse_condition(src, "FilterExpression", &mut ph(&v, &[])).unwrap_err());
+    let parens = format!("{}x = :v{}", "(".repeat(1300), ")".repeat(1300));
+    assert_eq!(err(&parens), "Invalid FilterExpression: The expression has redundant parentheses;");
+    let nots = format!("{}x = :v", "NOT ".repeat(301));
+    assert_eq!(err(&nots), "Invalid FilterExpression: The expression contains too many operators; operator count: 301");
+    let ands = vec!["x = :v"; 151].join(" AND ");
+    assert_eq!(err(&ands), "Invalid FilterExpression: The expression contains too many operators; operator count: 301");
+    let long = vec!["x = :v"; 500].join(" OR ");
+    assert_eq!(
+        err(&long),
+        "Invalid FilterExpression: Expression size has exceeded the maximum allowed size; expression size: 4996"
+    );
+    // Just within the limits: 150 comparisons joined by 149 ANDs, 100 nested groups.
+    let mut within = ph(&v, &[]);
+    assert!(parse_condition(&vec!["x = :v"; 150].join(" AND "), "FilterExpression", &mut within).is_ok());
+    let nested = format!("{}x = :v{}", "(x = :v AND ".repeat(100), ")".repeat(100));
+    assert!(parse_condition(&nested, "FilterExpression", &mut ph(&v, &[])).is_ok());
+    let update = format!("SET x = {}:v{}", "if_not_exists(x, ".repeat(301), ")".repeat(301));
+    assert!(msg(parse_update(&update, &mut ph(&v, &[])).unwrap_err()).contains("Expression size has exceeded"));
+    let update = format!("SET x = {}:v{}", "if_not_exists(x, ".repeat(200), ")".repeat(200));
+    assert!(parse_update(&update, &mut ph(&v, &[])).is_ok());
+}

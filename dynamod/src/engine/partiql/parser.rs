@@ -42,11 +42,17 @@ struct Parser<'a> {
     pos: usize,
     params: &'a [AttrValue],
     used: usize,
+    /// Parentheses, NOTs and literal lists / maps / sets open around the current position.
+    depth: usize,
 }
+
+/// Deeper nesting is refused before the recursive descent overflows the stack (1,250 nested
+/// parentheses fit in a statement's 8 KB). No item nests deeper than 32 levels anyway.
+const MAX_NESTING: usize = 100;
 
 pub fn parse(src: &str, params: &[AttrValue]) -> Result<Statement> {
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, pos: 0, params, used: 0 };
+    let mut p = Parser { toks, pos: 0, params, used: 0, depth: 0 };
     let stmt = p.statement()?;
     if let Some(t) = p.peek() {
         return Err(syntax_error(&describe(t)));
@@ -109,6 +115,19 @@ impl Parser<'_> {
 
     fn punct(&mut self, p: &str) -> Result<()> {
         if self.eat_punct(p) { Ok(()) } else { Err(self.unexpected()) }
+    }
+
+    /// Runs `f` one nesting level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.depth >= MAX_NESTING {
+            return Err(invalid(format!(
+                "Statement wasn't well formed, can't be processed: nesting exceeds {MAX_NESTING} levels"
+            )));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
     }
 
     fn unexpected(&self) -> crate::engine::error::EngineError {
@@ -279,7 +298,7 @@ impl Parser<'_> {
                             other => return Err(syntax_error(&describe(&other))),
                         };
                         self.punct(":")?;
-                        let v = self.value()?;
+                        let v = self.nested(Self::value)?;
                         if map.insert(key.clone(), v).is_some() {
                             return Err(invalid(format!("Duplicate attribute name in map: {key}")));
                         }
@@ -295,7 +314,7 @@ impl Parser<'_> {
                 let mut list = Vec::new();
                 if !self.eat_punct("]") {
                     loop {
-                        list.push(self.value()?);
+                        list.push(self.nested(Self::value)?);
                         if self.eat_punct("]") {
                             break;
                         }
@@ -307,7 +326,7 @@ impl Parser<'_> {
             Tok::Punct("<<") => {
                 let mut members = Vec::new();
                 loop {
-                    members.push(self.value()?);
+                    members.push(self.nested(Self::value)?);
                     if self.eat_punct(">>") {
                         break;
                     }
@@ -351,7 +370,7 @@ impl Parser<'_> {
 
     fn not(&mut self) -> Result<Condition> {
         if self.eat_kw("NOT") {
-            return Ok(Condition::Not(Box::new(self.not()?)));
+            return Ok(Condition::Not(Box::new(self.nested(Self::not)?)));
         }
         self.predicate()
     }
@@ -367,7 +386,7 @@ impl Parser<'_> {
 
     fn predicate(&mut self) -> Result<Condition> {
         if self.eat_punct("(") {
-            let c = self.condition()?;
+            let c = self.nested(Self::condition)?;
             self.punct(")")?;
             return Ok(c);
         }
@@ -563,6 +582,21 @@ mod tests {
         );
         assert!(parse("INSERT INTO t VALUE {'a': <<1, 'x'>>}", &[]).is_err(), "mixed set");
         assert!(parse("INSERT INTO t VALUE {'a': <<1, 1>>}", &[]).is_err(), "duplicates");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_overflows_the_stack() {
+        let deep =
+            |open: &str, inner: &str, close: &str, n: usize| format!("{}{inner}{}", open.repeat(n), close.repeat(n));
+        let parens = format!("SELECT * FROM t WHERE {}", deep("(", "pk = 1", ")", 1250));
+        let nots = format!("SELECT * FROM t WHERE {}", deep("NOT ", "pk = 1", "", 1500));
+        let lists = format!("INSERT INTO t VALUE {{'pk': 'a', 'x': {}}}", deep("[", "", "]", 2000));
+        let maps = format!("INSERT INTO t VALUE {{'pk': 'a', 'x': {}}}", deep("{'a': ", "1", "}", 1000));
+        for statement in [parens, nots, lists, maps] {
+            let e = parse(&statement, &[]).unwrap_err().to_string();
+            assert!(e.contains("nesting exceeds 100 levels"), "{e}");
+        }
+        assert!(parse(&format!("SELECT * FROM t WHERE {}", deep("(", "pk = 1", ")", 50)), &[]).is_ok());
     }
 
     #[test]
