@@ -232,9 +232,20 @@ fn read_request(f: Fields<'_>, query: bool) -> Result<ReadRequest, ApiError> {
         key_condition: f.str("KeyConditionExpression")?,
         key_conditions: if query { legacy_conditions(f, "KeyConditions")? } else { None },
         forward: f.bool("ScanIndexForward")?.unwrap_or(true),
-        segment: f.u64("Segment")?.map(|s| s as u32),
-        total_segments: f.u64("TotalSegments")?.map(|s| s.min(u64::from(u32::MAX)) as u32),
+        segment: at_most(f.u64("Segment")?, "segment", 999_999)?,
+        total_segments: at_most(f.u64("TotalSegments")?, "totalSegments", 1_000_000)?,
     })
+}
+
+/// A Scan's Segment / TotalSegments, within DynamoDB's bounds (the engine checks the pair).
+fn at_most(value: Option<u64>, member: &str, max: u32) -> Result<Option<u32>, ApiError> {
+    match value {
+        Some(v) if v > u64::from(max) => Err(invalid(format!(
+            "1 validation error detected: Value '{v}' at '{member}' failed to satisfy constraint: Member must have value less than or equal to {max}"
+        ))
+        .into()),
+        other => Ok(other.map(|v| v as u32)),
+    }
 }
 
 pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>) -> Result<Value, ApiError> {

@@ -23,6 +23,9 @@ pub enum ApiError {
     Auth(common::sigv4::WireError),
     #[error("request too large")]
     TooLarge,
+    /// The body did not arrive within [`super::BODY_TIMEOUT`] (the connection is closed after).
+    #[error("request body timed out")]
+    BodyTimeout,
 }
 
 impl ApiError {
@@ -76,6 +79,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("{CORAL}#RequestEntityTooLarge"),
                 "Request Entity Too Large".into(),
+            ),
+            ApiError::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("{CORAL}#RequestTimeoutException"),
+                "The request body was not received in time".into(),
             ),
         }
     }

@@ -28,6 +28,9 @@ use json::Fields;
 
 /// DynamoDB's largest request (BatchWriteItem / BatchGetItem payloads), plus room for the JSON framing.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024 + 64 * 1024;
+/// How long a request's body may take to arrive: a client that sends headers and then stalls would
+/// otherwise hold its connection slot for ever.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
 /// The DynamoDB Streams API, served on the same endpoint (boto3 signs it for service `dynamodb`).
 const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
@@ -93,7 +96,10 @@ async fn advance_clock(clock: &FakeClock, body: Body) -> Response {
 }
 
 async fn serve(app: &App, parts: http::request::Parts, body: Body) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await.map_err(|_| ApiError::TooLarge)?;
+    let bytes = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_REQUEST_BYTES))
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
+        .map_err(|_| ApiError::TooLarge)?;
     let auth = app.verifier.verify(&parts, &bytes, time::OffsetDateTime::now_utc())?;
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let (op, is_stream_op) = match (target.strip_prefix(TARGET_PREFIX), target.strip_prefix(STREAMS_TARGET_PREFIX)) {
