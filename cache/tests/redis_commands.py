@@ -206,6 +206,10 @@ def lists():
     assert r.lrange("l", 0, -1) == [b"b", b"a", b"x", b"a"]
     assert r.lrem("l", -1, "a") == 1
     assert r.ltrim("l", 1, -1) and r.lrange("l", 0, -1) == [b"a", b"x"]
+    # An end before the first element is an empty range (not GETRANGE's clamp to 0).
+    r.rpush("short", "a", "b", "c")
+    assert r.lrange("short", 0, -4) == [] and r.lrange("short", 0, -3) == [b"a"]
+    assert r.ltrim("short", 0, -4) and r.exists("short") == 0
     assert r.lpop("l", 5) == [b"a", b"x"] and r.exists("l") == 0
     assert r.lpop("nolist") is None
     r.rpush("q", "1")
@@ -265,6 +269,8 @@ def zsets():
     r.zadd("lex", {"a": 0, "b": 0, "c": 0, "d": 0})
     assert r.zrangebylex("lex", "[b", "(d") == [b"b", b"c"]
     assert r.zrange("lex", "[a", "[b", bylex=True) == [b"a", b"b"]
+    assert r.zrange("lb", 0, -4) == [] and r.zrange("lb", 0, -4, desc=True) == []
+    assert r.zremrangebyrank("lb", 0, -4) == 0 and r.zcard("lb") == 3
     assert r.zpopmin("lb") == [(b"alice", 3.0)]
     assert r.zpopmax("lb", 2) == [(b"bob", 30.0), (b"carol", 15.0)]
     assert r.exists("lb") == 0
@@ -318,6 +324,14 @@ def transactions():
     p.info().config_set("maxmemory-samples", 5).dbsize().keys("*").scan(0)
     res = p.execute()
     assert res[1] is True and res[2] >= 1
+    # UNWATCH queued in a transaction (EXEC holds every shard lock while it runs the queue).
+    with r.pipeline() as p:
+        p.watch("a")
+        p.multi()
+        p.execute_command("UNWATCH")
+        p.incr("a")
+        assert p.execute() == [True, 102]
+    assert client().ping()
     expect_error(lambda: r.execute_command("EXEC"), "EXEC without MULTI")
     expect_error(lambda: r.execute_command("DISCARD"), "DISCARD without MULTI")
 

@@ -141,7 +141,19 @@ pub fn set_range(view: &mut View<'_>, key: &[u8], offset: usize, data: &[u8]) ->
     }
 }
 
-/// Normalises a Redis (start, end) pair with negative indexes into an inclusive range of `len`.
+/// Normalises a list's or sorted set's (start, end) ranks, negative counting from the end, into an
+/// inclusive range of `len`: an end before the first element is an empty range (LRANGE l 0 -4 of
+/// three elements is empty, and LTRIM with it empties the list), unlike GETRANGE's.
+pub fn normalise_rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let end = if end < 0 { end.saturating_add(len as i64) } else { end };
+    if end < 0 {
+        return None;
+    }
+    normalise_range(start, end, len)
+}
+
+/// Normalises GETRANGE's (start, end) pair with negative indexes into an inclusive range of `len`
+/// (an end before the first byte reads as 0, as in Redis).
 pub fn normalise_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
     let mut s = if start < 0 { len + start } else { start };
@@ -191,5 +203,10 @@ mod tests {
         assert_eq!(normalise_range(0, -1, 5), Some((0, 4)));
         assert_eq!(normalise_range(-100, 100, 5), Some((0, 4)));
         assert_eq!(normalise_range(3, 1, 5), None);
+        assert_eq!(normalise_range(0, -4, 3), Some((0, 0)), "GETRANGE clamps the end to 0");
+        assert_eq!(normalise_rank_range(0, -4, 3), None, "LRANGE / ZRANGE do not");
+        assert_eq!(normalise_rank_range(0, -3, 3), Some((0, 0)));
+        assert_eq!(normalise_rank_range(i64::MIN, i64::MIN, 3), None);
+        assert_eq!(normalise_rank_range(-100, 100, 5), Some((0, 4)));
     }
 }

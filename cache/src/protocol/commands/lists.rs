@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::{BLOCKING, Blocked, Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, eq, int, keyed};
 use crate::engine::small::SmallBytes;
-use crate::engine::strings::normalise_range;
+use crate::engine::strings::normalise_rank_range;
 use crate::engine::{CacheError, CacheResult, Value, View};
 
 pub fn commands() -> Vec<Command> {
@@ -104,7 +104,7 @@ fn lrange(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         c.out.array(0);
         return Ok(());
     };
-    match normalise_range(s, e, l.len()) {
+    match normalise_rank_range(s, e, l.len()) {
         None => c.out.array(0),
         Some((s, e)) => {
             c.out.array(e - s + 1);
@@ -169,7 +169,7 @@ fn lrem(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
 fn ltrim(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let (s, e) = (int(&a[2])?, int(&a[3])?);
     if let Some(l) = v.list(&a[1], true)? {
-        match normalise_range(s, e, l.len()) {
+        match normalise_rank_range(s, e, l.len()) {
             None => l.clear(),
             Some((s, e)) => {
                 l.truncate(e + 1);

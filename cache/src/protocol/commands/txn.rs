@@ -61,6 +61,12 @@ fn exec(c: &mut Ctx<'_>, _a: &[Bytes]) -> CacheResult<()> {
         c.out.array(queue.len());
         for args in &queue {
             let cmd = lookup(&args[0]).expect("queued commands are known");
+            if cmd.name == "unwatch" {
+                // EXEC unwatches every key once it is done (as Redis does); unwatching here would
+                // lock a shard this thread already holds, and hang every client.
+                c.out.ok();
+                continue;
+            }
             // Blocking commands never block inside a transaction.
             let _ = execute(srv, c.client, c.out, cmd, args, Some(&mut view));
             view.db = c.client.db;

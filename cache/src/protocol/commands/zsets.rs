@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::keys::{parse_cursor, scan_options};
 use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, eq, float, int, keyed};
 use crate::engine::keyspace::Blob;
-use crate::engine::strings::{normalise_range, parse_float};
+use crate::engine::strings::{normalise_rank_range, parse_float};
 use crate::engine::zset::{LexBound, ScoreBound, ZSet};
 use crate::engine::{CacheError, CacheResult, Value, View, glob, scan};
 
@@ -298,7 +298,7 @@ fn zrange(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
             let (s, e) = (int(lo)?, int(hi)?);
             match v.zset(&a[1], false)? {
                 None => Vec::new(),
-                Some(z) => match normalise_range(s, e, z.len()) {
+                Some(z) => match normalise_rank_range(s, e, z.len()) {
                     None => Vec::new(),
                     Some((s, e)) => z.range_by_rank(s, e, rev),
                 },
@@ -360,7 +360,7 @@ fn zremrangebyrank(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResul
     let (s, e) = (int(&a[2])?, int(&a[3])?);
     let mut n = 0;
     if let Some(z) = v.zset(&a[1], true)?
-        && let Some((s, e)) = normalise_range(s, e, z.len())
+        && let Some((s, e)) = normalise_rank_range(s, e, z.len())
     {
         for (m, _) in z.range_by_rank(s, e, false) {
             n += z.remove(&m) as i64;
