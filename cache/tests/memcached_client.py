@@ -69,5 +69,14 @@ assert ask(b"md mk\r\n") == b"NF\r\n"
 assert ask(b"ms mk 1 MA\r\nx\r\n") == b"NS\r\n", "append to a missing item is not stored"
 assert ask(b"mn\r\n") == b"MN\r\n"
 assert ask(b"bogus\r\n") == b"ERROR\r\n"
+# Exptimes and flush delays are 32-bit (as memcached reads them): a huge one is refused, never
+# wrapped to "now", which flushed or expired everything.
+assert ask(b"ms keep 1\r\nk\r\n") == b"HD\r\n"
+assert ask(b"flush_all 9223372036854775807\r\n") == b"CLIENT_ERROR bad command line format\r\n"
+assert ask(b"flush_all x\r\n") == b"CLIENT_ERROR bad command line format\r\n"
+# (memcached does not swallow the data of a refused command line: it reads as an unknown command)
+assert ask(b"set big 0 18446744073709552 1\r\nx\r\n", 2) == b"CLIENT_ERROR bad command line format\r\nERROR\r\n"
+assert ask(b"touch keep 18446744073709552\r\n") == b"CLIENT_ERROR bad command line format\r\n"
+assert ask(b"mg keep v\r\n", 2) == b"VA 1\r\nk\r\n"
 s.close()
 print("ALL OK")

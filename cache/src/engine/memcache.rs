@@ -43,10 +43,10 @@ pub fn exptime_to_ms(now_ms: u64, exptime: i64) -> Option<u64> {
         None
     } else if exptime <= RELATIVE_LIMIT {
         Some(now_ms + exptime as u64 * 1000)
-    } else if (exptime as u64) * 1000 <= now_ms {
+    } else if (exptime as u64).saturating_mul(1000) <= now_ms {
         None
     } else {
-        Some(exptime as u64 * 1000)
+        Some((exptime as u64).saturating_mul(1000))
     }
 }
 

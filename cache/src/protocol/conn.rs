@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 
@@ -20,8 +19,6 @@ use crate::engine::PREFETCH_MAX;
 use crate::engine::keyspace::Blob;
 use crate::engine::pubsub::{self, Message, Subscriber};
 
-/// A client that does not read its replies for this long is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest unparsed input a client may accumulate (Redis's client-query-buffer-limit).
 const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
 /// Replies are flushed once this much is pending, even mid-pipeline.
@@ -403,10 +400,7 @@ async fn write_out(stream: &mut TcpStream, out: &mut Out) -> std::io::Result<()>
         out.buf.clear();
         return Ok(());
     }
-    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out.buf[sent..])).await {
-        Ok(r) => r?,
-        Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading replies")),
-    }
+    super::write_all_or_idle(stream, &out.buf[sent..]).await?;
     out.buf.clear();
     Ok(())
 }

@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::Server;
@@ -18,7 +17,6 @@ use crate::engine::{MEMCACHED_DB, View};
 const MAX_ITEM: usize = 1024 * 1024;
 const MAX_LINE: usize = 8192;
 const MAX_KEY: usize = 250;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const VERSION: &str = "1.6.18";
 
 pub async fn serve_client(srv: Arc<Server>, mut stream: TcpStream, addr: SocketAddr) {
@@ -67,11 +65,15 @@ async fn flush(stream: &mut TcpStream, out: &mut BytesMut) -> std::io::Result<()
     if out.is_empty() {
         return Ok(());
     }
-    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(out))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client not reading"))??;
+    super::write_all_or_idle(stream, out).await?;
     out.clear();
     Ok(())
+}
+
+/// An exptime or flush_all delay: memcached reads them as 32-bit integers and refuses the rest
+/// (`CLIENT_ERROR bad command line format`), rather than letting a huge value wrap to "now".
+fn exptime(word: &str) -> Option<i64> {
+    word.parse::<i32>().ok().map(i64::from)
 }
 
 fn line(out: &mut BytesMut, s: &str) {
@@ -132,7 +134,7 @@ fn storage(srv: &Server, cmd: &str, w: &[&str], buf: &[u8], consumed: usize, out
         line(out, "ERROR");
         return Step::Done(consumed);
     }
-    let (Ok(flags), Ok(exptime), Ok(len)) = (w[2].parse::<u32>(), w[3].parse::<i64>(), w[4].parse::<usize>()) else {
+    let (Ok(flags), Some(exptime), Ok(len)) = (w[2].parse::<u32>(), exptime(w[3]), w[4].parse::<usize>()) else {
         bad_format(out);
         return Step::Done(consumed);
     };
@@ -225,9 +227,9 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
                 return;
             }
             let exptime = if touch {
-                match w[1].parse::<i64>() {
-                    Ok(e) => Some(e),
-                    Err(_) => return bad_format(out),
+                match exptime(w[1]) {
+                    Some(e) => Some(e),
+                    None => return bad_format(out),
                 }
             } else {
                 None
@@ -277,7 +279,7 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             if w.len() < 3 {
                 return line(out, "ERROR");
             }
-            let Ok(e) = w[2].parse::<i64>() else { return bad_format(out) };
+            let Some(e) = exptime(w[2]) else { return bad_format(out) };
             let mut v = view(srv, w[1].as_bytes());
             let at = mc::exptime_to_ms(v.now, e);
             let found = mc::touch(&mut v, w[1].as_bytes(), at);
@@ -286,14 +288,20 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             }
         }
         "flush_all" => {
-            let delay = w.get(1).and_then(|d| d.parse::<i64>().ok()).unwrap_or(0);
+            let delay = match w.get(1).filter(|d| **d != "noreply") {
+                None => 0,
+                Some(d) => match exptime(d) {
+                    Some(delay) => delay,
+                    None => return bad_format(out),
+                },
+            };
             let mut v = srv.engine.lock_db(MEMCACHED_DB);
             let now = v.now;
             for shard in v.db_shards() {
                 if delay <= 0 {
                     shard.clear();
                 } else {
-                    let at = now + delay as u64 * 1000;
+                    let at = now.saturating_add(delay as u64 * 1000);
                     for (_, e) in shard.map.iter_mut() {
                         if e.expire_at == 0 || e.expire_at > at {
                             if e.expire_at == 0 {
