@@ -313,6 +313,11 @@ def transactions():
     time.sleep(0.2)
     data = s.recv(4096)
     assert b"EXECABORT Transaction discarded because of previous errors." in data, data
+    # A malformed EXEC ends the transaction (Redis 7).
+    s.sendall(b"MULTI\r\nSET y 1\r\nEXEC extra\r\nGET y\r\n")
+    time.sleep(0.2)
+    data = s.recv(4096)
+    assert data == b"+OK\r\n+QUEUED\r\n-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n$-1\r\n", data
     s.close()
     # Runtime errors are per command.
     p = r.pipeline(transaction=True)

@@ -235,10 +235,22 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
         return Flow::Done;
     };
     if !arity_ok(cmd, args.len()) {
+        let error = wire_error(&CacheError::WrongArity(cmd.name.into()), cmd.name);
         if client.multi.is_some() {
+            if cmd.name == "exec" {
+                // A malformed EXEC ends the transaction, as in Redis 7.
+                client.multi = None;
+                client.multi_failed = false;
+                txn::unwatch_all(srv, client);
+                out.error(&format!(
+                    "EXECABORT Transaction discarded because of: {}",
+                    error.strip_prefix("ERR ").unwrap_or(&error)
+                ));
+                return Flow::Done;
+            }
             client.multi_failed = true;
         }
-        out.error(&wire_error(&CacheError::WrongArity(cmd.name.into()), cmd.name));
+        out.error(&error);
         return Flow::Done;
     }
     if !client.authed && cmd.flags & NOAUTH == 0 {
