@@ -400,6 +400,11 @@ def wire_robustness():
     s.sendall(b"PING\r\nSET inline \"a b\"\r\nGET inline\r\n")
     time.sleep(0.2)
     assert s.recv(4096) == b"+PONG\r\n+OK\r\n$3\r\na b\r\n"
+    # CLIENT REPLY: SKIP drops the next reply, OFF every reply until ON (which answers), as Redis.
+    s.sendall(b"CLIENT REPLY SKIP\r\nPING\r\nPING\r\nCLIENT REPLY OFF\r\nSET a 1\r\nGET a\r\n"
+              b"CLIENT REPLY ON\r\nGET a\r\nCLIENT REPLY BAD\r\n")
+    time.sleep(0.3)
+    assert s.recv(4096) == b"+PONG\r\n+OK\r\n$1\r\n1\r\n-ERR syntax error\r\n"
     s.close()
     # A malformed frame closes only that connection.
     bad = socket.create_connection(("127.0.0.1", PORT), timeout=10)

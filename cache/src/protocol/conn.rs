@@ -44,6 +44,17 @@ pub struct Client {
     pub dirty: u64,
     /// The command this connection ran last (pipelines repeat one command; saves the table lookup).
     pub last_command: Option<&'static commands::Command>,
+    /// CLIENT REPLY: whether this connection's replies are sent.
+    pub replies: Replies,
+}
+
+/// CLIENT REPLY's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replies {
+    On,
+    Off,
+    /// The next command's reply is dropped, then replies are on again.
+    SkipNext,
 }
 
 impl Client {
@@ -65,6 +76,7 @@ impl Client {
             loading: false,
             dirty: 0,
             last_command: None,
+            replies: Replies::On,
         };
         (client, rx)
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Server;
-use super::conn::Client;
+use super::conn::{Client, Replies};
 use super::resp::Out;
 use crate::engine::keyspace::Blob;
 use crate::engine::{CacheError, CacheResult, View};
@@ -219,8 +219,22 @@ pub fn first_key_index(last: Option<&'static Command>, name: &[u8], argc: usize)
     }
 }
 
-/// Runs one request from a client.
+/// Runs one request from a client, dropping its reply while CLIENT REPLY says so (CLIENT REPLY ON
+/// itself answers; OFF and SKIP do not).
 pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> Flow {
+    let mark = out.buf.len();
+    let skip = client.replies == Replies::SkipNext;
+    if skip {
+        client.replies = Replies::On;
+    }
+    let flow = dispatch_one(srv, client, out, args);
+    if skip || client.replies == Replies::Off {
+        out.buf.truncate(mark);
+    }
+    flow
+}
+
+fn dispatch_one(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> Flow {
     // Pipelines repeat one command: compare with the previous one before hashing the name.
     let cached = client.last_command.filter(|c| args[0].eq_ignore_ascii_case(c.name.as_bytes()));
     let Some(cmd) = cached.or_else(|| lookup(&args[0])) else {
@@ -291,7 +305,12 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
 /// `maxmemory` (its eviction would lock shards, and one is held). Anything else goes through
 /// [`dispatch`], which also reports the errors.
 pub fn holdable(srv: &Server, client: &Client, name: &[u8], argc: usize) -> Option<&'static Command> {
-    if client.multi.is_some() || !client.authed || client.loading || client.subscriptions() > 0 {
+    if client.multi.is_some()
+        || !client.authed
+        || client.loading
+        || client.subscriptions() > 0
+        || client.replies != Replies::On
+    {
         return None;
     }
     if srv.engine.config.maxmemory.load(Ordering::Relaxed) != 0 {

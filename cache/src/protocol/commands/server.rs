@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{ADMIN, Command, Ctx, FAST, LOADING, NOAUTH, STALE, WRITE, eq, flag_names, plain, table, text};
 use crate::engine::{CacheError, CacheResult, DATABASES};
+use crate::protocol::conn::Replies;
 
 pub use super::admin::{config_cmd, info};
 
@@ -205,7 +206,16 @@ fn client(c: &mut Ctx<'_>, a: &[Bytes]) -> CacheResult<()> {
             c.out.opt_bulk(n.as_deref());
         }
         "setinfo" if a.len() == 4 => c.out.ok(),
-        "no-evict" | "no-touch" | "reply" if a.len() == 3 => c.out.ok(),
+        "no-evict" | "no-touch" if a.len() == 3 => c.out.ok(),
+        "reply" if a.len() == 3 => match text(&a[2]).to_ascii_lowercase().as_str() {
+            "on" => {
+                c.client.replies = Replies::On;
+                c.out.ok();
+            }
+            "off" => c.client.replies = Replies::Off,
+            "skip" => c.client.replies = Replies::SkipNext,
+            _ => return Err(CacheError::Syntax),
+        },
         "info" if a.len() == 2 => {
             let line = client_line(c.srv, &c.client.info);
             c.out.verbatim(&line);
