@@ -74,6 +74,16 @@ def kms_basics():
     expect_error(kms.decrypt, "InvalidCiphertextException", 400, CiphertextBlob=dk["CiphertextBlob"])
     expect_error(kms.describe_key, "NotFoundException", 400, KeyId="alias/nope")
     expect_error(kms.create_alias, "AlreadyExistsException", 400, AliasName="alias/suite", TargetKeyId=k["KeyId"])
+    # Key management takes a key id or ARN, not an alias.
+    expect_error(kms.disable_key, "NotFoundException", 400, KeyId="alias/suite")
+    # A KMS-signed request with a target KMS does not know is UnknownOperation, not an S3 501.
+    creds = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    for target in ["Foo.Encrypt", ""]:
+        req = AWSRequest(method="POST", url=ENDPOINT + "/", data=b"{}",
+                         headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"})
+        SigV4Auth(creds, "kms", "us-east-1").add_auth(req)
+        r = requests.post(req.url, data=b"{}", headers=dict(req.headers), timeout=30)
+        check(r.status_code == 400 and "UnknownOperationException" in r.text, f"target {target!r}: {r.status_code} {r.text}")
     return k
 
 
@@ -112,6 +122,9 @@ def sse_kms(k):
     r = s3.put_object(Bucket="sse", Key="kms/default", Body=data, ServerSideEncryption="aws:kms")
     aws_s3 = kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
     check(r["SSEKMSKeyId"] == aws_s3["Arn"] and aws_s3["KeyManager"] == "AWS", "no key id: the aws/s3 key")
+    # An AWS managed key cannot be disabled: every default-key object depends on it.
+    expect_error(kms.disable_key, "AccessDeniedException", 400, KeyId=aws_s3["KeyId"])
+    check(kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyState"] == "Enabled", "aws/s3 key stays enabled")
     check(get("sse", "kms/default", Range="bytes=70000-70100") == data[70000:70101], "KMS range")
     ctx = base64.b64encode(b'{"team":"blue"}').decode()
     s3.put_object(Bucket="sse", Key="kms/ctx", Body=data, ServerSideEncryption="aws:kms", SSEKMSKeyId=k["KeyId"],

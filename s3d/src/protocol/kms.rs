@@ -56,6 +56,7 @@ impl From<KmsError> for Failure {
             KmsError::Validation(_) => (400, "ValidationException"),
             KmsError::InvalidAliasName(_) => (400, "InvalidAliasNameException"),
             KmsError::InvalidMarker => (400, "InvalidMarkerException"),
+            KmsError::AccessDenied(_) => (400, "AccessDeniedException"),
             KmsError::Unsupported(_) => (400, "UnsupportedOperationException"),
             KmsError::Io(_) => {
                 tracing::error!(error = %e, "KMS storage error");
@@ -77,15 +78,42 @@ fn reply(status: u16, body: Value, error: Option<&str>) -> Response {
 /// Serves requests addressed to KMS; passes everything else on to S3.
 pub async fn route(State(api): State<Arc<KmsApi>>, req: Request, next: Next) -> Response {
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !target.starts_with(TARGET_PREFIX) {
+    // A request signed for KMS is ours whatever its target (an unknown one is UnknownOperation, not
+    // something for the S3 router to refuse with a 501).
+    if !target.starts_with(TARGET_PREFIX) && !signed_for_kms(req.headers()) {
         return next.run(req).await;
     }
-    let op = target[TARGET_PREFIX.len()..].to_string();
-    metrics::counter!("s3d_kms_operations_total", "op" => op.clone()).increment(1);
+    let op = target.strip_prefix(TARGET_PREFIX).unwrap_or("").to_string();
+    // Labelled by known operations only: a client-chosen label would grow the registry without bound.
+    let label = OPERATIONS.iter().find(|o| **o == op).copied().unwrap_or("unknown");
+    metrics::counter!("s3d_kms_operations_total", "op" => label).increment(1);
     match serve(&api, &op, req).await {
         Ok(v) => reply(200, v, None),
         Err(f) => reply(f.status, json!({"__type": f.code, "message": f.message}), Some(f.code)),
     }
+}
+
+/// The operations [`dispatch`] serves (for the metric label).
+const OPERATIONS: &[&str] = &[
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "EnableKey",
+    "DisableKey",
+    "CreateAlias",
+    "ListAliases",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "Encrypt",
+    "Decrypt",
+];
+
+/// Whether the Authorization header's credential scope names the `kms` service.
+fn signed_for_kms(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("/kms/aws4_request"))
 }
 
 async fn serve(api: &Arc<KmsApi>, op: &str, req: Request) -> Result<Value, Failure> {

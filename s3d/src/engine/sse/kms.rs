@@ -41,6 +41,9 @@ pub enum KmsError {
     InvalidAliasName(String),
     #[error("Invalid marker")]
     InvalidMarker,
+    /// A key's policy does not allow the operation (an AWS managed key's, for key management).
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("{0}")]
     Unsupported(String),
     #[error("cannot save KMS state: {0}")]
@@ -243,10 +246,23 @@ impl Kms {
         Ok((out, false))
     }
 
+    /// EnableKey / DisableKey: by key id or key ARN only (not an alias, as in AWS KMS), and never on
+    /// an AWS managed key (`alias/aws/s3`), which every default-encrypted object depends on.
     pub fn set_enabled(&self, key: &str, enabled: bool) -> KmsResult<()> {
         let mut state = self.lock();
+        if key.trim().starts_with("alias/") || key.contains(":alias/") {
+            return Err(KmsError::NotFound(format!("Invalid keyId '{key}'")));
+        }
         let id = Self::resolve(&state, key)?;
-        state.keys.get_mut(&id).expect("resolved").enabled = enabled;
+        let k = state.keys.get_mut(&id).expect("resolved");
+        if k.manager == "AWS" {
+            let op = if enabled { "kms:EnableKey" } else { "kms:DisableKey" };
+            return Err(KmsError::AccessDenied(format!(
+                "Not authorized to perform: {op} on resource: {} because no resource-based policy allows the {op} action",
+                key_arn(&id)
+            )));
+        }
+        k.enabled = enabled;
         self.save(&state)
     }
 
@@ -427,12 +443,14 @@ mod tests {
         // State survives a restart.
         let again = Kms::open(file).unwrap();
         assert!(!again.describe_key(&k.id).unwrap().enabled);
-        again.set_enabled("alias/photos", true).unwrap();
+        assert!(matches!(again.set_enabled("alias/photos", true), Err(KmsError::NotFound(_))), "key id or ARN only");
+        again.set_enabled(&k.arn, true).unwrap();
         assert_eq!(again.decrypt(&blob, &ctx, Some(&k.arn)).unwrap().0, plain);
         let other = again.create_key(None, None, None).unwrap();
         assert!(matches!(again.decrypt(&blob, &ctx, Some(&other.id)), Err(KmsError::IncorrectKey(_))));
         let s3 = again.s3_default_key().unwrap();
         assert_eq!(again.s3_default_key().unwrap(), s3);
+        assert!(matches!(again.set_enabled(&s3, false), Err(KmsError::AccessDenied(_))), "AWS managed");
         let (page, more) = again.list_keys(2, None).unwrap();
         assert!(more && page.len() == 2);
         let (rest, more) = again.list_keys(2, Some(&page[1].id)).unwrap();
