@@ -825,9 +825,17 @@ fn incremental_snapshots_share_blocks_and_survive_deletion_and_kill9() {
     let early = nbd_script("read_block.py", &[&ebs.uri(&restored), &changed_at.to_string(), "4096"]);
     assert!(early.contains("False"), "{early}");
     ebs.err(&["delete-snapshot", "--snapshot-id", &second], "InvalidSnapshot.InUse");
+    // FUA writes (no FLUSH) to blocks not hydrated yet are as durable as flushed ones: after the crash
+    // the hydrator must not fetch them again from the snapshot over the acknowledged data.
+    let fua_volume = ebs.restore(&second, &[]);
+    let late = (900 * MIB).to_string();
+    nbd_script("fill.py", &[&ebs.uri(&fua_volume), &late, &MIB.to_string(), "3", "fua"]);
+    let written = nbd_script("read_block.py", &[&ebs.uri(&fua_volume), &late, &MIB.to_string()]);
     ebs.daemon.kill9();
     ebs.daemon.restart();
     assert!(ebs.daemon.log().contains("resuming hydration"), "{}", ebs.daemon.log());
+    let after = nbd_script("read_block.py", &[&ebs.uri(&fua_volume), &late, &MIB.to_string()]);
+    assert_eq!(after, written, "FUA-written blocks survive kill -9 during hydration");
     compare(reference.to_str().unwrap(), &ebs.uri(&restored));
 
     // A clean restart keeps dirty maps: an unchanged volume's next snapshot stores nothing new.

@@ -220,6 +220,11 @@ impl VolumeHandle {
         if let Some(ring) = &self.uring {
             ring.write(self.file.shared(), data, offset).await?;
             self.mark_dirty(offset, len);
+            if fua && self.hydrating.load(Ordering::Acquire) {
+                // The hydration progress must be durable with the write (see `flush`).
+                let me = self.clone();
+                return blocking(move || me.flush()).await;
+            }
             return if fua { ring.sync_data(self.file.shared()).await } else { Ok(()) };
         }
         let me = self.clone();
@@ -264,14 +269,14 @@ impl VolumeHandle {
         self.prepare_change(offset, data.len() as u64)?;
         self.file.write_at(data, offset)?;
         self.mark_dirty(offset, data.len() as u64);
-        if fua { self.file.sync_data() } else { Ok(()) }
+        if fua { self.flush() } else { Ok(()) }
     }
 
     pub fn trim(&self, offset: u64, length: u64, fua: bool) -> io::Result<()> {
         self.prepare_change(offset, length)?;
         self.file.punch_hole(offset, length)?;
         self.mark_dirty(offset, length);
-        if fua { self.file.sync_data() } else { Ok(()) }
+        if fua { self.flush() } else { Ok(()) }
     }
 
     /// Zeroes a range: a hole unless the client insists on allocation (NO_HOLE).
@@ -283,10 +288,12 @@ impl VolumeHandle {
             self.file.zero_allocated(offset, length)?
         }
         self.mark_dirty(offset, length);
-        if fua { self.file.sync_data() } else { Ok(()) }
+        if fua { self.flush() } else { Ok(()) }
     }
 
-    /// fdatasync, then (while hydrating) the hydration progress that data now backs.
+    /// fdatasync, then (while hydrating) the hydration progress that data now backs. FUA writes take
+    /// this path too: a block written before it was hydrated must be recorded as hydrated, or after a
+    /// crash the hydrator fetches it again from the snapshot over the acknowledged data.
     pub fn flush(&self) -> io::Result<()> {
         self.file.sync_data()?;
         if let Some(h) = self.hydration() {
