@@ -290,7 +290,19 @@ impl VolumeEngine {
         let sha: [u8; 32] = Sha256::digest(data).into();
         let mut batch = WriteBatch::new();
         self.meta.put_pending_block_in(&mut batch, id, index, hash.as_ref(), &sha);
-        self.meta.write(batch)?;
+        // The block is stored (concurrent puts overlap there); recording it happens under the lock
+        // CompleteSnapshot holds, with the state checked again: a put that races the completion is
+        // either in the manifest or refused, never acknowledged and then dropped.
+        let recorded = {
+            let _guard = self.mutate.lock().expect("mutate lock");
+            self.writable(id).and_then(|_| Ok(self.meta.write(batch)?))
+        };
+        if let Err(e) = recorded {
+            if let Some(h) = &hash {
+                self.pins.unpin(h);
+            }
+            return Err(e);
+        }
         Ok(actual)
     }
 
