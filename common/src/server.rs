@@ -223,6 +223,18 @@ async fn access_log(series: Arc<RequestMetrics>, mut req: Request, next: Next) -
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let uri = req.uri().clone();
+    // hyper sends `100 Continue` only when a body is read, so a client that sent `Expect:
+    // 100-continue` with an empty body gets the final response without one; botocore then leaves its
+    // pooled connection in a state where the next request waits 60 s for its read timeout (a boto3
+    // PUT of an empty object stalled the one after it). Such a connection is closed after answering.
+    let unanswered_expect = {
+        use http_body::Body as _;
+        req.body().is_end_stream()
+            && req
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    };
     let (req, body_read) = track_body(req);
     let started = Instant::now();
     let mut response = next.run(req).await;
@@ -230,7 +242,7 @@ async fn access_log(series: Arc<RequestMetrics>, mut req: Request, next: Next) -
     // A request answered before its body was read (an S3 PUT refused by validation, say) may leave
     // body bytes on the connection, or a client that sent `Expect: 100-continue` may send them late;
     // either way the next request on it would be parsed from the middle of a body. Close it instead.
-    if !body_read.load(std::sync::atomic::Ordering::Acquire) {
+    if !body_read.load(std::sync::atomic::Ordering::Acquire) || unanswered_expect {
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     let elapsed = started.elapsed();
