@@ -295,7 +295,7 @@ impl VolumeEngine {
         // either in the manifest or refused, never acknowledged and then dropped.
         let recorded = {
             let _guard = self.mutate.lock().expect("mutate lock");
-            self.writable(id).and_then(|_| Ok(self.meta.write(batch)?))
+            self.writable(id).and_then(|_| self.meta.write(batch))
         };
         if let Err(e) = recorded {
             if let Some(h) = &hash {
