@@ -97,30 +97,25 @@ impl Engine {
         self.store.put_next_id(self.next_table_id.load(Ordering::SeqCst))?;
         self.store.put_record(BACKUP_PREFIX, &meta.id, &meta)?;
         self.backups.write().expect("backups lock").insert(meta.id.clone(), meta.clone());
-        // The copy runs in the background; the request returns once its snapshot exists, which makes
-        // the backup's point in time fall inside the request.
-        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
-        let (store, backups, source_id) = (self.store.clone(), self.backups.clone(), meta.table.id);
-        let id = meta.id.clone();
-        std::thread::spawn(move || {
-            let copied = store.copy_snapshot(source_id, key_space, move || {
-                let _ = taken_tx.send(());
-            });
-            let mut all = backups.write().expect("backups lock");
-            let Some(b) = all.get_mut(&id) else { return };
-            match copied {
-                Ok((count, bytes)) => {
-                    b.status = BackupStatus::Available;
-                    b.item_count = count;
-                    b.size_bytes = bytes;
-                    if let Err(e) = store.put_record(BACKUP_PREFIX, &id, b) {
-                        tracing::warn!(backup = %id, error = %e, "recording a finished backup failed");
-                    }
-                }
-                Err(e) => tracing::warn!(backup = %id, error = %e, "copying a backup failed"),
+        // The copy finishes before the request returns. A backup still CREATING cannot outlive the
+        // process (the snapshot it copies from dies with it, and start-up drops it), so an acknowledged
+        // backup must already be complete: it used to vanish on any restart, even a clean one.
+        let mut meta = meta;
+        match self.store.copy_snapshot(meta.table.id, key_space, || {}) {
+            Ok((count, bytes)) => {
+                meta.status = BackupStatus::Available;
+                meta.item_count = count;
+                meta.size_bytes = bytes;
+                self.store.put_record(BACKUP_PREFIX, &meta.id, &meta)?;
+                self.backups.write().expect("backups lock").insert(meta.id.clone(), meta.clone());
             }
-        });
-        let _ = taken_rx.recv();
+            Err(e) => {
+                self.backups.write().expect("backups lock").remove(&meta.id);
+                self.store.delete_backup(&meta.id, key_space)?;
+                super::tables::spawn_purge(self.store.clone(), key_space);
+                return Err(e);
+            }
+        }
         Ok(meta)
     }
 
