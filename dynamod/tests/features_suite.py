@@ -644,8 +644,15 @@ def restart_write():
     b = c.create_backup(TableName="rs_stream", BackupName="before-kill")["BackupDetails"]
     # Complete when acknowledged: a backup still CREATING could not outlive a restart.
     check(b["BackupStatus"] == "AVAILABLE" and b["BackupSizeBytes"] > 0, f"CreateBackup returns a finished backup: {b}")
+    create("rs_tok")
+    c.transact_write_items(ClientRequestToken="tok-restart", TransactItems=[TOKEN_ADD])
     print("ARN", arn, b["BackupArn"], flush=True)
     print("ok restart-write", flush=True)
+
+
+# One increment, retried with its ClientRequestToken across the restart.
+TOKEN_ADD = {"Update": {"TableName": "rs_tok", "Key": {"pk": S("n")}, "UpdateExpression": "ADD v :one",
+                        "ExpressionAttributeValues": {":one": N(1)}}}
 
 
 def restart_check(stream_arn, backup_arn):
@@ -662,6 +669,10 @@ def restart_check(stream_arn, backup_arn):
     c.restore_table_from_backup(TargetTableName="rs_restored", BackupArn=backup_arn)
     wait_for(lambda: c.describe_table(TableName="rs_restored")["Table"]["TableStatus"] == "ACTIVE", "restore after restart")
     check(c.scan(TableName="rs_restored", Select="COUNT", ConsistentRead=True)["Count"] == 50, "restored after restart")
+    # A retry after the restart is recognised (within ten minutes), not applied a second time.
+    c.transact_write_items(ClientRequestToken="tok-restart", TransactItems=[TOKEN_ADD])
+    v = c.get_item(TableName="rs_tok", Key={"pk": S("n")}, ConsistentRead=True)["Item"]["v"]
+    check(v == N(1), f"a token's transaction applies once across a restart: {v}")
     print("ok restart-check", flush=True)
 
 

@@ -124,7 +124,7 @@ impl TableCapacity {
 }
 
 /// What an operation consumed, reported in ConsumedCapacity.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Consumed {
     pub table: String,
     /// The base table's own units (indexes are in `indexes`).
@@ -134,7 +134,7 @@ pub struct Consumed {
 }
 
 /// One secondary index's units within an operation (ReturnConsumedCapacity INDEXES).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IndexConsumed {
     pub name: String,
     pub global: bool,

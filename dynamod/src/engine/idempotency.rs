@@ -3,7 +3,9 @@
 //! request it is an IdempotentParameterMismatchException; while the first call still runs, a retry
 //! gets TransactionInProgressException. Only successful transactions are remembered (a cancelled
 //! one may be retried). Memory is bounded: entries expire after ten minutes and at most
-//! `MAX_TOKENS` are kept (the oldest go first).
+//! `MAX_TOKENS` are kept (the oldest go first). Applied tokens are also stored (a [`TokenRecord`]
+//! written right after the transaction's commit, deleted once forgotten) and reloaded at start-up,
+//! so a retry after a restart is not applied twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -35,6 +37,18 @@ struct Tokens {
     entries: HashMap<String, Entry>,
     /// Tokens in the order they were first seen, for expiry.
     order: VecDeque<(i64, String)>,
+    /// Tokens expired or evicted since [`TokenCache::drain_forgotten`] (their stored records go too).
+    forgotten: Vec<String>,
+}
+
+/// A token as stored once its transaction is applied, so that a retry after a restart (the very case
+/// tokens exist for) is still recognised within its ten minutes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TokenRecord {
+    pub token: String,
+    pub fingerprint: u64,
+    pub at: i64,
+    pub consumed: Vec<Consumed>,
 }
 
 /// What to do with a transaction carrying a token.
@@ -75,10 +89,24 @@ impl TokenCache {
         while t.entries.len() >= MAX_TOKENS {
             let Some((_, oldest)) = t.order.pop_front() else { break };
             t.entries.remove(&oldest);
+            t.forgotten.push(oldest);
         }
         t.entries.insert(token.to_string(), Entry { fingerprint, at: now, state: State::InProgress });
         t.order.push_back((now, token.to_string()));
         Ok(Claim::Run)
+    }
+
+    /// Tokens no longer remembered, whose stored records can be deleted.
+    pub fn drain_forgotten(&self) -> Vec<String> {
+        std::mem::take(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()).forgotten)
+    }
+
+    /// A token applied before a restart (start-up, from its [`TokenRecord`]).
+    pub fn restore(&self, record: TokenRecord) {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        t.order.push_back((record.at, record.token.clone()));
+        let entry = Entry { fingerprint: record.fingerprint, at: record.at, state: State::Done(record.consumed) };
+        t.entries.insert(record.token, entry);
     }
 
     pub fn finish(&self, token: &str, consumed: &[Consumed]) {
@@ -104,6 +132,7 @@ impl Tokens {
             let (at, token) = self.order.pop_front().expect("front exists");
             if self.entries.get(&token).is_some_and(|e| e.at == at) {
                 self.entries.remove(&token);
+                self.forgotten.push(token);
             }
         }
     }
@@ -122,7 +151,16 @@ mod tests {
         assert!(matches!(cache.claim("t", 1, 10), Ok(Claim::Replay(c)) if c[0].write == 2.0));
         assert!(matches!(cache.claim("t", 2, 10), Err(EngineError::IdempotentParameterMismatch(_))));
         assert!(matches!(cache.claim("t", 2, TOKEN_LIFETIME_SECS), Ok(Claim::Run)), "expired after ten minutes");
+        assert_eq!(cache.drain_forgotten(), vec!["t".to_string()], "its stored record is to be deleted");
+        assert!(cache.drain_forgotten().is_empty());
         cache.abandon("t");
         assert!(matches!(cache.claim("t", 3, TOKEN_LIFETIME_SECS), Ok(Claim::Run)));
+        cache.restore(TokenRecord {
+            token: "r".into(),
+            fingerprint: 7,
+            at: 5,
+            consumed: vec![Consumed::write("tbl", 1)],
+        });
+        assert!(matches!(cache.claim("r", 7, 6), Ok(Claim::Replay(c)) if c[0].write == 1.0), "restored tokens replay");
     }
 }

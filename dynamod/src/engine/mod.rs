@@ -183,6 +183,7 @@ impl Engine {
             collection_limit: AtomicU64::new(collections::ITEM_COLLECTION_LIMIT),
             transacting: Mutex::new(Default::default()),
         };
+        engine.restore_tokens()?;
         engine.resume_restores();
         Ok(engine)
     }

@@ -6,12 +6,13 @@ use super::error::{CancelReason, EngineError, Result, invalid};
 use super::expr::ast::Update;
 use super::expr::eval::{evaluate, project};
 use super::expr::{Condition, parse_update};
-use super::idempotency::{Claim, check_token};
+use super::idempotency::{Claim, TokenRecord, check_token};
 use super::items::{Conditional, GetItem, check_item_values, placeholders, projection_paths, write_condition};
 use super::keys::{PrimaryKey, is_key_attribute, key_of_item, key_of_key};
 use super::value::{Item, MAX_ITEM_SIZE, item_size};
 use super::{Engine, Table};
 use crate::store::ItemBatch;
+use crate::store::backups::TOKEN_PREFIX;
 
 pub const MAX_TRANSACT_ITEMS: usize = 100;
 
@@ -99,6 +100,21 @@ impl Engine {
         Ok(Prepared { table, name, key, cond, return_old: cond_params.return_old_on_failure, change })
     }
 
+    /// Start-up: tokens applied within the last ten minutes are honoured again; older ones are deleted.
+    pub(super) fn restore_tokens(&self) -> Result<()> {
+        let now = self.clock.wall().unix_timestamp();
+        let mut records: Vec<TokenRecord> = self.store.load_records(TOKEN_PREFIX)?;
+        records.sort_by_key(|r| r.at);
+        for record in records {
+            if now - record.at < super::idempotency::TOKEN_LIFETIME_SECS {
+                self.transact_tokens.restore(record);
+            } else {
+                self.store.delete_record(TOKEN_PREFIX, &record.token)?;
+            }
+        }
+        Ok(())
+    }
+
     /// TransactWriteItems; `token` is the ClientRequestToken with a fingerprint of the request's
     /// parameters (computed by the caller from the request as sent).
     pub fn transact_write_once(
@@ -108,12 +124,27 @@ impl Engine {
     ) -> Result<Vec<Consumed>> {
         let Some((token, fingerprint)) = token else { return self.transact_write(actions) };
         check_token(&token)?;
-        match self.transact_tokens.claim(&token, fingerprint, self.clock.wall().unix_timestamp())? {
+        let at = self.clock.wall().unix_timestamp();
+        let claim = self.transact_tokens.claim(&token, fingerprint, at);
+        for old in self.transact_tokens.drain_forgotten() {
+            if let Err(e) = self.store.delete_record(TOKEN_PREFIX, &old) {
+                tracing::warn!(error = %e, "deleting an expired client token failed");
+            }
+        }
+        match claim? {
             Claim::Replay(consumed) => Ok(consumed),
             Claim::Run => {
                 let result = self.transact_write(actions);
                 match &result {
-                    Ok(consumed) => self.transact_tokens.finish(&token, consumed),
+                    Ok(consumed) => {
+                        self.transact_tokens.finish(&token, consumed);
+                        // Durable too, so a retry after a restart is not applied twice. (A crash
+                        // between the commit and this write still forgets the token.)
+                        let record = TokenRecord { token: token.clone(), fingerprint, at, consumed: consumed.clone() };
+                        if let Err(e) = self.store.put_record(TOKEN_PREFIX, &token, &record) {
+                            tracing::warn!(error = %e, "recording a transaction's client token failed");
+                        }
+                    }
                     Err(_) => self.transact_tokens.abandon(&token),
                 }
                 result

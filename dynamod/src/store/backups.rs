@@ -13,6 +13,8 @@ use crate::engine::value::Item;
 
 pub const BACKUP_PREFIX: &[u8] = b"\x02backup-";
 pub const EXPORT_PREFIX: &[u8] = b"\x03export-";
+/// TransactWriteItems ClientRequestTokens within their ten minutes (see `engine::idempotency`).
+pub const TOKEN_PREFIX: &[u8] = b"\x04token-";
 /// Items copied per write batch.
 const COPY_BATCH: usize = 500;
 
@@ -24,6 +26,10 @@ impl Store {
     pub fn put_record<T: Serialize>(&self, prefix: &[u8], id: &str, record: &T) -> Result<()> {
         let json = serde_json::to_vec(record).map_err(internal)?;
         Ok(self.kv.put(TABLES, &[prefix, id.as_bytes()].concat(), &json)?)
+    }
+
+    pub fn delete_record(&self, prefix: &[u8], id: &str) -> Result<()> {
+        Ok(self.kv.delete(TABLES, &[prefix, id.as_bytes()].concat())?)
     }
 
     pub fn load_records<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {

@@ -79,7 +79,10 @@ impl Store {
                 next_id = u64::from_be_bytes(
                     v.as_slice().try_into().map_err(|_| EngineError::Internal("corrupt table id counter".into()))?,
                 );
-            } else if k.starts_with(backups::BACKUP_PREFIX) || k.starts_with(backups::EXPORT_PREFIX) {
+            } else if k.starts_with(backups::BACKUP_PREFIX)
+                || k.starts_with(backups::EXPORT_PREFIX)
+                || k.starts_with(backups::TOKEN_PREFIX)
+            {
                 continue;
             } else if let Some(id) = k.strip_prefix(DROPPED_PREFIX) {
                 dropped.push(u64::from_be_bytes(
