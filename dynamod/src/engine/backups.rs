@@ -101,7 +101,7 @@ impl Engine {
         // process (the snapshot it copies from dies with it, and start-up drops it), so an acknowledged
         // backup must already be complete: it used to vanish on any restart, even a clean one.
         let mut meta = meta;
-        match self.store.copy_snapshot(meta.table.id, key_space, || {}) {
+        match self.store.copy_snapshot(meta.table.id, key_space) {
             Ok((count, bytes)) => {
                 meta.status = BackupStatus::Available;
                 meta.item_count = count;

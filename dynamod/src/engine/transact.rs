@@ -105,14 +105,15 @@ impl Engine {
         let now = self.clock.wall().unix_timestamp();
         let mut records: Vec<TokenRecord> = self.store.load_records(TOKEN_PREFIX)?;
         records.sort_by_key(|r| r.at);
+        let mut expired = Vec::new();
         for record in records {
             if now - record.at < super::idempotency::TOKEN_LIFETIME_SECS {
                 self.transact_tokens.restore(record);
             } else {
-                self.store.delete_record(TOKEN_PREFIX, &record.token)?;
+                expired.push(record.token);
             }
         }
-        Ok(())
+        self.store.delete_records(TOKEN_PREFIX, &expired)
     }
 
     /// TransactWriteItems; `token` is the ClientRequestToken with a fingerprint of the request's
@@ -126,10 +127,8 @@ impl Engine {
         check_token(&token)?;
         let at = self.clock.wall().unix_timestamp();
         let claim = self.transact_tokens.claim(&token, fingerprint, at);
-        for old in self.transact_tokens.drain_forgotten() {
-            if let Err(e) = self.store.delete_record(TOKEN_PREFIX, &old) {
-                tracing::warn!(error = %e, "deleting an expired client token failed");
-            }
+        if let Err(e) = self.store.delete_records(TOKEN_PREFIX, &self.transact_tokens.drain_forgotten()) {
+            tracing::warn!(error = %e, "deleting expired client tokens failed");
         }
         match claim? {
             Claim::Replay(consumed) => Ok(consumed),

@@ -28,8 +28,16 @@ impl Store {
         Ok(self.kv.put(TABLES, &[prefix, id.as_bytes()].concat(), &json)?)
     }
 
-    pub fn delete_record(&self, prefix: &[u8], id: &str) -> Result<()> {
-        Ok(self.kv.delete(TABLES, &[prefix, id.as_bytes()].concat())?)
+    /// Deletes the records `ids` under `prefix` in one write.
+    pub fn delete_records(&self, prefix: &[u8], ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        for id in ids {
+            batch.delete(TABLES, [prefix, id.as_bytes()].concat());
+        }
+        Ok(self.kv.write(batch)?)
     }
 
     pub fn load_records<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
@@ -69,19 +77,23 @@ impl Store {
 
     /// Copies key space `from` as of a snapshot into key space `to` (same key suffixes); returns the
     /// number of items and their size as DynamoDB counts it.
-    pub fn copy_snapshot(&self, from: u64, to: u64, taken: impl FnOnce()) -> Result<(u64, u64)> {
+    pub fn copy_snapshot(&self, from: u64, to: u64) -> Result<(u64, u64)> {
         let mut batch = WriteBatch::new();
         let mut copied = (0, 0);
-        self.snapshot_items(from, taken, |k, item| {
-            let key = [&to.to_be_bytes()[..], &k[8..]].concat();
-            batch.put(ITEMS, key, super::codec::encode_item(&item));
-            copied.0 += 1;
-            copied.1 += crate::engine::value::item_size(&item) as u64;
-            if batch.len() >= COPY_BATCH {
-                self.kv.write(std::mem::take(&mut batch))?;
-            }
-            Ok(())
-        })?;
+        self.snapshot_items(
+            from,
+            || {},
+            |k, item| {
+                let key = [&to.to_be_bytes()[..], &k[8..]].concat();
+                batch.put(ITEMS, key, super::codec::encode_item(&item));
+                copied.0 += 1;
+                copied.1 += crate::engine::value::item_size(&item) as u64;
+                if batch.len() >= COPY_BATCH {
+                    self.kv.write(std::mem::take(&mut batch))?;
+                }
+                Ok(())
+            },
+        )?;
         if !batch.is_empty() {
             self.kv.write(batch)?;
         }
