@@ -4,8 +4,8 @@
 //! gets TransactionInProgressException. Only successful transactions are remembered (a cancelled
 //! one may be retried). Memory is bounded: entries expire after ten minutes and at most
 //! `MAX_TOKENS` are kept (the oldest go first). Applied tokens are also stored (a [`TokenRecord`]
-//! written right after the transaction's commit, deleted once forgotten) and reloaded at start-up,
-//! so a retry after a restart is not applied twice.
+//! committed in the transaction's own write batch, deleted once forgotten) and reloaded at start-up,
+//! so a retry after a restart, or after a crash right after the commit, is not applied twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -49,6 +49,12 @@ pub struct TokenRecord {
     pub fingerprint: u64,
     pub at: i64,
     pub consumed: Vec<Consumed>,
+}
+
+/// The fingerprint a token is stored with: a hash of the request's parameters as sent, stable across
+/// restarts and builds (the record outlives the process).
+pub fn fingerprint(request: &str) -> u64 {
+    crate::store::keys::fnv1a(request.as_bytes())
 }
 
 /// What to do with a transaction carrying a token.

@@ -363,11 +363,26 @@ impl Table {
         Ok(())
     }
 
+    /// What [`Table::settle_indexes`] will record for `deltas` in a transaction's consumed capacity,
+    /// known before the commit (a transaction's stored client token carries it).
+    pub fn index_usage(&self, deltas: &[IndexDelta], factor: u64) -> Vec<IndexConsumed> {
+        let states = self.indexes.read().expect("indexes lock");
+        deltas
+            .iter()
+            .filter(|d| states.contains_key(&d.name))
+            .map(|d| IndexConsumed {
+                name: d.name.clone(),
+                global: d.global,
+                read: 0.0,
+                write: (d.units * factor) as f64,
+            })
+            .collect()
+    }
+
     /// After a commit: index statistics, and index capacity charged (GSIs to their own buckets, LSIs
     /// to the table's) times `factor` (2 in transactions), recorded in `consumed`.
     pub fn settle_indexes(&self, deltas: &[IndexDelta], factor: u64, consumed: Option<&mut Consumed>) {
         let states = self.indexes.read().expect("indexes lock");
-        let mut used = Vec::new();
         for d in deltas {
             if let Some(state) = states.get(&d.name) {
                 state.account(d.count, d.bytes);
@@ -378,12 +393,12 @@ impl Table {
                     } else {
                         self.capacity.read().expect("capacity lock").charge_write(units);
                     }
-                    used.push(IndexConsumed { name: d.name.clone(), global: d.global, read: 0.0, write: units as f64 });
                 }
             }
         }
+        drop(states);
         if let Some(c) = consumed {
-            for u in used {
+            for u in self.index_usage(deltas, factor) {
                 c.add_index(u);
             }
         }

@@ -256,3 +256,59 @@ fn stream_records_follow_the_writes_and_backups_restore_a_point_in_time() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_client_token_is_committed_with_its_transaction() {
+    use super::indexes::IndexSpec;
+    use super::transact::TransactWrite;
+    use crate::store::backups::TOKEN_PREFIX;
+    let store = Store::memory();
+    let engine = Engine::open(store.clone(), SystemClock::shared()).unwrap();
+    engine
+        .create_table(CreateTable {
+            name: "tok".into(),
+            key_schema: vec![("pk".into(), "HASH".into())],
+            attribute_definitions: vec![("pk".into(), "S".into()), ("g".into(), "S".into())],
+            billing_mode: Some("PAY_PER_REQUEST".into()),
+            throughput: None,
+            tags: vec![],
+            local_indexes: vec![],
+            global_indexes: vec![IndexSpec {
+                name: "by_g".into(),
+                key_schema: vec![("g".into(), "HASH".into())],
+                projection_type: Some("ALL".into()),
+                non_key_attributes: None,
+                throughput: None,
+            }],
+            stream: None,
+        })
+        .unwrap();
+    let put = |pk: &str, cond: Option<&str>| TransactWrite::Put {
+        table: "tok".into(),
+        item: Item::from([("pk".to_string(), AttrValue::S(pk.into())), ("g".to_string(), AttrValue::S("x".into()))]),
+        cond: Conditional { condition_expression: cond.map(str::to_string), ..Default::default() },
+    };
+    // A cancelled transaction leaves no record (its token may be retried).
+    engine
+        .put_item("tok", Item::from([("pk".to_string(), AttrValue::S("taken".into()))]), Conditional::default())
+        .unwrap();
+    let cancelled =
+        engine.transact_write_once(vec![put("taken", Some("attribute_not_exists(pk)"))], Some(("t0".into(), 1)));
+    assert!(cancelled.is_err());
+    let consumed = engine.transact_write_once(vec![put("a", None)], Some(("t1".into(), 7))).unwrap();
+    let records: Vec<super::idempotency::TokenRecord> = store.load_records(TOKEN_PREFIX).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].token.as_str(), records[0].fingerprint), ("t1", 7));
+    // The stored answer is the full one, the index's write units included.
+    assert_eq!(records[0].consumed, consumed);
+    assert_eq!(consumed[0].indexes.len(), 1);
+    // After a restart the retry is answered from the record and applies nothing.
+    drop(engine);
+    let engine = Engine::open(store, SystemClock::shared()).unwrap();
+    engine
+        .delete_item("tok", Item::from([("pk".to_string(), AttrValue::S("a".into()))]), Conditional::default())
+        .unwrap();
+    let replay = engine.transact_write_once(vec![put("a", None)], Some(("t1".into(), 7))).unwrap();
+    assert_eq!(replay, consumed);
+    assert_eq!(engine.scan(ReadRequest { table: "tok".into(), ..Default::default() }).unwrap().count, 1);
+}

@@ -123,7 +123,7 @@ impl Engine {
         actions: Vec<TransactWrite>,
         token: Option<(String, u64)>,
     ) -> Result<Vec<Consumed>> {
-        let Some((token, fingerprint)) = token else { return self.transact_write(actions) };
+        let Some((token, fingerprint)) = token else { return self.transact_write(actions, None) };
         check_token(&token)?;
         let at = self.clock.wall().unix_timestamp();
         let claim = self.transact_tokens.claim(&token, fingerprint, at);
@@ -133,17 +133,10 @@ impl Engine {
         match claim? {
             Claim::Replay(consumed) => Ok(consumed),
             Claim::Run => {
-                let result = self.transact_write(actions);
+                let stamp = TokenRecord { token: token.clone(), fingerprint, at, consumed: Vec::new() };
+                let result = self.transact_write(actions, Some(stamp));
                 match &result {
-                    Ok(consumed) => {
-                        self.transact_tokens.finish(&token, consumed);
-                        // Durable too, so a retry after a restart is not applied twice. (A crash
-                        // between the commit and this write still forgets the token.)
-                        let record = TokenRecord { token: token.clone(), fingerprint, at, consumed: consumed.clone() };
-                        if let Err(e) = self.store.put_record(TOKEN_PREFIX, &token, &record) {
-                            tracing::warn!(error = %e, "recording a transaction's client token failed");
-                        }
-                    }
+                    Ok(consumed) => self.transact_tokens.finish(&token, consumed),
                     Err(_) => self.transact_tokens.abandon(&token),
                 }
                 result
@@ -151,7 +144,9 @@ impl Engine {
         }
     }
 
-    pub fn transact_write(&self, actions: Vec<TransactWrite>) -> Result<Vec<Consumed>> {
+    /// Applies `actions` atomically; `token` (its `consumed` filled in here) is committed with them, so
+    /// the transaction and the record of its client token are durable together.
+    pub fn transact_write(&self, actions: Vec<TransactWrite>, token: Option<TokenRecord>) -> Result<Vec<Consumed>> {
         check_count(actions.len(), "transactItems")?;
         let prepared = actions.into_iter().map(|a| self.prepare(a)).collect::<Result<Vec<_>>>()?;
         let keys: Vec<Vec<u8>> = prepared.iter().map(|p| p.key.storage.clone()).collect();
@@ -248,6 +243,17 @@ impl Engine {
                 2 * write_units(old.as_ref().map(item_size).unwrap_or(0).max(new.as_ref().map(item_size).unwrap_or(0)));
             p.table.capacity.read().expect("capacity lock").charge_write(units);
             merge(&mut consumed, Consumed::write(&p.name, units));
+        }
+        if let Some(mut record) = token {
+            // What `settle_indexes` adds below, known already: a replay answers with the same.
+            record.consumed = consumed.clone();
+            let writes = prepared.iter().filter(|p| !matches!(p.change, Change::Check));
+            for (p, deltas) in writes.zip(&index_deltas) {
+                let mut c = Consumed { table: p.name.clone(), ..Default::default() };
+                p.table.index_usage(deltas, 2).into_iter().for_each(|u| c.add_index(u));
+                merge(&mut record.consumed, c);
+            }
+            batch.record(TOKEN_PREFIX, &record.token.clone(), &record)?;
         }
         self.store.commit(batch)?;
         drop(tickets);

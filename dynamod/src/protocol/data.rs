@@ -454,10 +454,7 @@ fn transact_write(engine: &Engine, f: Fields<'_>, rc: ReturnCapacity) -> Result<
     let token = match f.str("ClientRequestToken")? {
         Some(t) => {
             let items = f.get("TransactItems").map(|v| v.to_string()).unwrap_or_default();
-            // Tokens live in memory only, so a per-process 64-bit hash is stable enough.
-            let mut hasher = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(&items, &mut hasher);
-            Some((t, std::hash::Hasher::finish(&hasher)))
+            Some((t, crate::engine::idempotency::fingerprint(&items)))
         }
         None => None,
     };

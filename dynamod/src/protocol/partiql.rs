@@ -99,10 +99,7 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>) -> Result<Value, ApiEr
             let token = match f.str("ClientRequestToken")? {
                 Some(t) => {
                     let body = f.get("TransactStatements").map(|v| v.to_string()).unwrap_or_default();
-                    // Tokens live in memory only, so a per-process 64-bit hash is stable enough.
-                    let mut hasher = std::hash::DefaultHasher::new();
-                    std::hash::Hash::hash(&body, &mut hasher);
-                    Some((t, std::hash::Hasher::finish(&hasher)))
+                    Some((t, crate::engine::idempotency::fingerprint(&body)))
                 }
                 None => None,
             };

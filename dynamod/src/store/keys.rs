@@ -52,12 +52,18 @@ pub fn encode_component(out: &mut Vec<u8>, value: &AttrValue) {
 
 /// FNV-1a: a stable hash (unlike std's), so keys written before a restart are found after it.
 pub fn stable_hash(bytes: &[u8]) -> u32 {
+    let h = fnv1a(bytes);
+    (h ^ (h >> 32)) as u32
+}
+
+/// 64-bit FNV-1a, the same in every build and run.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    (h ^ (h >> 32)) as u32
+    h
 }
 
 /// Everything of a table's items starts with this.

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::kv::{Direction, KeyRange, KvStore, RocksKv, WriteBatch};
+use serde::Serialize;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::tables::TableMeta;
@@ -49,6 +50,12 @@ impl ItemBatch {
     /// A stream record, committed atomically with the item change it describes.
     pub fn stream_record(&mut self, stream_id: u64, seq: u64, record: &crate::engine::streams::StreamRecord) {
         self.batch.put(STREAMS, streams::record_key(stream_id, seq), streams::encode_record(record));
+    }
+    /// A record (as [`Store::put_record`] writes it) committed with the item changes.
+    pub fn record<T: Serialize>(&mut self, prefix: &[u8], id: &str, record: &T) -> Result<()> {
+        let json = serde_json::to_vec(record).map_err(|e| EngineError::Internal(e.to_string()))?;
+        self.batch.put(TABLES, [prefix, id.as_bytes()].concat(), json);
+        Ok(())
     }
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
