@@ -29,6 +29,9 @@ CANARY = b"ZEBRA-QUARTZ-CANARY:"
 cfg = Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=120)
 s3 = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", config=cfg)
 kms = boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1", config=cfg)
+# botocore refuses NumberOfBytes < 1 itself; this client lets the server answer.
+kms_unchecked = boto3.client("kms", endpoint_url=ENDPOINT, region_name="us-east-1",
+                             config=cfg.merge(Config(parameter_validation=False)))
 MIB = 1024 * 1024
 
 
@@ -84,7 +87,63 @@ def kms_basics():
         SigV4Auth(creds, "kms", "us-east-1").add_auth(req)
         r = requests.post(req.url, data=b"{}", headers=dict(req.headers), timeout=30)
         check(r.status_code == 400 and "UnknownOperationException" in r.text, f"target {target!r}: {r.status_code} {r.text}")
+    kms_validation(k)
     return k
+
+
+def kms_validation(k):
+    """GenerateDataKey's length and Encrypt's algorithm and key as KMS checks them."""
+    def message(e):
+        return e.response["Error"]["Message"]
+
+    dk = kms.generate_data_key(KeyId="alias/suite", NumberOfBytes=1024)
+    check(len(dk["Plaintext"]) == 1024, "NumberOfBytes=1024 is the largest data key")
+    check(len(kms.generate_data_key(KeyId="alias/suite", NumberOfBytes=1)["Plaintext"]) == 1, "NumberOfBytes=1")
+    check(len(kms.generate_data_key(KeyId="alias/suite", KeySpec="AES_128")["Plaintext"]) == 16, "AES_128")
+    for n, bound in [(1025, "less than or equal to 1024"), (0, "greater than or equal to 1"),
+                     (-5, "greater than or equal to 1")]:
+        for op in [kms_unchecked.generate_data_key, kms_unchecked.generate_data_key_without_plaintext]:
+            # Checked before the key is looked up: the missing alias does not matter.
+            for key in ["alias/suite", "alias/nope"]:
+                e = expect_error(op, "ValidationException", 400, KeyId=key, NumberOfBytes=n)
+                want = (f"1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: "
+                        f"Member must have value {bound}")
+                check(message(e) == want, f"NumberOfBytes={n}: {message(e)}")
+    e = expect_error(kms.generate_data_key, "ValidationException", 400, KeyId="alias/suite", KeySpec="AES_512",
+                     NumberOfBytes=2000)
+    check(message(e).startswith("2 validation errors detected: ") and "'2000' at 'numberOfBytes'" in message(e)
+          and "'AES_512' at 'keySpec'" in message(e), f"both members invalid: {message(e)}")
+    for extra in [{"KeySpec": "AES_256", "NumberOfBytes": 32}, {}]:
+        e = expect_error(kms.generate_data_key, "ValidationException", 400, KeyId="alias/suite", **extra)
+        check(message(e) == "Please specify either number of bytes or key spec.", f"{extra}: {message(e)}")
+    # A symmetric key encrypts with SYMMETRIC_DEFAULT only.
+    ct = kms.encrypt(KeyId="alias/suite", Plaintext=b"secret", EncryptionAlgorithm="SYMMETRIC_DEFAULT")
+    check(ct["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT", f"Encrypt SYMMETRIC_DEFAULT: {ct}")
+    back = kms.decrypt(CiphertextBlob=ct["CiphertextBlob"], EncryptionAlgorithm="SYMMETRIC_DEFAULT")
+    check(back["Plaintext"] == b"secret", "Decrypt SYMMETRIC_DEFAULT")
+    for alg in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]:
+        e = expect_error(kms.encrypt, "InvalidKeyUsageException", 400, KeyId=k["KeyId"], Plaintext=b"secret",
+                         EncryptionAlgorithm=alg)
+        check(message(e) == f"Algorithm {alg} is incompatible with key spec SYMMETRIC_DEFAULT.", message(e))
+        expect_error(kms.decrypt, "InvalidKeyUsageException", 400, CiphertextBlob=ct["CiphertextBlob"],
+                     EncryptionAlgorithm=alg)
+        expect_error(kms.encrypt, "NotFoundException", 400, KeyId="alias/nope", Plaintext=b"x", EncryptionAlgorithm=alg)
+    e = expect_error(kms.encrypt, "ValidationException", 400, KeyId=k["KeyId"], Plaintext=b"x",
+                     EncryptionAlgorithm="RSAES_PKCS1_V1_5")
+    check("at 'encryptionAlgorithm' failed to satisfy constraint" in message(e), message(e))
+    # Keys of another account or region are not this KMS's, even with one of its key ids.
+    other_account = k["Arn"].replace(":000000000000:", ":111122223333:")
+    other_region = k["Arn"].replace(":us-east-1:", ":eu-west-1:")
+    check(other_account != k["Arn"] and other_region != k["Arn"], f"ARN layout: {k['Arn']}")
+    for arn in [other_account, other_region, other_account.replace("key/" + k["KeyId"], "alias/suite")]:
+        expect_error(kms.encrypt, "NotFoundException", 400, KeyId=arn, Plaintext=b"x")
+        expect_error(kms.generate_data_key, "NotFoundException", 400, KeyId=arn, KeySpec="AES_256")
+        expect_error(kms.describe_key, "NotFoundException", 400, KeyId=arn)
+    e = expect_error(kms.encrypt, "NotFoundException", 400, KeyId=other_region, Plaintext=b"x")
+    check(message(e) == "Invalid arn eu-west-1", message(e))
+    e = expect_error(kms.encrypt, "NotFoundException", 400, KeyId=other_account, Plaintext=b"x")
+    check(message(e) == f"Key '{other_account}' does not exist", message(e))
+    check(kms.encrypt(KeyId=k["Arn"], Plaintext=b"x")["KeyId"] == k["Arn"], "this account's ARN still works")
 
 
 def sse_s3():
@@ -176,6 +235,21 @@ def sse_c():
                  SSECustomerAlgorithm="AES128", SSECustomerKey=KEY_C)
     expect_error(s3.put_object, "InvalidArgument", 400, Bucket="sse", Key="x", Body=b"x", ServerSideEncryption="AES256",
                  **SSEC)
+    # Nor may a read name an encryption method alongside its SSE-C key (botocore has no parameter for
+    # it on GET/HEAD: the header is added to the request before it is signed).
+    for method in ["AES256", "aws:kms"]:
+        s3x = s3check.client(ENDPOINT)
+
+        def add_sse(request, method=method, **_):
+            request.headers["x-amz-server-side-encryption"] = method
+
+        s3x.meta.events.register("before-sign.s3", add_sse)
+        e = expect_error(s3x.get_object, "InvalidArgument", 400, Bucket="sse", Key="c/obj", **SSEC)
+        check(e.response["Error"]["Message"] ==
+              "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+              f"GET SSE-C + {method}: {e.response['Error']}")
+        expect_error(s3x.head_object, "400", 400, Bucket="sse", Key="c/obj", **SSEC)
+    check(get("sse", "c/obj", **SSEC) == data, "the SSE-C key alone still reads")
 
 
 def multipart(k):
@@ -194,12 +268,33 @@ def multipart(k):
                          PartNumber=1, Body=p1, **SSEC_WRONG)
         e1 = s3.upload_part(Bucket="sse", Key=key, UploadId=up["UploadId"], PartNumber=1, Body=p1, **part_extra)["ETag"]
         e2 = s3.upload_part(Bucket="sse", Key=key, UploadId=up["UploadId"], PartNumber=2, Body=p2, **part_extra)["ETag"]
-        done = s3.complete_multipart_upload(Bucket="sse", Key=key, UploadId=up["UploadId"],
-                                            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
-                                                                       {"PartNumber": 2, "ETag": e2}]})
+        parts = {"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]}
+        if mode == "kms":
+            # S3 decrypts the upload's data key to complete it: a key disabled since fails the completion.
+            kms.disable_key(KeyId=k["KeyId"])
+            e = expect_error(s3.complete_multipart_upload, "KMS.DisabledException", 400, Bucket="sse", Key=key,
+                             UploadId=up["UploadId"], MultipartUpload=parts)
+            check(k["Arn"] in e.response["Error"]["Message"], f"the error names the key: {e.response['Error']}")
+            kms.enable_key(KeyId=k["KeyId"])
+            check(s3.list_parts(Bucket="sse", Key=key, UploadId=up["UploadId"])["Parts"][1]["ETag"] == e2,
+                  "the refused completion left the upload as it was")
+        if mode == "c":
+            expect_error(s3.complete_multipart_upload, "AccessDenied", 403, Bucket="sse", Key=key,
+                         UploadId=up["UploadId"], MultipartUpload=parts, **SSEC_WRONG)
+        done = s3.complete_multipart_upload(Bucket="sse", Key=key, UploadId=up["UploadId"], MultipartUpload=parts,
+                                            **part_extra)
         check(done["ETag"].endswith('-2"'), f"multipart ETag: {done}")
         if mode != "c":
             check(done.get("ServerSideEncryption") == extra["ServerSideEncryption"], f"complete says SSE: {done}")
+        else:
+            # The SSE-C answer carries the customer key headers (botocore's output shape has no members
+            # for them on CompleteMultipartUpload: read them from the HTTP headers).
+            h = done["ResponseMetadata"]["HTTPHeaders"]
+            key_md5 = base64.b64encode(hashlib.md5(KEY_C).digest()).decode()
+            check(h.get("x-amz-server-side-encryption-customer-algorithm") == "AES256"
+                  and h.get("x-amz-server-side-encryption-customer-key-md5") == key_md5,
+                  f"SSE-C complete headers: {h}")
+            check("x-amz-server-side-encryption" not in h, f"SSE-C complete names no other method: {h}")
         read_extra = SSEC if mode == "c" else {}
         check(get("sse", key, **read_extra) == p1 + p2, f"{mode} multipart reads back")
         rng = get("sse", key, Range=f"bytes={5 * MIB - 70000}-{5 * MIB + 70000}", **read_extra)

@@ -14,6 +14,7 @@ use super::sse::{CustomerKey, EncryptionSummary, Sealing, SseRequest};
 use super::{
     ByteStream, Caller, ChecksumAlgorithm, Engine, EngineError, MAX_OBJECT_SIZE, MAX_PUT_SIZE, Result, ms_to_time,
 };
+use crate::store::encryption::EncryptionRecord;
 use crate::store::meta::{
     BodyRecord, ChecksumRecord, ContentHeaders, MetaBatch, ObjectRecord, PartRecord, PartRef, UploadRecord,
 };
@@ -275,6 +276,23 @@ impl Engine {
         chosen: &[(i64, String)],
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
+        self.complete_multipart_upload_sse(caller, bucket, key, upload_id, chosen, cond, None).await
+    }
+
+    /// CompleteMultipartUpload with the SSE-C key the request presents, if any (S3 takes it but does
+    /// not require it; a key presented must be the upload's). An SSE-KMS upload needs its KMS key
+    /// usable: S3 decrypts the parts' data key to complete, so a disabled key fails the completion.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_multipart_upload_sse(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        chosen: &[(i64, String)],
+        cond: &WriteCondition,
+        customer_key: Option<&CustomerKey>,
+    ) -> Result<ObjectInfo> {
         self.owned_bucket(caller, bucket)?;
         if chosen.is_empty() {
             return Err(EngineError::MalformedXml);
@@ -284,6 +302,12 @@ impl Engine {
             // The upload (against UploadPart and Abort) and the key (against other writes to it).
             let guards = self.locks.lock_both((bucket, upload_id), (bucket, key)).await;
             let upload = self.upload(bucket, key, upload_id)?;
+            if customer_key.is_some() {
+                super::sse::check_presented(upload.encryption.as_ref(), customer_key)?;
+            }
+            if let Some(rec @ EncryptionRecord::Kms { .. }) = &upload.encryption {
+                self.unlock(bucket, key, rec, None)?;
+            }
             let mut parts: Vec<(u32, PartRecord)> = Vec::with_capacity(chosen.len());
             let mut previous = 0u32;
             for (n, etag) in chosen {

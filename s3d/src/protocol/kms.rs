@@ -14,7 +14,9 @@ use common::CredentialStore;
 use common::sigv4::{Verifier, WireFamily};
 use serde_json::{Map, Value, json};
 
-use crate::engine::sse::kms::{ACCOUNT, Context, KeyInfo, Kms, KmsError};
+use crate::engine::sse::kms::{
+    ACCOUNT, Context, ENCRYPTION_ALGORITHMS, KeyInfo, Kms, KmsError, MAX_DATA_KEY, number_of_bytes_error,
+};
 
 const TARGET_PREFIX: &str = "TrentService.";
 /// KMS requests are small (at most 4 KiB of plaintext, base64, plus context).
@@ -58,6 +60,7 @@ impl From<KmsError> for Failure {
             KmsError::InvalidMarker => (400, "InvalidMarkerException"),
             KmsError::AccessDenied(_) => (400, "AccessDeniedException"),
             KmsError::Unsupported(_) => (400, "UnsupportedOperationException"),
+            KmsError::InvalidKeyUsage(_) => (400, "InvalidKeyUsageException"),
             KmsError::Io(_) => {
                 tracing::error!(error = %e, "KMS storage error");
                 (500, "KMSInternalException")
@@ -200,6 +203,64 @@ fn blob(fields: &Map<String, Value>, name: &str) -> Result<Vec<u8>, Failure> {
     })
 }
 
+/// A ValidationException listing `errors` as KMS does ("2 validation errors detected: a; b").
+fn validation_errors(errors: Vec<String>) -> Result<(), Failure> {
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(Failure::validation(format!("1 validation error detected: {}", errors[0]))),
+        n => Err(Failure::validation(format!("{n} validation errors detected: {}", errors.join("; ")))),
+    }
+}
+
+/// GenerateDataKey's length: its members checked against their constraints first (NumberOfBytes
+/// 1..=1024, KeySpec AES_256 | AES_128), before the key is looked up; then exactly one of the two.
+fn data_key_length(f: &Map<String, Value>) -> Result<usize, Failure> {
+    let spec = string(f, "KeySpec")?;
+    let number = match f.get("NumberOfBytes") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.as_i64().unwrap_or(i64::MAX)),
+        Some(_) => {
+            return Err(Failure {
+                status: 400,
+                code: "SerializationException",
+                message: "NumberOfBytes must be an integer".into(),
+            });
+        }
+    };
+    let mut errors = Vec::new();
+    if let Some(e) = number.and_then(number_of_bytes_error) {
+        errors.push(e);
+    }
+    if let Some(s) = spec.as_deref().filter(|s| !matches!(*s, "AES_256" | "AES_128")) {
+        errors.push(format!(
+            "Value '{s}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
+        ));
+    }
+    validation_errors(errors)?;
+    match (spec.as_deref(), number) {
+        (Some("AES_128"), None) => Ok(16),
+        (Some(_), None) => Ok(32),
+        (None, Some(n)) => Ok(usize::try_from(n).unwrap_or(MAX_DATA_KEY)),
+        // KMS answers both and neither alike.
+        (Some(_), Some(_)) | (None, None) => {
+            Err(Failure::validation("Please specify either number of bytes or key spec."))
+        }
+    }
+}
+
+/// `EncryptionAlgorithm`, which must be one KMS knows (checked before the key is looked up); whether
+/// the key can use it is the engine's to say.
+fn encryption_algorithm(f: &Map<String, Value>) -> Result<Option<String>, Failure> {
+    let algorithm = string(f, "EncryptionAlgorithm")?;
+    if let Some(a) = algorithm.as_deref().filter(|a| !ENCRYPTION_ALGORITHMS.contains(a)) {
+        validation_errors(vec![format!(
+            "Value '{a}' at 'encryptionAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            ENCRYPTION_ALGORITHMS.join(", ")
+        )])?;
+    }
+    Ok(algorithm)
+}
+
 fn metadata(k: &KeyInfo) -> Value {
     json!({
         "AWSAccountId": ACCOUNT,
@@ -264,20 +325,7 @@ fn dispatch(kms: &Kms, op: &str, f: &Map<String, Value>) -> Result<Value, Failur
             page([("Aliases".to_string(), Value::Array(list))].into_iter().collect(), more, next)
         }
         "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" => {
-            let bytes = match (string(f, "KeySpec")?.as_deref(), f.get("NumberOfBytes").and_then(Value::as_u64)) {
-                (Some(_), Some(_)) => {
-                    return Err(Failure::validation("Please specify either number of bytes or key spec."));
-                }
-                (Some("AES_256"), None) => 32,
-                (Some("AES_128"), None) => 16,
-                (Some(other), None) => {
-                    return Err(Failure::validation(format!(
-                        "1 validation error detected: Value '{other}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
-                    )));
-                }
-                (None, Some(n)) => n as usize,
-                (None, None) => return Err(Failure::validation("Please specify either number of bytes or key spec.")),
-            };
+            let bytes = data_key_length(f)?;
             let (plain, blob, arn) = kms.generate_data_key(&required(f, "KeyId")?, bytes, &context(f)?)?;
             let mut out = json!({ "CiphertextBlob": B64.encode(blob), "KeyId": arn });
             if op == "GenerateDataKey" {
@@ -286,12 +334,16 @@ fn dispatch(kms: &Kms, op: &str, f: &Map<String, Value>) -> Result<Value, Failur
             out
         }
         "Encrypt" => {
-            let (ciphertext, arn) = kms.encrypt(&required(f, "KeyId")?, &blob(f, "Plaintext")?, &context(f)?)?;
+            let algorithm = encryption_algorithm(f)?;
+            let (ciphertext, arn) =
+                kms.encrypt_with(&required(f, "KeyId")?, &blob(f, "Plaintext")?, &context(f)?, algorithm.as_deref())?;
             json!({ "CiphertextBlob": B64.encode(ciphertext), "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT" })
         }
         "Decrypt" => {
+            let algorithm = encryption_algorithm(f)?;
             let key = string(f, "KeyId")?;
-            let (plain, arn) = kms.decrypt(&blob(f, "CiphertextBlob")?, &context(f)?, key.as_deref())?;
+            let (plain, arn) =
+                kms.decrypt_with(&blob(f, "CiphertextBlob")?, &context(f)?, key.as_deref(), algorithm.as_deref())?;
             json!({ "Plaintext": B64.encode(plain), "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT" })
         }
         _ => {

@@ -171,14 +171,33 @@ pub async fn complete_multipart_upload(
         })
         .collect::<S3Result<Vec<_>>>()?;
     let cond = WriteCondition { if_match: etag_match(input.if_match), if_none_match: etag_match(input.if_none_match) };
+    let customer = sse::customer_key_of!(api, input)?;
     let info = api
         .engine
-        .complete_multipart_upload(&caller, &input.bucket, &input.key, &input.upload_id, &chosen, &cond)
+        .complete_multipart_upload_sse(
+            &caller,
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            &chosen,
+            &cond,
+            customer.as_ref(),
+        )
         .await
         .map_err(to_s3)?;
     let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(info.checksum.as_ref());
-    let encryption = sse::out(info.encryption.as_ref(), None);
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    let encryption = sse::out(info.encryption.as_ref(), customer.as_ref());
+    // s3s's output has no SSE-C members; S3 answers them as headers, as for the upload's other calls.
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("x-amz-server-side-encryption-customer-algorithm", &encryption.c_alg),
+        ("x-amz-server-side-encryption-customer-key-md5", &encryption.c_md5),
+    ] {
+        if let Some(v) = value.as_deref().and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    let mut resp = S3Response::new(CompleteMultipartUploadOutput {
         server_side_encryption: encryption.sse,
         ssekms_key_id: encryption.kms_key_id,
         bucket_key_enabled: encryption.bucket_key,
@@ -194,7 +213,9 @@ pub async fn complete_multipart_upload(
         checksum_type: kind,
         version_id: info.version_id.clone(),
         ..Default::default()
-    }))
+    });
+    resp.headers = headers;
+    Ok(resp)
 }
 
 pub async fn abort_multipart_upload(

@@ -143,6 +143,7 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
     let version = version(input.version_id.as_deref())?;
     let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
     cond.customer_key = sse::customer_key_of!(api, input)?;
+    sse::check_read_headers(&req.headers, cond.customer_key.as_ref())?;
     let part = part_number(input.part_number)?;
     let range = convert::range(input.range);
     let get = |who| api.engine.get_object(who, &input.bucket, &input.key, version.as_ref(), &cond, range, part);
@@ -203,6 +204,7 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     let version = version(input.version_id.as_deref())?;
     let mut cond = conditions(input.if_match, input.if_none_match, input.if_modified_since, input.if_unmodified_since);
     cond.customer_key = sse::customer_key_of!(api, input)?;
+    sse::check_read_headers(&req.headers, cond.customer_key.as_ref())?;
     let part = part_number(input.part_number)?;
     let range = convert::range(input.range);
     let head = |who| api.engine.head_object(who, &input.bucket, &input.key, version.as_ref(), &cond, range, part);

@@ -132,3 +132,42 @@ async fn multipart_parts_copies_and_bucket_defaults_are_sealed() {
     assert_eq!(read_object(&e, "copy", None, None, None).await.unwrap(), whole);
     assert!(!contains(&stored_bytes(&e, dir.path()), b"SECRET-PLAINTEXT"));
 }
+
+#[tokio::test]
+async fn completing_needs_the_uploads_kms_key_enabled_and_only_its_sse_c_key() {
+    let e = engine();
+    e.create_bucket(&alice(), "bkt", None).await.unwrap();
+    let ingest = crate::engine::ingest::Integrity::default();
+    // SSE-KMS: the parts are in, then the key is disabled; Complete fails until it is enabled again.
+    let key = e.kms().create_key(None, None, None).unwrap();
+    let kms = SseRequest::Kms { key_id: Some(key.id.clone()), context: Context::new(), bucket_key: false };
+    let create = CreateUpload { encryption: Some(kms), ..Default::default() };
+    let id = e.create_multipart_upload(&alice(), "bkt", "kms", create).await.unwrap();
+    let part = e.upload_part(&alice(), "bkt", "kms", &id, 1, body(b"data"), ingest.clone(), None).await.unwrap();
+    let chosen = [(1, part.etag)];
+    e.kms().set_enabled(&key.id, false).unwrap();
+    assert!(matches!(
+        e.complete_multipart_upload(&alice(), "bkt", "kms", &id, &chosen, &Default::default()).await,
+        Err(EngineError::Sse(SseError::Kms(super::kms::KmsError::Disabled(_))))
+    ));
+    e.kms().set_enabled(&key.id, true).unwrap();
+    e.complete_multipart_upload(&alice(), "bkt", "kms", &id, &chosen, &Default::default()).await.unwrap();
+    assert_eq!(read_object(&e, "kms", None, None, None).await.unwrap(), b"data");
+    // SSE-C: Complete may present the key, but then it must be the upload's.
+    let ck = CustomerKey::new([7u8; 32]);
+    let create = CreateUpload { encryption: Some(SseRequest::Customer(ck.clone())), ..Default::default() };
+    let id = e.create_multipart_upload(&alice(), "bkt", "c", create).await.unwrap();
+    let part = e.upload_part_sse(&alice(), "bkt", "c", &id, 1, body(b"data"), ingest, None, Some(&ck)).await.unwrap();
+    let chosen = [(1, part.etag)];
+    let wrong = CustomerKey::new([8u8; 32]);
+    assert!(matches!(
+        e.complete_multipart_upload_sse(&alice(), "bkt", "c", &id, &chosen, &Default::default(), Some(&wrong)).await,
+        Err(EngineError::Sse(SseError::WrongCustomerKey))
+    ));
+    let info = e
+        .complete_multipart_upload_sse(&alice(), "bkt", "c", &id, &chosen, &Default::default(), Some(&ck))
+        .await
+        .unwrap();
+    assert_eq!(info.encryption, Some(super::EncryptionSummary::Customer));
+    assert_eq!(read_object(&e, "c", Some(&ck), None, None).await.unwrap(), b"data");
+}

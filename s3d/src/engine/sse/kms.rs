@@ -22,6 +22,12 @@ pub const S3_DEFAULT_ALIAS: &str = "alias/aws/s3";
 const BLOB_MAGIC: &[u8; 4] = b"SKM1";
 /// Largest plaintext `Encrypt` takes (as KMS).
 pub const MAX_PLAINTEXT: usize = 4096;
+/// Largest data key `GenerateDataKey` makes (its `NumberOfBytes` is 1..=1024).
+pub const MAX_DATA_KEY: usize = 1024;
+/// The encryption algorithms KMS knows, in the order its validation errors list them.
+pub const ENCRYPTION_ALGORITHMS: [&str; 4] = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE", "SYMMETRIC_DEFAULT"];
+/// The only algorithm of a symmetric key (every key here is one).
+pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KmsError {
@@ -46,6 +52,9 @@ pub enum KmsError {
     AccessDenied(String),
     #[error("{0}")]
     Unsupported(String),
+    /// The key cannot do what was asked of it (an asymmetric algorithm for a symmetric key).
+    #[error("{0}")]
+    InvalidKeyUsage(String),
     #[error("cannot save KMS state: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -147,7 +156,20 @@ impl Kms {
             return Err(KmsError::Validation("KeyId is required".into()));
         }
         let alias = if let Some(rest) = key.strip_prefix("arn:aws:kms:") {
-            let resource = rest.splitn(3, ':').nth(2).unwrap_or_default();
+            let mut fields = rest.splitn(3, ':');
+            let (region, account) = (fields.next().unwrap_or_default(), fields.next().unwrap_or_default());
+            let resource = fields.next().unwrap_or_default();
+            // A key of another region or account is not one of ours (KMS looks only in its own).
+            if region != REGION {
+                return Err(KmsError::NotFound(format!("Invalid arn {region}")));
+            }
+            if account != ACCOUNT {
+                return Err(KmsError::NotFound(if resource.starts_with("alias/") {
+                    format!("Alias '{key}' is not found.")
+                } else {
+                    format!("Key '{key}' does not exist")
+                }));
+            }
             if let Some(id) = resource.strip_prefix("key/") {
                 return state
                     .keys
@@ -334,12 +356,26 @@ impl Kms {
 
     /// Encrypt: a ciphertext blob of `plaintext` under `key`, bound to `context`.
     pub fn encrypt(&self, key: &str, plaintext: &[u8], context: &Context) -> KmsResult<(Vec<u8>, String)> {
+        self.encrypt_with(key, plaintext, context, None)
+    }
+
+    /// Encrypt with the request's `EncryptionAlgorithm` (one of [`ENCRYPTION_ALGORITHMS`]; `None` =
+    /// `SYMMETRIC_DEFAULT`). The key is found and checked enabled first, as KMS does; an asymmetric
+    /// algorithm is then refused, every key here being symmetric.
+    pub fn encrypt_with(
+        &self,
+        key: &str,
+        plaintext: &[u8],
+        context: &Context,
+        algorithm: Option<&str>,
+    ) -> KmsResult<(Vec<u8>, String)> {
         if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
             return Err(KmsError::Validation(format!(
                 "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and {MAX_PLAINTEXT}"
             )));
         }
         let (id, cipher) = Self::usable(&self.lock(), key)?;
+        symmetric_algorithm(algorithm)?;
         let nonce: [u8; 12] = rand::random();
         let sealed = cipher
             .encrypt(&nonce.into(), aes_gcm::aead::Payload { msg: plaintext, aad: &aad(context) })
@@ -355,6 +391,17 @@ impl Kms {
     /// Decrypt: the plaintext of a blob from [`Kms::encrypt`], given the same context; with `key`,
     /// the blob must be under that key.
     pub fn decrypt(&self, blob: &[u8], context: &Context, key: Option<&str>) -> KmsResult<(Vec<u8>, String)> {
+        self.decrypt_with(blob, context, key, None)
+    }
+
+    /// Decrypt with the request's `EncryptionAlgorithm` (as [`Kms::encrypt_with`]).
+    pub fn decrypt_with(
+        &self,
+        blob: &[u8],
+        context: &Context,
+        key: Option<&str>,
+        algorithm: Option<&str>,
+    ) -> KmsResult<(Vec<u8>, String)> {
         let invalid = || KmsError::InvalidCiphertext(String::new());
         let rest = blob.strip_prefix(BLOB_MAGIC.as_slice()).ok_or_else(invalid)?;
         let (&len, rest) = rest.split_first().ok_or_else(invalid)?;
@@ -373,6 +420,7 @@ impl Kms {
             ));
         }
         let (id, cipher) = Self::usable(&state, id)?;
+        symmetric_algorithm(algorithm)?;
         let nonce: [u8; 12] = nonce.try_into().expect("12 bytes");
         let plain = cipher
             .decrypt(&nonce.into(), aes_gcm::aead::Payload { msg: sealed, aad: &aad(context) })
@@ -387,10 +435,8 @@ impl Kms {
         bytes: usize,
         context: &Context,
     ) -> KmsResult<(Vec<u8>, Vec<u8>, String)> {
-        if !(1..=1024).contains(&bytes) {
-            return Err(KmsError::Validation(
-                "1 validation error detected: Value at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024".into(),
-            ));
+        if let Some(message) = number_of_bytes_error(bytes as i64) {
+            return Err(KmsError::Validation(format!("1 validation error detected: {message}")));
         }
         let plain: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
         let (blob, arn) = self.encrypt(key, &plain, context)?;
@@ -411,6 +457,28 @@ impl Kms {
         state.aliases.insert(S3_DEFAULT_ALIAS.into(), AliasEntry { target: id.clone(), created: now() });
         self.save(&state)?;
         Ok(id)
+    }
+}
+
+/// What is wrong with a `NumberOfBytes` (KMS's 1..=1024), as one clause of a ValidationException.
+pub fn number_of_bytes_error(n: i64) -> Option<String> {
+    let bound = if n < 1 {
+        "greater than or equal to 1".to_string()
+    } else if n > MAX_DATA_KEY as i64 {
+        format!("less than or equal to {MAX_DATA_KEY}")
+    } else {
+        return None;
+    };
+    Some(format!("Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value {bound}"))
+}
+
+/// A symmetric key takes only `SYMMETRIC_DEFAULT`; any other (valid) algorithm is for asymmetric keys.
+fn symmetric_algorithm(algorithm: Option<&str>) -> KmsResult<()> {
+    match algorithm {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(other) => Err(KmsError::InvalidKeyUsage(format!(
+            "Algorithm {other} is incompatible with key spec {SYMMETRIC_DEFAULT}."
+        ))),
     }
 }
 
@@ -457,5 +525,47 @@ mod tests {
         assert!(!more && rest.len() == 1);
         assert_eq!(again.list_aliases(None, 10, None).unwrap().0.len(), 2);
         assert_eq!(again.list_aliases(Some(&k.id), 10, None).unwrap().0[0].name, "alias/photos");
+    }
+
+    #[test]
+    fn foreign_arns_algorithms_and_data_key_lengths() {
+        let kms = Kms::memory();
+        let k = kms.create_key(None, None, None).unwrap();
+        kms.create_alias("alias/mine", &k.id).unwrap();
+        let ctx = Context::new();
+        // Another account's or region's key or alias is not ours, even with our key's id.
+        let other_account = k.arn.replace(ACCOUNT, "111122223333");
+        let other_region = k.arn.replace(REGION, "eu-west-1");
+        let alias_elsewhere = alias_arn("alias/mine").replace(ACCOUNT, "111122223333");
+        for arn in [&other_account, &other_region, &alias_elsewhere] {
+            assert!(matches!(kms.encrypt(arn, b"x", &ctx), Err(KmsError::NotFound(_))), "{arn}");
+            assert!(matches!(kms.describe_key(arn), Err(KmsError::NotFound(_))), "{arn}");
+        }
+        assert!(matches!(kms.describe_key(&other_region), Err(KmsError::NotFound(m)) if m == "Invalid arn eu-west-1"));
+        assert!(
+            matches!(kms.describe_key(&other_account), Err(KmsError::NotFound(m)) if m == format!("Key '{other_account}' does not exist"))
+        );
+        // A symmetric key takes SYMMETRIC_DEFAULT only; the key is checked first.
+        let (blob, _) = kms.encrypt_with(&k.arn, b"x", &ctx, Some(SYMMETRIC_DEFAULT)).unwrap();
+        for alg in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"] {
+            let e = kms.encrypt_with(&k.id, b"x", &ctx, Some(alg)).unwrap_err();
+            assert_eq!(e.to_string(), format!("Algorithm {alg} is incompatible with key spec SYMMETRIC_DEFAULT."));
+            assert!(matches!(e, KmsError::InvalidKeyUsage(_)));
+            assert!(matches!(kms.decrypt_with(&blob, &ctx, None, Some(alg)), Err(KmsError::InvalidKeyUsage(_))));
+            assert!(matches!(kms.encrypt_with("alias/none", b"x", &ctx, Some(alg)), Err(KmsError::NotFound(_))));
+        }
+        assert_eq!(kms.decrypt_with(&blob, &ctx, None, Some(SYMMETRIC_DEFAULT)).unwrap().0, b"x");
+        // NumberOfBytes is 1..=1024.
+        assert_eq!(kms.generate_data_key(&k.id, 1024, &ctx).unwrap().0.len(), 1024);
+        assert_eq!(number_of_bytes_error(1), None);
+        assert_eq!(
+            number_of_bytes_error(1025).unwrap(),
+            "Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024"
+        );
+        assert_eq!(
+            number_of_bytes_error(0).unwrap(),
+            "Value '0' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+        assert!(matches!(kms.generate_data_key(&k.id, 1025, &ctx), Err(KmsError::Validation(_))));
     }
 }
