@@ -531,6 +531,79 @@ def hot_key_runs():
     r.delete("hot:l", "hot:h", "hot:z", "hot:c", "hot:s", "other")
 
 
+def exchange(data, want, timeout=5):
+    """Sends raw bytes on a fresh connection and reads until `want` arrived (or EOF / timeout)."""
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
+    s.sendall(data)
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    assert got == want, f"{data!r}: expected {want!r}, got {got!r}"
+
+
+def redis_parity():
+    """Replies checked byte for byte against redis-server 7.0."""
+    # Inline commands split as sdssplitargs does: escapes in double quotes, \' in single quotes.
+    exchange(b'ECHO "a\\x41b"\r\n', b"$3\r\naAb\r\n")
+    exchange(b'ECHO "tab\\there"\r\n', b"$8\r\ntab\there\r\n")
+    exchange(b"SET parity:q 'it\\'s'\r\nGET parity:q\r\n", b"+OK\r\n$4\r\nit's\r\n")
+    exchange(b'ECHO "\\n\\r\\t\\b\\a\\\\\\"\\q\\xff"\r\n', b'$9\r\n\n\r\t\x08\x07\\"q\xff\r\n')
+    exchange(b"ECHO 'a\\\\b\\n'\r\n", b"$6\r\na\\\\b\\n\r\n")
+    exchange(b'ECHO a"b c"\r\nPING\r\n', b"$4\r\nab c\r\n+PONG\r\n")
+    # Escaped lines mixed with multibulk and plain inline requests, in one write.
+    exchange(b'*1\r\n$4\r\nPING\r\nECHO "q\\x41"\r\nPING\nECHO "\\x42"\n*2\r\n$4\r\nECHO\r\n$1\r\nz\r\n',
+             b"+PONG\r\n$2\r\nqA\r\n+PONG\r\n$1\r\nB\r\n$1\r\nz\r\n")
+    closed = b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    for line in [b'ECHO "abc"def\r\nPING\r\n', b"ECHO 'abc'def\r\n", b'ECHO "abc\r\n', b"ECHO a'b c'd\r\n"]:
+        exchange(line, closed + b"")
+    # Protocol errors, worded as Redis words them.
+    exchange(b"*1\r\n$abc\r\n", b"-ERR Protocol error: invalid bulk length\r\n")
+    exchange(b"*1\r\n:1\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n")
+    exchange(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n*1\r\n", b"+PONG\r\n-ERR Protocol error: expected '$', got '*'\r\n")
+    exchange(b"*1\r\n$4\r\nPINGxx\r\n", b"+PONG\r\n")  # the two bytes after a bulk are not checked
+    # AUTH as the default user without a password configured: nopass, any password is accepted.
+    exchange(b"AUTH default whatever\r\n", b"+OK\r\n")
+    exchange(b"AUTH someone whatever\r\n", b"-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+    # SCAN cursors are read as strtoul does: a sign is allowed, -1 wraps; blanks and junk are not.
+    for cursor in [b"-1", b"-0", b"+1", b"01", b"18446744073709551615"]:
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        s.sendall(b"*2\r\n$4\r\nSCAN\r\n$%d\r\n%s\r\n" % (len(cursor), cursor))
+        assert s.recv(4096).startswith(b"*2\r\n"), cursor
+        s.close()
+    for cursor in [b"abc", b" 1", b"1.5", b"18446744073709551616", b"-", b"+"]:
+        expect_error(lambda: r.execute_command("SCAN", cursor), "invalid cursor")
+        expect_error(lambda: r.execute_command("HSCAN", "h", cursor), "invalid cursor")
+    exchange(b"HSCAN no-such-hash -1\r\n", b"*2\r\n$1\r\n0\r\n*0\r\n")
+    # CLIENT REPLY OFF / SKIP also drop the reply of a blocking pop, served later or timed out.
+    def blocked(setup, after, want, push=True):
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        s.sendall(setup)
+        time.sleep(0.2)
+        if push:
+            r.rpush("parity:bq", "x")
+        time.sleep(0.1)
+        s.sendall(after)
+        got = b""
+        while len(got) < len(want):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        assert got == want, f"{setup!r}: expected {want!r}, got {got!r}"
+    r.delete("parity:bq")
+    blocked(b"CLIENT REPLY OFF\r\nBLPOP parity:bq 0\r\n", b"CLIENT REPLY ON\r\nPING\r\n", b"+OK\r\n+PONG\r\n")
+    blocked(b"CLIENT REPLY SKIP\r\nBLPOP parity:bq 0\r\n", b"PING\r\n", b"+PONG\r\n")
+    blocked(b"CLIENT REPLY OFF\r\nBRPOP parity:none 0.05\r\nCLIENT REPLY ON\r\n", b"PING\r\n", b"+OK\r\n+PONG\r\n", push=False)
+    blocked(b"CLIENT REPLY SKIP\r\nBRPOP parity:none 0.05\r\nECHO a\r\n", b"PING\r\n", b"$1\r\na\r\n+PONG\r\n", push=False)
+    assert r.llen("parity:bq") == 0
+    r.delete("parity:q", "parity:bq")
+
+
 for name, test in [
     ("connection_and_server", connection_and_server),
     ("hot_key_runs", hot_key_runs),
@@ -544,6 +617,7 @@ for name, test in [
     ("pubsub", pubsub),
     ("expiry", expiry),
     ("wire", wire_robustness),
+    ("redis_parity", redis_parity),
 ]:
     test()
     print(f"{name}: ok", flush=True)

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 
 use super::commands::{self, Flow};
-use super::resp::{Out, ProtocolError, parse_request};
+use super::resp::{NEEDS_UNESCAPING, Out, ProtocolError, parse_inline_unescaped, parse_request};
 use super::{ClientInfo, Server};
 use crate::engine::PREFETCH_MAX;
 use crate::engine::keyspace::Blob;
@@ -136,7 +136,7 @@ async fn run(
                     return Ok(());
                 }
                 Step::ProtocolError(e) => {
-                    out.error(&format!("ERR {e}"));
+                    out.raw(&e.reply());
                     write_out(stream, &mut out).await?;
                     return Ok(());
                 }
@@ -210,6 +210,8 @@ pub(super) struct Scratch {
     batch: Vec<(usize, Range<usize>)>,
     arg_ranges: Vec<Range<usize>>,
     args: Vec<Bytes>,
+    /// The arguments of an inline request that needed unescaping (see [`Scratch::frame_ahead`]).
+    unescaped: Option<Vec<Bytes>>,
 }
 
 impl Scratch {
@@ -219,6 +221,7 @@ impl Scratch {
     fn frame_ahead(&mut self, buf: &[u8]) -> Result<(), ProtocolError> {
         self.batch.clear();
         self.arg_ranges.clear();
+        self.unescaped = None;
         let mut off = 0;
         while self.batch.len() < PREFETCH_MAX {
             match parse_request(&buf[off..], &mut self.ranges) {
@@ -229,6 +232,17 @@ impl Scratch {
                     off += n;
                 }
                 Ok(None) => break,
+                // An inline line with escapes: its arguments are copies, not ranges of the buffer.
+                // It makes a batch of its own (it has no ranges for `hot_run` and `keys`).
+                Err(e) if e == NEEDS_UNESCAPING => {
+                    if self.batch.is_empty()
+                        && let Some((n, args)) = parse_inline_unescaped(&buf[off..])?
+                    {
+                        self.unescaped = Some(args.into_iter().map(Bytes::from).collect());
+                        self.batch.push((n, 0..0));
+                    }
+                    break;
+                }
                 Err(e) if self.batch.is_empty() => return Err(e),
                 Err(_) => break,
             }
@@ -293,7 +307,7 @@ impl Scratch {
                 let start = *off;
                 *off += n;
                 let args = &self.arg_ranges[span.clone()];
-                let name = args.first()?;
+                let Some(name) = args.first() else { return Some(None) };
                 let k = commands::first_key_index(last, &buf[start + name.start..start + name.end], args.len());
                 Some(k.map(|k| &buf[start + args[k].start..start + args[k].end]))
             })
@@ -358,11 +372,15 @@ fn execute_buffered(
             i += 1;
             // Unexecuted requests stay in `rbuf` when this returns early; they are framed again.
             let frame = rbuf.split_to(consumed).freeze();
-            if span.is_empty() {
-                continue;
-            }
             scratch.args.clear();
-            scratch.args.extend(scratch.arg_ranges[span].iter().map(|r| frame.slice(r.clone())));
+            if span.is_empty() {
+                match scratch.unescaped.take() {
+                    Some(args) if !args.is_empty() => scratch.args.extend(args),
+                    _ => continue,
+                }
+            } else {
+                scratch.args.extend(scratch.arg_ranges[span].iter().map(|r| frame.slice(r.clone())));
+            }
             if since_pin >= REPIN_EVERY {
                 drop(pinned);
                 pinned = srv.engine.pin_time();
@@ -418,7 +436,8 @@ async fn write_out(stream: &mut TcpStream, out: &mut Out) -> std::io::Result<()>
 }
 
 /// Parks a blocked pop: retries it whenever one of its keys is pushed to, until it succeeds or times
-/// out. Returns false if the client went away meanwhile.
+/// out (its reply dropped if it blocked under CLIENT REPLY OFF or SKIP). Returns false if the client
+/// went away meanwhile.
 async fn wait_blocked(
     srv: &Arc<Server>,
     stream: &mut TcpStream,
@@ -426,6 +445,22 @@ async fn wait_blocked(
     rbuf: &mut BytesMut,
     out: &mut Out,
     block: commands::Blocked,
+) -> std::io::Result<bool> {
+    let mark = out.buf.len();
+    let served = wait_served(srv, stream, client, rbuf, out, &block).await;
+    if block.quiet {
+        out.buf.truncate(mark);
+    }
+    served
+}
+
+async fn wait_served(
+    srv: &Arc<Server>,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    rbuf: &mut BytesMut,
+    out: &mut Out,
+    block: &commands::Blocked,
 ) -> std::io::Result<bool> {
     let notify = Arc::new(Notify::new());
     let db = client.db;

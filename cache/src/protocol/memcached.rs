@@ -134,22 +134,30 @@ fn storage(srv: &Server, cmd: &str, w: &[&str], buf: &[u8], consumed: usize, out
         line(out, "ERROR");
         return Step::Done(consumed);
     }
-    let (Ok(flags), Some(exptime), Ok(len)) = (w[2].parse::<u32>(), exptime(w[3]), w[4].parse::<usize>()) else {
-        bad_format(out);
+    let noreply = w.len() == need + 1 && w[need] == "noreply";
+    // As in memcached, a bad key or number refuses the command line only: the data block that
+    // follows is read as the next command (and the error is not sent under noreply).
+    let (true, Ok(flags), Some(exptime), Ok(len)) =
+        (key_ok(w[1]), w[2].parse::<u32>(), exptime(w[3]), w[4].parse::<usize>())
+    else {
+        if !noreply {
+            bad_format(out);
+        }
         return Step::Done(consumed);
     };
     let cas = if is_cas {
         match w[5].parse::<u64>() {
             Ok(c) => Some(c),
             Err(_) => {
-                bad_format(out);
+                if !noreply {
+                    bad_format(out);
+                }
                 return Step::Done(consumed);
             }
         }
     } else {
         None
     };
-    let noreply = w.len() == need + 1 && w[need] == "noreply";
     if len > MAX_ITEM {
         line(out, "SERVER_ERROR object too large for cache");
         // The data block is swallowed only if it is already here; otherwise the connection is closed.
@@ -164,10 +172,6 @@ fn storage(srv: &Server, cmd: &str, w: &[&str], buf: &[u8], consumed: usize, out
         return Step::Close;
     }
     let total = consumed + len + 2;
-    if !key_ok(w[1]) {
-        bad_format(out);
-        return Step::Done(total);
-    }
     if srv.engine.ensure_memory().is_err() {
         line(out, "SERVER_ERROR out of memory storing object");
         return Step::Done(total);
@@ -234,8 +238,11 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             } else {
                 None
             };
+            // A bad key fails the whole command: the values found before it are not sent either.
+            let mark = out.len();
             for key in &w[first..] {
                 if !key_ok(key) {
+                    out.truncate(mark);
                     return bad_format(out);
                 }
                 let mut v = view(srv, key.as_bytes());
@@ -253,6 +260,12 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             if w.len() < 2 || w.len() > 3 + noreply as usize {
                 return line(out, "ERROR");
             }
+            if !key_ok(w[1]) {
+                if !noreply {
+                    bad_format(out);
+                }
+                return;
+            }
             let r = mc::delete(&mut view(srv, w[1].as_bytes()), w[1].as_bytes(), None);
             if !noreply {
                 line(out, if r == StoreResult::Stored { "DELETED" } else { "NOT_FOUND" });
@@ -262,8 +275,17 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             if w.len() < 3 {
                 return line(out, "ERROR");
             }
+            if !key_ok(w[1]) {
+                if !noreply {
+                    bad_format(out);
+                }
+                return;
+            }
             let Ok(delta) = w[2].parse::<u64>() else {
-                return line(out, "CLIENT_ERROR invalid numeric delta argument");
+                if !noreply {
+                    line(out, "CLIENT_ERROR invalid numeric delta argument");
+                }
+                return;
             };
             let r = mc::incr(&mut view(srv, w[1].as_bytes()), w[1].as_bytes(), delta, cmd == "decr");
             if noreply {
@@ -279,7 +301,12 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             if w.len() < 3 {
                 return line(out, "ERROR");
             }
-            let Some(e) = exptime(w[2]) else { return bad_format(out) };
+            let (true, Some(e)) = (key_ok(w[1]), exptime(w[2])) else {
+                if !noreply {
+                    bad_format(out);
+                }
+                return;
+            };
             let mut v = view(srv, w[1].as_bytes());
             let at = mc::exptime_to_ms(v.now, e);
             let found = mc::touch(&mut v, w[1].as_bytes(), at);
@@ -438,7 +465,9 @@ fn meta_get(srv: &Server, w: &[&str], out: &mut BytesMut) {
 }
 
 fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut BytesMut) -> Step {
-    if w.len() < 3 {
+    // A bad key refuses the line before the data length is read: the data block is then read as
+    // the next command, as memcached does.
+    if w.len() < 3 || !key_ok(w[1]) {
         line(out, "CLIENT_ERROR bad command line format");
         return Step::Done(consumed);
     }
@@ -479,10 +508,6 @@ fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut Byt
             }
         },
     };
-    if !key_ok(key) {
-        line(out, "CLIENT_ERROR bad command line format");
-        return Step::Done(total);
-    }
     if srv.engine.ensure_memory().is_err() {
         line(out, "SERVER_ERROR out of memory storing object");
         return Step::Done(total);

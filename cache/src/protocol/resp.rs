@@ -11,12 +11,37 @@ pub const MAX_MULTIBULK: usize = 1024 * 1024;
 pub const MAX_INLINE: usize = 64 * 1024;
 
 /// A framing error: the connection gets `-ERR Protocol error: …` and is closed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Protocol error: {0}")]
-pub struct ProtocolError(pub &'static str);
+pub struct ProtocolError(pub &'static str, pub Option<u8>);
+
+impl ProtocolError {
+    const fn new(msg: &'static str) -> Self {
+        ProtocolError(msg, None)
+    }
+
+    /// The error line Redis sends, `-ERR Protocol error: …\r\n` (an offending byte as is, CR and
+    /// LF as spaces, the way `addReplyErrorFormat` cleans them).
+    pub fn reply(&self) -> Vec<u8> {
+        let mut line = format!("-ERR Protocol error: {}", self.0).into_bytes();
+        if let Some(c) = self.1 {
+            line.extend_from_slice(b", got '");
+            line.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
+            line.push(b'\'');
+        }
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+}
+
+/// What the ranges-only inline splitter returns for a line with escapes or quotes it cannot express
+/// as ranges of the buffer; [`parse_inline_unescaped`] parses such a line.
+pub const NEEDS_UNESCAPING: ProtocolError = ProtocolError::new("inline request needs unescaping");
 
 /// Parses one request from the front of `buf`. `Ok(None)` means "need more bytes".
 /// On success returns the arguments as ranges into `buf` and the number of bytes consumed.
+/// An inline line whose arguments are not ranges of it (escapes, quotes inside a word) yields
+/// [`NEEDS_UNESCAPING`]: [`parse_inline_unescaped`] answers for it.
 pub fn parse_request(buf: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Result<Option<usize>, ProtocolError> {
     args.clear();
     if buf.is_empty() {
@@ -25,9 +50,9 @@ pub fn parse_request(buf: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Resu
     if buf[0] != b'*' {
         return parse_inline(buf, args);
     }
-    let Some((count, mut pos)) = read_int_line(buf, 1)? else { return Ok(None) };
+    let Some((count, mut pos)) = read_int_line::<false>(buf, 1)? else { return Ok(None) };
     if count > MAX_MULTIBULK as i64 {
-        return Err(ProtocolError("invalid multibulk length"));
+        return Err(ProtocolError::new("invalid multibulk length"));
     }
     if count <= 0 {
         return Ok(Some(pos));
@@ -37,27 +62,38 @@ pub fn parse_request(buf: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Resu
             return Ok(None);
         }
         if buf[pos] != b'$' {
-            return Err(ProtocolError("expected '$'"));
+            return not_a_bulk(buf, pos);
         }
-        let Some((len, after)) = read_int_line(buf, pos + 1)? else { return Ok(None) };
+        let Some((len, after)) = read_int_line::<true>(buf, pos + 1)? else { return Ok(None) };
         if len < 0 || len as usize > MAX_BULK_LEN {
-            return Err(ProtocolError("invalid bulk length"));
+            return Err(ProtocolError::new("invalid bulk length"));
         }
         let len = len as usize;
         if buf.len() < after + len + 2 {
             return Ok(None);
         }
-        if &buf[after + len..after + len + 2] != b"\r\n" {
-            return Err(ProtocolError("invalid bulk terminator"));
-        }
+        // Like Redis, the two bytes after the data are skipped unchecked.
         args.push(after..after + len);
         pos = after + len + 2;
     }
     Ok(Some(pos))
 }
 
-/// Reads a decimal integer terminated by CRLF starting at `start`.
-fn read_int_line(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
+/// A multibulk element that does not start with `$`: Redis reports it once the element's line is
+/// in (a CR and one more byte), naming the byte.
+#[cold]
+fn not_a_bulk(buf: &[u8], pos: usize) -> Result<Option<usize>, ProtocolError> {
+    match memchr::memchr(b'\r', &buf[pos..]) {
+        Some(cr) if pos + cr + 1 < buf.len() => Err(ProtocolError("expected '$'", Some(buf[pos]))),
+        Some(_) => Ok(None),
+        None if buf.len() - pos > MAX_INLINE => Err(ProtocolError::new("too big bulk count string")),
+        None => Ok(None),
+    }
+}
+
+/// Reads a decimal integer terminated by CRLF starting at `start` (a bulk length if `BULK`, else
+/// a multibulk count: they differ only in their error messages).
+fn read_int_line<const BULK: bool>(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
     // Counts and lengths are a few digits: read them up to the CRLF in one pass. Only what the
     // general path (`read_int_line_general`) accepts is taken here (no sign, no leading zero, at most 18 digits so no
     // overflow), with the same value; everything else, incomplete input included, goes there.
@@ -70,26 +106,32 @@ fn read_int_line(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, Proto
     if i > start && (i == start + 1 || buf[start] != b'0') && buf.get(i..i + 2) == Some(b"\r\n") {
         return Ok(Some((n, i + 2)));
     }
-    read_int_line_general(buf, start)
+    read_int_line_general::<BULK>(buf, start)
 }
 
-/// The whole rule for a count or length line: strict i64 up to CRLF; `None` while incomplete.
-fn read_int_line_general(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
-    let Some(nl) = memchr::memchr(b'\n', &buf[start.min(buf.len())..]) else {
-        if buf.len() - start > 32 {
-            return Err(ProtocolError("invalid multibulk length"));
+/// The whole rule for a count or length line, as Redis reads it: strict i64 up to the first CR,
+/// which must have one more byte after it (skipped unchecked); `None` while incomplete.
+fn read_int_line_general<const BULK: bool>(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
+    let (too_big, invalid) = if BULK {
+        ("too big bulk count string", "invalid bulk length")
+    } else {
+        ("too big mbulk count string", "invalid multibulk length")
+    };
+    let start = start.min(buf.len());
+    let Some(cr) = memchr::memchr(b'\r', &buf[start..]) else {
+        // Redis measures from the line's `*` or `$`.
+        if buf.len() - start + 1 > MAX_INLINE {
+            return Err(ProtocolError::new(too_big));
         }
         return Ok(None);
     };
-    let end = start + nl;
-    if end == start || buf[end - 1] != b'\r' {
-        return Err(ProtocolError("invalid multibulk length"));
+    let end = start + cr;
+    if end + 2 > buf.len() {
+        return Ok(None);
     }
-    let digits = &buf[start..end - 1];
-    let n = parse_i64(digits).ok_or(ProtocolError("invalid multibulk length"))?;
-    Ok(Some((n, end + 1)))
+    let n = parse_i64(&buf[start..end]).ok_or(ProtocolError::new(invalid))?;
+    Ok(Some((n, end + 2)))
 }
-
 /// Strict decimal i64 (no spaces, no '+', no leading zeros except "0").
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
@@ -110,56 +152,164 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-fn parse_inline(buf: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Result<Option<usize>, ProtocolError> {
+/// The inline request at the front of `buf`: where its line ends (CR LF or LF stripped) and how
+/// many bytes it takes; `None` while the line is incomplete.
+fn inline_line(buf: &[u8]) -> Result<Option<(usize, usize)>, ProtocolError> {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         if buf.len() > MAX_INLINE {
-            return Err(ProtocolError("too big inline request"));
+            return Err(ProtocolError::new("too big inline request"));
         }
         return Ok(None);
     };
     if nl > MAX_INLINE {
-        return Err(ProtocolError("too big inline request"));
+        return Err(ProtocolError::new("too big inline request"));
     }
     let line_end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
-    split_inline(&buf[..line_end], args)?;
-    Ok(Some(nl + 1))
+    Ok(Some((line_end, nl + 1)))
 }
 
-/// Splits an inline line into arguments. Quoted arguments (with escapes) are not representable as
-/// ranges, so they are rejected unless plain; telnet users type plain words.
+fn parse_inline(buf: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Result<Option<usize>, ProtocolError> {
+    let Some((line_end, used)) = inline_line(buf)? else { return Ok(None) };
+    split_inline(&buf[..line_end], args)?;
+    Ok(Some(used))
+}
+
+/// The arguments of an inline request, unescaped.
+pub type InlineArgs = Vec<Vec<u8>>;
+
+/// Parses the inline request at the front of `buf` with Redis's `sdssplitargs` rules, escapes
+/// included; for the lines [`parse_request`] refuses with [`NEEDS_UNESCAPING`]. Returns the bytes
+/// consumed and the arguments.
+pub fn parse_inline_unescaped(buf: &[u8]) -> Result<Option<(usize, InlineArgs)>, ProtocolError> {
+    let Some((line_end, used)) = inline_line(buf)? else { return Ok(None) };
+    Ok(Some((used, split_args(&buf[..line_end])?)))
+}
+
+/// C `isspace`: the blanks skipped between arguments, and what may follow a closing quote.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// What ends an unquoted word in `sdssplitargs` (fewer bytes than `isspace`).
+fn ends_word(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Splits a plain inline line into ranges of it: words, and quoted words without backslashes.
+/// Anything else (escapes, quotes inside a word, unbalanced quotes) is [`NEEDS_UNESCAPING`], for
+/// [`split_args`] to parse or reject.
 fn split_inline(line: &[u8], args: &mut Vec<std::ops::Range<usize>>) -> Result<(), ProtocolError> {
     let mut i = 0;
-    while i < line.len() {
-        while i < line.len() && line[i].is_ascii_whitespace() {
+    loop {
+        while i < line.len() && is_space(line[i]) {
             i += 1;
         }
         if i >= line.len() {
-            break;
+            return Ok(());
         }
         if line[i] == b'"' || line[i] == b'\'' {
             let quote = line[i];
             let start = i + 1;
-            let Some(close) = memchr::memchr(quote, &line[start..]) else {
-                return Err(ProtocolError("unbalanced quotes in request"));
-            };
+            let Some(close) = memchr::memchr(quote, &line[start..]) else { return Err(NEEDS_UNESCAPING) };
             let end = start + close;
-            if line[start..end].contains(&b'\\') {
-                return Err(ProtocolError("unbalanced quotes in request"));
+            i = end + 1;
+            if memchr::memchr(b'\\', &line[start..end]).is_some() || (i < line.len() && !is_space(line[i])) {
+                return Err(NEEDS_UNESCAPING);
             }
             args.push(start..end);
-            i = end + 1;
-            if i < line.len() && !line[i].is_ascii_whitespace() {
-                return Err(ProtocolError("unbalanced quotes in request"));
-            }
         } else {
             let start = i;
-            while i < line.len() && !line[i].is_ascii_whitespace() {
+            while i < line.len() && !ends_word(line[i]) {
+                if line[i] == b'"' || line[i] == b'\'' {
+                    return Err(NEEDS_UNESCAPING);
+                }
                 i += 1;
             }
             args.push(start..i);
         }
     }
-    Ok(())
+}
+
+/// Redis's `sdssplitargs`: words separated by blanks; a quote inside or at the start of a word
+/// opens a quoted part. In double quotes `\xHH`, `\n \r \t \b \a` and `\<any>` (that character)
+/// are escapes; in single quotes only `\'` is. A closing quote must be followed by a blank or the
+/// end of the line.
+pub fn split_args(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
+    const UNBALANCED: ProtocolError = ProtocolError::new("unbalanced quotes in request");
+    let at = |i: usize| line.get(i).copied();
+    let hex = |c: Option<u8>| c.and_then(|c| (c as char).to_digit(16)).map(|d| d as u8);
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while at(i).is_some_and(is_space) {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Ok(args);
+        }
+        let mut current = Vec::new();
+        let (mut in_double, mut in_single) = (false, false);
+        loop {
+            let c = at(i);
+            if in_double {
+                match c {
+                    None => return Err(UNBALANCED),
+                    Some(b'\\') if at(i + 1) == Some(b'x') && hex(at(i + 2)).is_some() && hex(at(i + 3)).is_some() => {
+                        current.push(hex(at(i + 2)).unwrap_or(0) * 16 + hex(at(i + 3)).unwrap_or(0));
+                        i += 3;
+                    }
+                    Some(b'\\') if i + 1 < line.len() => {
+                        i += 1;
+                        current.push(match line[i] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if at(i + 1).is_some_and(|n| !is_space(n)) {
+                            return Err(UNBALANCED);
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => current.push(c),
+                }
+            } else if in_single {
+                match c {
+                    None => return Err(UNBALANCED),
+                    Some(b'\\') if at(i + 1) == Some(b'\'') => {
+                        i += 1;
+                        current.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if at(i + 1).is_some_and(|n| !is_space(n)) {
+                            return Err(UNBALANCED);
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(c) => current.push(c),
+                }
+            } else {
+                match c {
+                    None => break,
+                    Some(c) if ends_word(c) => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'"') => in_double = true,
+                    Some(b'\'') => in_single = true,
+                    Some(c) => current.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(current);
+    }
 }
 
 /// Reply encoder writing straight into the connection's output buffer.

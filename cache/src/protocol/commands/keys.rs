@@ -274,11 +274,28 @@ pub fn scan_options(
     Ok((pattern, n as usize, ty))
 }
 
+/// A SCAN cursor, read as Redis 7.0 reads it (`strtoul`): an optional sign, then decimal digits;
+/// a negative cursor wraps (`-1` is 2^64 - 1) and an empty one is 0. Out of range, blanks or other
+/// bytes: "ERR invalid cursor".
 pub fn parse_cursor(arg: &[u8]) -> CacheResult<u64> {
-    std::str::from_utf8(arg)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or(CacheError::Other("ERR invalid cursor".into()))
+    let invalid = || CacheError::Other("ERR invalid cursor".into());
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        // strtoul read nothing: valid (0) only if there was nothing to read.
+        return if arg.is_empty() { Ok(0) } else { Err(invalid()) };
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(invalid());
+        }
+        n = n.checked_mul(10).and_then(|n| n.checked_add(u64::from(c - b'0'))).ok_or_else(invalid)?;
+    }
+    Ok(if neg { n.wrapping_neg() } else { n })
 }
 
 fn scan_cmd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
@@ -357,4 +374,26 @@ fn flushall(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     flush_shards(v.all_shards().map(|(_, s)| s), lazy);
     c.out.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    /// Cursors read as Redis 7.0's `strtoul` reads them.
+    #[test]
+    fn cursors_parse_like_strtoul() {
+        assert_eq!(parse_cursor(b"0").ok(), Some(0));
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert_eq!(parse_cursor(b"01").ok(), Some(1));
+        assert_eq!(parse_cursor(b"+7").ok(), Some(7));
+        assert_eq!(parse_cursor(b"-0").ok(), Some(0));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
+        for bad in
+            [&b"18446744073709551616"[..], b"-18446744073709551616", b" 1", b"1 ", b"1.5", b"abc", b"-", b"+", b"+-1"]
+        {
+            assert!(parse_cursor(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 }

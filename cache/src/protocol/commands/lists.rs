@@ -283,6 +283,11 @@ fn bpop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         return Ok(());
     }
     let timeout = if t == 0.0 { None } else { Some(Duration::from_secs_f64(t)) };
-    c.block = Some(Blocked { keys: keys.iter().map(|k| k.as_ref().into()).collect(), timeout, args: a.to_vec() });
+    c.block = Some(Blocked {
+        keys: keys.iter().map(|k| k.as_ref().into()).collect(),
+        timeout,
+        args: a.to_vec(),
+        quiet: false,
+    });
     Ok(())
 }

@@ -59,6 +59,9 @@ pub struct Blocked {
     pub keys: Vec<Blob>,
     pub timeout: Option<Duration>,
     pub args: Vec<Bytes>,
+    /// CLIENT REPLY OFF or SKIP was in force when it blocked: its eventual reply (the popped element
+    /// or the timeout's nil) is dropped too, as Redis does.
+    pub quiet: bool,
 }
 
 pub struct Ctx<'a> {
@@ -227,9 +230,12 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
     if skip {
         client.replies = Replies::On;
     }
-    let flow = dispatch_one(srv, client, out, args);
+    let mut flow = dispatch_one(srv, client, out, args);
     if skip || client.replies == Replies::Off {
         out.buf.truncate(mark);
+        if let Flow::Block(block) = &mut flow {
+            block.quiet = true;
+        }
     }
     flow
 }

@@ -97,6 +97,11 @@ fn try_auth(c: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> CacheResult<()
                 .into(),
         ));
     }
+    // Without a password the default user is `nopass`: any password logs it in, as in Redis.
+    if user == Some(&b"default"[..]) && !c.srv.auth.needed() {
+        c.client.authed = true;
+        return Ok(());
+    }
     if !c.srv.auth.check(user, pass) {
         return Err(CacheError::Other("WRONGPASS invalid username-password pair or user is disabled.".into()));
     }

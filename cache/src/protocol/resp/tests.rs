@@ -53,8 +53,10 @@ proptest! {
     ) {
         let line = [sign, &digits[..], end, &rest[..]].concat();
         let start = start.min(line.len());
-        let got = read_int_line(&line, start).map_err(|e| e.0);
-        prop_assert_eq!(got, read_int_line_general(&line, start).map_err(|e| e.0));
+        let got = read_int_line::<false>(&line, start);
+        prop_assert_eq!(got, read_int_line_general::<false>(&line, start));
+        let got = read_int_line::<true>(&line, start);
+        prop_assert_eq!(got, read_int_line_general::<true>(&line, start));
     }
 
     /// Integers encoded by the reply writer parse back with the request parser's integer reader.
@@ -79,6 +81,68 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Wherever the ranges-only inline splitter answers, `sdssplitargs` (`split_args`) gives the
+    /// same arguments; where it declines, `split_args` parses or rejects the line.
+    #[test]
+    fn inline_fast_path_agrees_with_split_args(
+        line in prop::collection::vec(prop::sample::select(b"ab \t\"'\\x4F\x0b\x0c\r".to_vec()), 0..24),
+    ) {
+        let mut ranges = Vec::new();
+        match split_inline(&line, &mut ranges) {
+            Ok(()) => {
+                let fast: Vec<Vec<u8>> = ranges.iter().map(|r| line[r.clone()].to_vec()).collect();
+                prop_assert_eq!(Ok(fast), split_args(&line));
+            }
+            Err(e) => prop_assert_eq!(e, NEEDS_UNESCAPING),
+        }
+    }
+}
+
+/// Inline lines as `parse_request` and then `parse_inline_unescaped` (the connection's fallback)
+/// read them.
+fn inline(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
+    let mut ranges = Vec::new();
+    match parse_request(line, &mut ranges) {
+        Ok(Some(_)) => Ok(ranges.iter().map(|r| line[r.clone()].to_vec()).collect()),
+        Err(e) if e == NEEDS_UNESCAPING => Ok(parse_inline_unescaped(line)?.expect("a complete line").1),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn words(w: &[&[u8]]) -> Vec<Vec<u8>> {
+    w.iter().map(|w| w.to_vec()).collect()
+}
+
+#[test]
+fn inline_escapes_follow_sdssplitargs() {
+    assert_eq!(inline(b"ECHO \"a\\x41b\"\r\n"), Ok(words(&[b"ECHO", b"aAb"])));
+    assert_eq!(inline(b"ECHO \"tab\\there\"\r\n"), Ok(words(&[b"ECHO", b"tab\there"])));
+    assert_eq!(inline(b"SET k 'it\\'s'\r\n"), Ok(words(&[b"SET", b"k", b"it's"])));
+    assert_eq!(inline(b"ECHO \"\\n\\r\\t\\b\\a\\\\\\\"\\q\"\n"), Ok(words(&[b"ECHO", b"\n\r\t\x08\x07\\\"q"])));
+    // `\x` without two hex digits is the letter x; hex escapes make any byte.
+    assert_eq!(inline(b"ECHO \"\\x4g\\xZZ\\x\"\n"), Ok(words(&[b"ECHO", b"x4gxZZx"])));
+    assert_eq!(inline(b"ECHO \"\\xff\\x00\"\n"), Ok(words(&[b"ECHO", b"\xff\x00"])));
+    // Single quotes keep backslashes, except before a quote.
+    assert_eq!(inline(b"ECHO 'a\\\\b\\n'\n"), Ok(words(&[b"ECHO", b"a\\\\b\\n"])));
+    // A quote inside a word opens a quoted part of it.
+    assert_eq!(inline(b"ECHO a\"b c\"\n"), Ok(words(&[b"ECHO", b"ab c"])));
+    assert_eq!(inline(b"ECHO \"\" ''\n"), Ok(words(&[b"ECHO", b"", b""])));
+    // Vertical tab and form feed are blanks between words, not word ends.
+    assert_eq!(inline(b"\x0bECHO x\x0cy \"q\"\x0b\n"), Ok(words(&[b"ECHO", b"x\x0cy", b"q"])));
+    let unbalanced = Err(ProtocolError("unbalanced quotes in request", None));
+    for line in [
+        &b"ECHO \"abc\"def\n"[..],
+        b"ECHO 'abc'def\n",
+        b"ECHO \"abc\n",
+        b"ECHO \"abc\\\n",
+        b"ECHO a'b c'd\n",
+        b"ECHO 'x'\"y\"\n",
+    ] {
+        assert_eq!(inline(line), unbalanced, "{}", String::from_utf8_lossy(line));
+    }
+}
+
 #[test]
 fn inline_commands() {
     let (cmds, _) = parse_all(b"SET k \"hello world\"\r\nGET k\n").unwrap();
@@ -95,7 +159,8 @@ fn malformed_frames_are_errors() {
     assert!(parse_all(b"*1\r\n$-5\r\n").is_err());
     assert!(parse_all(b"*abc\r\n").is_err());
     assert!(parse_all(b"*1\r\n$999999999999\r\n").is_err());
-    assert!(parse_all(b"*1\r\n$3\r\nGETXX").is_err());
+    // As in Redis, the two bytes after a bulk are skipped, not checked.
+    assert_eq!(parse_all(b"*1\r\n$3\r\nGETXX").unwrap().0, vec![vec![b"GET".to_vec()]]);
     // Leading zeros are refused in counts and lengths, as Redis does.
     assert!(parse_all(b"*01\r\n$3\r\nGET\r\n").is_err());
     assert!(parse_all(b"*1\r\n$03\r\nGET\r\n").is_err());
@@ -114,4 +179,33 @@ fn resp3_shapes() {
     o.map(1);
     o.double(1.5);
     assert_eq!(&o.buf[..], b"$-1\r\n*2\r\n$3\r\n1.5\r\n");
+}
+
+#[test]
+fn protocol_errors_read_as_redis_words_them() {
+    let reply = |wire: &[u8]| parse_all(wire).map(|_| ()).map_err(|e| String::from_utf8(e.reply()).unwrap());
+    let err = |s: &str| Err(format!("-ERR Protocol error: {s}\r\n"));
+    assert_eq!(reply(b"*abc\r\n"), err("invalid multibulk length"));
+    assert_eq!(reply(b"*1\r\n$-5\r\n"), err("invalid bulk length"));
+    assert_eq!(reply(b"*1\r\n$abc\r\n"), err("invalid bulk length"));
+    assert_eq!(reply(b"*1\r\n$04\r\nPING\r\n"), err("invalid bulk length"));
+    assert_eq!(reply(b"*1\r\n$536870913\r\n"), err("invalid bulk length"));
+    assert_eq!(reply(b"*1\r\n:1\r\n"), err("expected '$', got ':'"));
+    assert_eq!(reply(b"*2\r\n$3\r\nGET\r\n*1\r\n"), err("expected '$', got '*'"));
+    // CR and LF are shown as spaces, as Redis's error replies do.
+    assert_eq!(reply(b"*1\r\n\r\n"), err("expected '$', got ' '"));
+    // Not a `$`, but the line is not complete yet: Redis waits for it.
+    assert_eq!(reply(b"*1\r\n:1"), Ok(()));
+    // Long count lines are waited for up to the inline limit.
+    assert_eq!(reply(&[&b"*"[..], &[b'1'; 40]].concat()), Ok(()));
+    let mut long = b"*".to_vec();
+    long.resize(MAX_INLINE + 2, b'1');
+    assert_eq!(reply(&long), err("too big mbulk count string"));
+    let mut long = b"*1\r\n$".to_vec();
+    long.resize(MAX_INLINE + 8, b'1');
+    assert_eq!(reply(&long), err("too big bulk count string"));
+    assert_eq!(reply(&[b'x'; MAX_INLINE + 1]), err("too big inline request"));
+    // parse_request declines lines with escapes; the connection then parses them with
+    // parse_inline_unescaped.
+    assert_eq!(parse_all(b"ECHO \"a\\x41\"\n"), Err(NEEDS_UNESCAPING));
 }
