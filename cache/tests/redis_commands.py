@@ -247,6 +247,13 @@ def sets():
     assert r.srandmember("s3") is not None
     assert len(set(r.srandmember("s3", 10))) == 10
     assert len(r.srandmember("s3", -200)) == 200
+    # The count whose negation overflows is refused (before the key is looked up), and so are
+    # HRANDFIELD WITHVALUES counts whose reply length would (redis-server 7.0's texts).
+    whole = "value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+    expect_error(lambda: r.srandmember("s3", -9223372036854775808), whole)
+    expect_error(lambda: r.execute_command("HRANDFIELD", "nohash", -9223372036854775808), whole)
+    expect_error(lambda: r.execute_command("HRANDFIELD", "nohash", -4611686018427387904, "WITHVALUES"),
+                 "value is out of range")
     assert len(set(r.sscan_iter("s3"))) == 100
 
 

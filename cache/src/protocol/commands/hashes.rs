@@ -203,11 +203,15 @@ fn hscan(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
 }
 
 fn hrandfield(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let count = if a.len() >= 3 { Some(random_count(&a[2])?) } else { None };
     let withvalues = a.len() == 4 && super::eq(&a[3], "withvalues");
     if a.len() > 4 || (a.len() == 4 && !withvalues) {
         return Err(CacheError::Syntax);
     }
-    let count = if a.len() >= 3 { Some(int(&a[2])?) } else { None };
+    // Twice as many replies as picks: Redis bounds the count so that cannot overflow.
+    if withvalues && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
+        return Err(CacheError::Other("ERR value is out of range".into()));
+    }
     let h = v.hash(&a[1], false)?;
     let Some(h) = h else {
         if count.is_some() {
@@ -238,6 +242,16 @@ fn hrandfield(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()>
         }
     }
     Ok(())
+}
+
+/// The count of SRANDMEMBER/HRANDFIELD: any i64 but the one whose negation overflows.
+pub fn random_count(arg: &[u8]) -> CacheResult<i64> {
+    match int(arg)? {
+        i64::MIN => Err(CacheError::Other(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807".into(),
+        )),
+        n => Ok(n),
+    }
 }
 
 /// SRANDMEMBER/HRANDFIELD semantics: no count → one; positive → distinct up to len; negative → |n|

@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 
-use super::hashes::random_indexes;
+use super::hashes::{random_count, random_indexes};
 use super::keys::{parse_cursor, scan_options};
-use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, int, keyed};
+use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, keyed};
 use crate::engine::keyspace::{Blob, Set};
 use crate::engine::{CacheError, CacheResult, Value, View, glob, scan};
 
@@ -189,7 +189,7 @@ fn srandmember(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()
     if a.len() > 3 {
         return Err(CacheError::Syntax);
     }
-    let n = if a.len() == 3 { Some(int(&a[2])?) } else { None };
+    let n = if a.len() == 3 { Some(random_count(&a[2])?) } else { None };
     let Some(s) = v.set(&a[1], false)? else {
         if n.is_some() {
             c.out.array(0)
