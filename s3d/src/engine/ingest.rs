@@ -16,6 +16,8 @@ use crate::store::BlobId;
 use crate::store::meta::BodyRecord;
 
 /// A body in or out of the engine.
+/// A request or object body. An item error of kind `InvalidData` means the body failed an integrity
+/// check its sender declared (the request's payload hash); any other, that it ended early or broke.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
 /// How long a body may stall between two chunks before the request fails with RequestTimeout.
@@ -201,7 +203,10 @@ impl Engine {
             let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| {
                 tracing::debug!(error = %e, "request body failed");
-                EngineError::IncompleteBody
+                match e.kind() {
+                    io::ErrorKind::InvalidData => EngineError::PayloadHashMismatch,
+                    _ => EngineError::IncompleteBody,
+                }
             })?;
             size += chunk.len() as u64;
             if size > limit {

@@ -114,6 +114,10 @@ pub enum EngineError {
     MalformedXml,
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
     IncompleteBody,
+    /// The body failed the integrity check its sender declared for it (a [`ByteStream`] item of kind
+    /// `InvalidData`: SigV4's `x-amz-content-sha256`).
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    PayloadHashMismatch,
     #[error("Your socket connection to the server was not read from or written to within the timeout period.")]
     RequestTimeout,
     #[error("The storage class you specified is not valid")]

@@ -43,8 +43,19 @@ pub fn range(r: Option<dto::Range>) -> Option<RangeSpec> {
 
 pub fn body_in(body: Option<StreamingBlob>) -> ByteStream {
     match body {
-        Some(b) => Box::pin(b.map(|r| r.map_err(io::Error::other))),
+        Some(b) => Box::pin(b.map(|r| r.map_err(body_error))),
         None => Box::pin(futures::stream::empty()),
+    }
+}
+
+/// s3s checks a body against its `x-amz-content-sha256` as it streams and fails it with an error
+/// type it does not export: recognised by its text (s3s is pinned), it becomes the `InvalidData`
+/// the engine reports as a payload hash mismatch.
+fn body_error(e: s3s::StdError) -> io::Error {
+    if e.to_string().contains("Sha256Mismatch") {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    } else {
+        io::Error::other(e)
     }
 }
 

@@ -6,6 +6,9 @@ use crate::engine::EngineError;
 use crate::engine::sse::SseError;
 use crate::engine::sse::kms::KmsError;
 
+/// S3's code for a body whose SHA-256 is not the request's `x-amz-content-sha256`.
+pub const PAYLOAD_HASH_MISMATCH: &str = "XAmzContentSHA256Mismatch";
+
 pub fn to_s3(err: EngineError) -> S3Error {
     use EngineError as E;
     use S3ErrorCode as C;
@@ -69,6 +72,7 @@ pub fn to_s3(err: EngineError) -> S3Error {
         E::InvalidPartOrder => (C::InvalidPartOrder, 400),
         E::MalformedXml => (C::MalformedXML, 400),
         E::IncompleteBody => (C::IncompleteBody, 400),
+        E::PayloadHashMismatch => (C::Custom(PAYLOAD_HASH_MISMATCH.into()), 400),
         E::RequestTimeout => (C::RequestTimeout, 400),
         E::InvalidStorageClass => (C::InvalidStorageClass, 400),
         E::InvalidPartNumber => (C::Custom("InvalidPartNumber".into()), 416),

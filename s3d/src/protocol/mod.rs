@@ -1,9 +1,11 @@
 //! S3 REST wire layer: s3s does routing, DTOs, XML and SigV4 (header, presigned, aws-chunked, POST
 //! policy); this module plugs our engine, credentials and host names into it and adds what s3s leaves
-//! to us: a bound on requests in flight, and S3's `<Resource>`/`<RequestId>` in every error body.
+//! to us: a bound on requests in flight, an idle timeout on request bodies, and S3's
+//! `<Resource>`/`<RequestId>` in every error body.
 
 mod acl;
 mod auth;
+mod body_watch;
 mod buckets;
 mod convert;
 mod errors;
@@ -113,7 +115,9 @@ async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
             .await;
         }
     };
-    let mut response = next.run(req).await;
+    let watch = body_watch::Watch::default();
+    let req = watch.wrap(req);
+    let mut response = watch.correct(next.run(req).await);
     drop(permit);
     if let Some(order) = response.headers_mut().remove(versions::ORDER_HEADER) {
         return versions::interleave(response, &order).await;

@@ -416,18 +416,9 @@ def check_status(fz, resp, what, allow_500=False):
         fz.fail(f"{what}: server error {resp!r}")
 
 
-def http_garbage_cases(addr, host, signed_template, known_500_on_short_body=False):
-    """See _http_garbage_cases. `known_500_on_short_body`: a known bug (s3d) is tolerated: a request
-    whose body ends (the client half-closes) before its Content-Length is answered 500 InternalError
-    instead of 400 IncompleteBody. Only cases that half-close may get it; it is counted, not failed."""
-
-    def check(fz, r, what):
-        if known_500_on_short_body and r.status == 500 and b"InternalError" in r.body:
-            fz.answer("KNOWN BUG: 500 for a body cut short")
-            return
-        check_status(fz, r, what)
-
-    return _http_garbage_cases(addr, host, signed_template, check)
+def http_garbage_cases(addr, host, signed_template):
+    """See _http_garbage_cases."""
+    return _http_garbage_cases(addr, host, signed_template, check_status)
 
 
 def build_request(method, target, headers, body=b"", version="HTTP/1.1"):
