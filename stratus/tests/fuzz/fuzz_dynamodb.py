@@ -8,23 +8,16 @@ import sys
 import time
 import uuid
 
-import boto3
-from botocore.config import Config
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 import fuzzlib  # noqa: E402
 from fuzzlib import HUGE_NUMBERS, junk_bytes, junk_text, mutate  # noqa: E402
 
 opts = fuzzlib.args(__doc__, lambda p: (p.add_argument("addr"), p.add_argument("data_dir")))
-HOST = opts.addr
-ADDR = (HOST.split(":")[0], int(HOST.split(":")[1]))
-KEY, SECRET = fuzzlib.read_credentials(opts.data_dir)
+HOST, ADDR, KEY, SECRET = fuzzlib.http_target(opts)
 TABLE = "fuzz"
 
-client = boto3.client(
-    "dynamodb", endpoint_url=f"http://{HOST}", region_name="us-east-1", aws_access_key_id=KEY,
-    aws_secret_access_key=SECRET,
-    config=Config(retries={"max_attempts": 1}, connect_timeout=fuzzlib.LIMIT, read_timeout=fuzzlib.LIMIT))
+client = fuzzlib.aws_client("dynamodb", HOST, KEY, SECRET)
 
 try:
     client.create_table(

@@ -13,18 +13,14 @@ import sys
 import time
 import urllib.parse
 
-import boto3
-from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fuzzlib  # noqa: E402
 from fuzzlib import HUGE_NUMBERS, junk_bytes, junk_text, mutate  # noqa: E402
 
 opts = fuzzlib.args(__doc__, lambda p: (p.add_argument("addr"), p.add_argument("nbd"), p.add_argument("data_dir")))
-HOST = opts.addr
-ADDR = (HOST.split(":")[0], int(HOST.split(":")[1]))
 NBD = (opts.nbd.split(":")[0], int(opts.nbd.split(":")[1]))
-KEY, SECRET = fuzzlib.read_credentials(opts.data_dir)
+HOST, ADDR, KEY, SECRET = fuzzlib.http_target(opts)
 
 NBDMAGIC, IHAVEOPT, REPLY_MAGIC = 0x4E42444D41474943, 0x49484156454F5054, 0x3E889045565A9
 REQUEST_MAGIC, SIMPLE_MAGIC, STRUCTURED_MAGIC = 0x25609513, 0x67446698, 0x668E33EF
@@ -33,10 +29,7 @@ OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_INFO, OPT_GO, OPT_STRUCTURED, OPT_LIST
 CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH, CMD_TRIM, CMD_CACHE, CMD_ZEROES, CMD_BLOCK_STATUS = range(8)
 MAX_PAYLOAD = 32 << 20
 
-ec2 = boto3.client(
-    "ec2", endpoint_url=f"http://{HOST}", region_name="us-east-1", aws_access_key_id=KEY,
-    aws_secret_access_key=SECRET,
-    config=Config(retries={"max_attempts": 1}, connect_timeout=fuzzlib.LIMIT, read_timeout=fuzzlib.LIMIT))
+ec2 = fuzzlib.aws_client("ec2", HOST, KEY, SECRET)
 # A fast volume, so that the performance model does not pace the fuzzing: 3000+ IOPS, 1000 MiB/s.
 VOLUME = ec2.create_volume(AvailabilityZone="us-east-1a", Size=32, VolumeType="gp3", Iops=16000,
                            Throughput=1000)["VolumeId"]

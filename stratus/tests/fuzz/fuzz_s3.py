@@ -13,24 +13,16 @@ import sys
 import urllib.parse
 import uuid
 
-import boto3
-from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fuzzlib  # noqa: E402
 from fuzzlib import HUGE_NUMBERS, junk_bytes, junk_text, mutate  # noqa: E402
 
 opts = fuzzlib.args(__doc__, lambda p: (p.add_argument("addr"), p.add_argument("data_dir")))
-HOST = opts.addr
-ADDR = (HOST.split(":")[0], int(HOST.split(":")[1]))
-KEY, SECRET = fuzzlib.read_credentials(opts.data_dir)
+HOST, ADDR, KEY, SECRET = fuzzlib.http_target(opts)
 BUCKET = "fuzz"
 
-s3 = boto3.client(
-    "s3", endpoint_url=f"http://{HOST}", region_name="us-east-1", aws_access_key_id=KEY,
-    aws_secret_access_key=SECRET,
-    config=Config(retries={"max_attempts": 1}, connect_timeout=fuzzlib.LIMIT, read_timeout=fuzzlib.LIMIT,
-                  s3={"addressing_style": "path"}))
+s3 = fuzzlib.aws_client("s3", HOST, KEY, SECRET, s3={"addressing_style": "path"})
 try:
     s3.create_bucket(Bucket=BUCKET)
 except s3.exceptions.BucketAlreadyOwnedByYou:

@@ -661,6 +661,23 @@ def _http_garbage_cases(addr, host, signed_template, check_shut):
     ]
 
 
+def http_target(opts):
+    """An HTTP daemon under test: its `host:port`, (host, port) and the root user's key pair."""
+    host, port = opts.addr.rsplit(":", 1)
+    return opts.addr, (host, int(port)), *read_credentials(opts.data_dir)
+
+
+def aws_client(service, host, key, secret, **config):
+    """A boto3 client for `service` at `host` that neither retries nor waits past LIMIT."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service, endpoint_url=f"http://{host}", region_name="us-east-1", aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=LIMIT, read_timeout=LIMIT, **config))
+
+
 def read_credentials(data_dir):
     import tomllib
 
