@@ -611,6 +611,104 @@ def redis_parity():
     r.delete("parity:q", "parity:bq")
 
 
+def differential_regressions():
+    """Divergences a differential fuzz against redis-server 7.0.15 found: each reply here is the
+    one redis-server gives, byte for byte, for the same sequence."""
+
+    def session(steps, hello3=False):
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        buf = b""
+
+        def call(*args):
+            nonlocal buf
+            s.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+            while True:
+                time.sleep(0)
+                chunk = s.recv(65536)
+                buf += chunk
+                if not chunk or buf.endswith(b"\r\n"):
+                    # Replies here are short: one recv normally holds the whole reply.
+                    out, buf = buf, b""
+                    return out
+
+        call(b"SELECT", b"9")
+        call(b"FLUSHDB")
+        if hello3:
+            call(b"HELLO", b"3")
+        for args, want in steps:
+            got = call(*[a.encode() if isinstance(a, str) else a for a in args])
+            assert want(got) if callable(want) else got == want, f"{args}: expected {want!r}, got {got!r}"
+        call(b"FLUSHDB")
+        s.close()
+
+    wrongtype = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    session([
+        # A missing source is nil / 0 whatever type the destination holds.
+        (["SET", "str", "x"], b"+OK\r\n"),
+        (["RPOPLPUSH", "nolist", "str"], b"$-1\r\n"),
+        (["LMOVE", "nolist", "str", "LEFT", "RIGHT"], b"$-1\r\n"),
+        (["SMOVE", "noset", "str", "m"], b":0\r\n"),
+        (["RPUSH", "l", "a"], b":1\r\n"),
+        (["RPOPLPUSH", "l", "str"], wrongtype),
+        (["LLEN", "l"], b":1\r\n"),
+        # LINDEX / LSET look the key up before reading the index.
+        (["LINDEX", "nolist", "x"], b"$-1\r\n"),
+        (["LSET", "nolist", "1.5", "a"], b"-ERR no such key\r\n"),
+        (["LINDEX", "str", "x"], wrongtype),
+        # BLPOP: WRONGTYPE only for keys before the first non-empty list; huge timeouts are "negative".
+        (["BLPOP", "l", "str", "0"], b"*2\r\n$1\r\nl\r\n$1\r\na\r\n"),
+        (["BLPOP", "l", "inf"], b"-ERR timeout is negative\r\n"),
+        (["BLPOP", "l", "1e400"], b"-ERR timeout is negative\r\n"),
+        # Pop counts: any non-count is "out of range, must be positive".
+        (["LPOP", "l", "abc"], b"-ERR value is out of range, must be positive\r\n"),
+        (["SPOP", "s", "-0"], b"-ERR value is out of range, must be positive\r\n"),
+        (["ZPOPMIN", "z", "-1"], b"-ERR value is out of range, must be positive\r\n"),
+        # SET / GETEX: option conflicts before the expire value, the value before GET / the key.
+        (["SET", "k", "v", "PXAT", "0", "KEEPTTL"], b"-ERR syntax error\r\n"),
+        (["SET", "k", "v", "NX", "EXAT", "0", "XX"], b"-ERR syntax error\r\n"),
+        (["SET", "k", "v", "GET", "PX", "0", "PX", "100000"], b"$-1\r\n"),
+        (["PTTL", "k"], lambda got: got.startswith(b":") and 90000 < int(got[1:]) <= 100000),
+        (["SET", "str", "v", "EX", "0", "GET"], b"-ERR invalid expire time in 'set' command\r\n"),
+        (["GETEX", "missing", "EX", "abc"], b"$-1\r\n"),
+        (["GETEX", "missing", "PX", "-9223372036854775808"], b"$-1\r\n"),
+        (["GETEX", "k", "EXAT", "0", "EX"], b"-ERR syntax error\r\n"),
+        (["EXPIRE", "k", "10", "Bogus"], b"-ERR Unsupported option Bogus\r\n"),
+        # LT on a key without TTL (an infinite one) always sets it, even to i64::MAX ms.
+        (["PEXPIREAT", "str", "9223372036854775807", "LT"], b":1\r\n"),
+        (["PEXPIRETIME", "str"], b":9223372036854775807\r\n"),
+        # Float parsing as strtod: hex is read, out-of-range literals are refused.
+        (["ZADD", "z", "0x10", "m"], b":1\r\n"),
+        (["ZSCORE", "z", "m"], b"$2\r\n16\r\n"),
+        (["ZADD", "z", "1e400", "m"], b"-ERR value is not a valid float\r\n"),
+        (["INCRBYFLOAT", "f", "0x10"], b"$2\r\n16\r\n"),
+        (["HINCRBYFLOAT", "h", "f", "+inf"], b"-ERR value is NaN or Infinity\r\n"),
+        (["SADD", "s", "a"], b":1\r\n"),
+        (["INCRBYFLOAT", "s", " 1"], wrongtype),
+        (["SET", "big", "-4611686018427387904"], b"+OK\r\n"),
+        (["INCRBYFLOAT", "big", "0.1"], b"$20\r\n-4611686018427387904\r\n"),
+        (["SETRANGE", "s", "9223372036854775807", "x"], wrongtype),
+        (["SETRANGE", "missing", "9223372036854775807", ""], b":0\r\n"),
+        # Scores print as %.17g; -0 stays -0.
+        (["ZADD", "z", "INCR", "0.1", "a"], b"$19\r\n0.10000000000000001\r\n"),
+        (["ZINCRBY", "z", "-0", "b"], b"$2\r\n-0\r\n"),
+        (["ZSCORE", "z", "b"], b"$1\r\n0\r\n"),  # (stored as 0, as in a listpack)
+        (["ZRANGE", "z", "0", "0", "WITHSCORES"], b"*2\r\n$1\r\nb\r\n$1\r\n0\r\n"),
+        # ZRANGE: ranges are parsed before the key is looked up or a negative offset empties it.
+        (["ZRANGEBYSCORE", "nozset", "abc", "2", "LIMIT", "-1", "1"], b"-ERR min or max is not a float\r\n"),
+        (["ZRANGEBYLEX", "nozset", "a", "[", "LIMIT", "-1", "2"], b"-ERR min or max not valid string range item\r\n"),
+        (["ZRANGEBYSCORE", "str", "0", "1", "LIMIT", "-1", "1"], wrongtype),
+        (["ZRANGE", "z", "0", "-1", "LIMIT", "10", "-1"], b"*3\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nm\r\n"),
+        (["ZRANGE", "z", "0", "-1", "LIMIT", "0", "1"],
+         b"-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"),
+        (["ZRANGE", "z", "0", "-1", "REV", "REV"], b"-ERR syntax error\r\n"),
+    ])
+    session([
+        (["ZADD", "z", "0.1", "a", "-0", "b"], b":2\r\n"),
+        (["ZSCORE", "z", "a"], b",0.10000000000000001\r\n"),
+        (["ZPOPMIN", "z"], b"*2\r\n$1\r\nb\r\n,0\r\n"),
+    ], hello3=True)
+
+
 for name, test in [
     ("connection_and_server", connection_and_server),
     ("hot_key_runs", hot_key_runs),
@@ -625,6 +723,7 @@ for name, test in [
     ("expiry", expiry),
     ("wire", wire_robustness),
     ("redis_parity", redis_parity),
+    ("differential_regressions", differential_regressions),
 ]:
     test()
     print(f"{name}: ok", flush=True)

@@ -105,10 +105,15 @@ pub fn store(
     let keep_data = matches!(mode, Mode::Append | Mode::Prepend);
     let existing =
         get(view, key).map(|i| (i.flags, i.cas, if keep_data { i.data.to_vec() } else { Vec::new() }, i.expire_at));
+    // With a CAS (checked against memcached 1.6): a missing item is stored by add, NOT_STORED
+    // for append/prepend and NOT_FOUND otherwise; an existing one is NOT_STORED by add and
+    // EXISTS for any other mode when the CAS differs.
     if let Some(want) = cas {
-        match &existing {
-            None => return (StoreResult::NotFound, 0),
-            Some((_, have, _, _)) if *have != want => return (StoreResult::Exists, 0),
+        match (&existing, mode) {
+            (None, Mode::Add) | (Some(_), Mode::Add) => {}
+            (None, Mode::Append | Mode::Prepend) => return (StoreResult::NotStored, 0),
+            (None, _) => return (StoreResult::NotFound, 0),
+            (Some((_, have, _, _)), _) if *have != want => return (StoreResult::Exists, 0),
             _ => {}
         }
     }
@@ -135,16 +140,41 @@ pub enum IncrResult {
     NonNumeric,
 }
 
-/// incr/decr: unsigned 64-bit, incr wraps, decr stops at 0. Keeps flags and expiry.
+/// A counter as memcached's `safe_strtoull` reads it: leading whitespace, an optional sign
+/// (`-` only for zero), digits, then the end or whitespace (whatever follows is ignored).
+fn parse_counter(data: &[u8]) -> Option<u64> {
+    let s = data.trim_ascii_start();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || digits.get(n).is_some_and(|b| !b.is_ascii_whitespace()) {
+        return None;
+    }
+    let v: u64 = std::str::from_utf8(&digits[..n]).ok()?.parse().ok()?;
+    if neg && v != 0 { None } else { Some(v) }
+}
+
+/// incr/decr: unsigned 64-bit, incr wraps, decr stops at 0. Keeps flags and expiry. Like
+/// memcached, a result no longer than the old value is written over it, padded with spaces
+/// (100 decr 95 reads back as "5  ").
 pub fn incr(view: &mut View<'_>, key: &[u8], delta: u64, decr: bool) -> IncrResult {
-    let Some((flags, data, exp)) = get(view, key).map(|i| (i.flags, i.data.to_vec(), i.expire_at)) else {
+    let Some((flags, old_len, cur, exp)) =
+        get(view, key).map(|i| (i.flags, i.data.len(), parse_counter(i.data), i.expire_at))
+    else {
         return IncrResult::NotFound;
     };
-    let Some(cur) = std::str::from_utf8(&data).ok().and_then(|s| s.trim_end().parse::<u64>().ok()) else {
+    let Some(cur) = cur else {
         return IncrResult::NonNumeric;
     };
     let next = if decr { cur.saturating_sub(delta) } else { cur.wrapping_add(delta) };
-    let (blob, cas) = encode(flags, next.to_string().as_bytes());
+    let mut text = next.to_string().into_bytes();
+    if text.len() < old_len {
+        text.resize(old_len, b' ');
+    }
+    let (blob, cas) = encode(flags, &text);
     view.insert(key, Value::Str(blob.into()), exp);
     IncrResult::Value(next, cas)
 }
@@ -156,4 +186,29 @@ pub fn delete(view: &mut View<'_>, key: &[u8], cas: Option<u64>) -> StoreResult 
     }
     view.remove(key);
     StoreResult::Stored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_counter;
+
+    #[test]
+    fn counters_parse_as_memcached_strtoull() {
+        for (text, want) in [
+            (&b"5"[..], Some(5)),
+            (b" 5", Some(5)),
+            (b"5  ", Some(5)),
+            (b"5 x", Some(5)),
+            (b"+5", Some(5)),
+            (b"-0", Some(0)),
+            (b"-5", None),
+            (b"12a", None),
+            (b"", None),
+            (b" ", None),
+            (b"18446744073709551615", Some(u64::MAX)),
+            (b"18446744073709551616", None),
+        ] {
+            assert_eq!(parse_counter(text), want, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
 }

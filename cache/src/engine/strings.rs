@@ -34,19 +34,64 @@ pub fn parse_float(s: &[u8]) -> Option<f64> {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
         "-inf" | "-infinity" => f64::NEG_INFINITY,
         _ => {
-            if lower.contains("inf") || lower.contains("nan") || lower.starts_with("0x") {
+            if lower.contains("inf") || lower.contains("nan") {
                 return None;
             }
-            t.parse::<f64>().ok()?
+            let unsigned = lower.trim_start_matches(['+', '-']);
+            if let Some(hex) = unsigned.strip_prefix("0x")
+                && lower.len() - unsigned.len() <= 1
+            {
+                // strtod reads C99 hex floats too (Redis accepts `ZADD z 0x10 m`).
+                let v = parse_hex_float(hex)?;
+                return v.is_finite().then_some(if lower.starts_with('-') { -v } else { v });
+            }
+            let v = t.parse::<f64>().ok()?;
+            // strtod's ERANGE, which Redis refuses: a finite literal beyond f64, or a nonzero one
+            // that underflows to zero.
+            let mantissa = unsigned.split('e').next().unwrap_or("");
+            if v.is_infinite() || (v == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))) {
+                return None;
+            }
+            v
         }
     };
     if v.is_nan() { None } else { Some(v) }
+}
+
+/// The digits of a C99 hex float after `0x`: `h[.h][p±d]` with at least one hex digit.
+fn parse_hex_float(s: &str) -> Option<f64> {
+    let (digits, exp) = match s.split_once('p') {
+        Some((d, e)) => (d, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int_part, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int_part.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let (mut m, mut shift) = (0u128, exp);
+    for (i, c) in int_part.chars().chain(frac.chars()).enumerate() {
+        let d = c.to_digit(16)? as u128;
+        if m >> 120 == 0 {
+            m = m * 16 + d;
+            if i >= int_part.len() {
+                shift -= 4;
+            }
+        } else if i < int_part.len() {
+            shift += 4;
+        }
+    }
+    Some(if m == 0 { 0.0 } else { m as f64 * 2f64.powi(shift) })
 }
 
 /// INCRBYFLOAT's output. Redis computes in `long double` and prints 17 significant digits in fixed
 /// point, so 0.1 + 0.2 prints as 0.3; in f64 we get the same text by rounding to 15 significant
 /// digits (all an f64 holds reliably) and printing the shortest fixed-point form.
 pub fn format_long_double(v: f64) -> String {
+    // An integral result is exact in f64 (and in long double): print every digit, as `%.17Lf`
+    // does, rather than rounding 2^62 to 4611686018427390000.
+    if v == v.trunc() && v.abs() < 1.8446744073709552e19 {
+        return (v as i128).to_string();
+    }
     let rounded: f64 = format!("{v:.14e}").parse().unwrap_or(v);
     let s = format!("{rounded}");
     if s == "-0" { "0".into() } else { s }
@@ -74,12 +119,14 @@ pub fn incr_by(view: &mut View<'_>, key: &[u8], delta: i64) -> CacheResult<i64> 
     Ok(next)
 }
 
-/// INCRBYFLOAT: returns the new value as text.
-pub fn incr_by_float(view: &mut View<'_>, key: &[u8], delta: f64) -> CacheResult<String> {
+/// INCRBYFLOAT: returns the new value as text. As in Redis, the key's type and current value are
+/// checked before the increment is parsed.
+pub fn incr_by_float(view: &mut View<'_>, key: &[u8], delta: &[u8]) -> CacheResult<String> {
     let current = match string_value(view, key)? {
         None => 0.0,
         Some(s) => parse_float(s).ok_or(CacheError::NotFloat)?,
     };
+    let delta = parse_float(delta).ok_or(CacheError::NotFloat)?;
     let next = current + delta;
     if !next.is_finite() {
         return Err(CacheError::NanOrInfinity);
@@ -111,13 +158,15 @@ pub fn append(view: &mut View<'_>, key: &[u8], tail: &[u8]) -> CacheResult<usize
 
 /// SETRANGE: returns the new length.
 pub fn set_range(view: &mut View<'_>, key: &[u8], offset: usize, data: &[u8]) -> CacheResult<usize> {
-    if offset + data.len() > MAX_STRING {
-        return Err(CacheError::StringTooLong);
-    }
+    // As Redis: the type, then an empty `data` (a no-op), and only then the size limit.
+    let too_long = offset.saturating_add(data.len()) > MAX_STRING;
     match string_value(view, key)? {
         None => {
             if data.is_empty() {
                 return Ok(0);
+            }
+            if too_long {
+                return Err(CacheError::StringTooLong);
             }
             let mut v = vec![0u8; offset];
             v.extend_from_slice(data);
@@ -128,6 +177,9 @@ pub fn set_range(view: &mut View<'_>, key: &[u8], offset: usize, data: &[u8]) ->
         Some(s) => {
             if data.is_empty() {
                 return Ok(s.len());
+            }
+            if too_long {
+                return Err(CacheError::StringTooLong);
             }
             let mut v = std::mem::take(s).into_vec();
             if v.len() < offset + data.len() {
@@ -195,9 +247,24 @@ mod tests {
         for t in ["", "-", "+", "1 ", "--1", "1-"] {
             assert_eq!(parse_float(t.as_bytes()), None, "{t:?}");
         }
+        // As strtod (redis-server 7.0 checked): C99 hex floats are read; literals out of f64's
+        // range are refused rather than becoming inf or 0.
+        for (t, want) in
+            [("0x10", 16.0), ("-0x10", -16.0), ("0X1A", 26.0), ("0x1p3", 8.0), ("0x.8", 0.5), ("1e-320", 1e-320)]
+        {
+            assert_eq!(parse_float(t.as_bytes()), Some(want), "{t}");
+        }
+        for t in ["0x", "0xg", "1e400", "-1e400", "1e-400", "0x1p", "+-0x1"] {
+            assert_eq!(parse_float(t.as_bytes()), None, "{t:?}");
+        }
         assert_eq!(format_long_double(10.5), "10.5");
         assert_eq!(format_long_double(3.0), "3");
         assert_eq!(format_long_double(5.0e3), "5000");
+        // Large integral results keep all their digits (redis-server 7.0: INCRBYFLOAT of
+        // -4611686018427387904 by 0.1 prints -4611686018427387904).
+        assert_eq!(format_long_double(-4611686018427387904.0), "-4611686018427387904");
+        assert_eq!(format_long_double(-9223372036854775808.0), "-9223372036854775808");
+        assert_eq!(format_long_double(-0.0), "0");
         assert_eq!(format_long_double(0.1 + 0.2), "0.3");
         assert_eq!(format_long_double(1e20), "100000000000000000000");
         assert_eq!(normalise_range(0, -1, 5), Some((0, 4)));

@@ -76,6 +76,18 @@ fn exptime(word: &str) -> Option<i64> {
     word.parse::<i32>().ok().map(i64::from)
 }
 
+/// The error for a bad touch / gat / flush_all exptime: memcached words a non-number as
+/// `invalid exptime argument`; an out-of-range number (which memcached would wrap) is refused
+/// as a bad command line.
+fn bad_exptime(out: &mut BytesMut, word: &str) {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        bad_format(out)
+    } else {
+        line(out, "CLIENT_ERROR invalid exptime argument")
+    }
+}
+
 fn line(out: &mut BytesMut, s: &str) {
     out.put_slice(s.as_bytes());
     out.put_slice(b"\r\n");
@@ -168,8 +180,9 @@ fn storage(srv: &Server, cmd: &str, w: &[&str], buf: &[u8], consumed: usize, out
     }
     let data = &buf[consumed..consumed + len];
     if &buf[consumed + len..consumed + len + 2] != b"\r\n" {
+        // memcached drops the len + 2 bytes it read and goes on with what follows.
         line(out, "CLIENT_ERROR bad data chunk");
-        return Step::Close;
+        return Step::Done(consumed + len + 2);
     }
     let total = consumed + len + 2;
     if srv.engine.ensure_memory().is_err() {
@@ -226,14 +239,15 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
         "get" | "gets" | "gat" | "gats" => {
             let touch = cmd.starts_with("gat");
             let first = if touch { 2 } else { 1 };
-            if w.len() <= first {
+            // (memcached answers a gat without keys with a bare END)
+            if w.len() <= 1 || (!touch && w.len() <= first) {
                 line(out, "ERROR");
                 return;
             }
             let exptime = if touch {
                 match exptime(w[1]) {
                     Some(e) => Some(e),
-                    None => return bad_format(out),
+                    None => return bad_exptime(out, w[1]),
                 }
             } else {
                 None
@@ -246,12 +260,14 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
                     return bad_format(out);
                 }
                 let mut v = view(srv, key.as_bytes());
-                if let Some(e) = exptime {
-                    let at = mc::exptime_to_ms(v.now, e);
-                    mc::touch(&mut v, key.as_bytes(), at);
-                }
+                // gat returns the item it found, then sets the new exptime (a past one expires it
+                // only for later reads, as in memcached).
                 if let Some(item) = mc::get(&mut v, key.as_bytes()) {
                     write_value(out, key, &item, cmd == "gets" || cmd == "gats");
+                    if let Some(e) = exptime {
+                        let at = mc::exptime_to_ms(v.now, e);
+                        mc::touch(&mut v, key.as_bytes(), at);
+                    }
                 }
             }
             line(out, "END");
@@ -259,6 +275,10 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
         "delete" => {
             if w.len() < 2 || w.len() > 3 + noreply as usize {
                 return line(out, "ERROR");
+            }
+            // Only the legacy `delete <key> 0` takes an argument.
+            if w.len() == 3 + noreply as usize && w[2] != "0" {
+                return line(out, "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
             }
             if !key_ok(w[1]) {
                 if !noreply {
@@ -303,7 +323,7 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
             }
             let (true, Some(e)) = (key_ok(w[1]), exptime(w[2])) else {
                 if !noreply {
-                    bad_format(out);
+                    if key_ok(w[1]) { bad_exptime(out, w[2]) } else { bad_format(out) }
                 }
                 return;
             };
@@ -319,7 +339,7 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
                 None => 0,
                 Some(d) => match exptime(d) {
                     Some(delay) => delay,
-                    None => return bad_format(out),
+                    None => return bad_exptime(out, d),
                 },
             };
             let mut v = srv.engine.lock_db(MEMCACHED_DB);
@@ -346,11 +366,16 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
         "stats" => stats(srv, out),
         "version" => line(out, &format!("VERSION {VERSION}")),
         "verbosity" => {
+            if w.len() < 2 {
+                return line(out, "ERROR");
+            }
             if !noreply {
-                line(out, "OK");
+                line(out, if w[1].parse::<u32>().is_ok() { "OK" } else { "CLIENT_ERROR bad command line format" });
             }
         }
         "mn" => line(out, "MN"),
+        // (memcached reads a keyless mg / md / ma as an unknown command)
+        "mg" | "md" | "ma" if w.len() < 2 => line(out, "ERROR"),
         "mg" => meta_get(srv, w, out),
         "md" => meta_delete(srv, w, out),
         "ma" => meta_arithmetic(srv, w, out),
@@ -408,11 +433,22 @@ impl<'a> MetaFlags<'a> {
     }
     /// The flags echoed back on every response (opaque and key).
     fn echo(&self, key: &str, out: &mut String) {
-        if let Some(o) = self.token('O') {
-            out.push_str(&format!(" O{o}"));
-        }
-        if self.has('k') {
-            out.push_str(&format!(" k{key}"));
+        self.returned(key, out, |_| None);
+    }
+    /// Return flags in the order they were asked for (as memcached): opaque and key always,
+    /// the others as `value` gives them.
+    fn returned(&self, key: &str, out: &mut String, mut value: impl FnMut(char) -> Option<String>) {
+        for (c, token) in &self.flags {
+            match c {
+                'O' => out.push_str(&format!(" O{token}")),
+                'k' => out.push_str(&format!(" k{key}")),
+                c => {
+                    if let Some(v) = value(*c) {
+                        out.push(' ');
+                        out.push_str(&v);
+                    }
+                }
+            }
         }
     }
 }
@@ -430,6 +466,11 @@ fn meta_get(srv: &Server, w: &[&str], out: &mut BytesMut) {
     let Ok(touch) = f.num::<i64>('T') else { return line(out, "CLIENT_ERROR bad token in command line format") };
     let mut v = view(srv, key.as_bytes());
     let now = v.now;
+    // memcached 1.6 applies the flags in request order: a `t` before the `T` reports the TTL the
+    // item had before this request touched it.
+    let pos = |c: char| f.flags.iter().position(|(g, _)| *g == c);
+    let t_before_touch = touch.is_some() && pos('t') < pos('T');
+    let old_expire = if t_before_touch { mc::get(&mut v, key.as_bytes()).map(|i| i.expire_at) } else { None };
     if let Some(t) = touch {
         let at = mc::exptime_to_ms(now, t);
         mc::touch(&mut v, key.as_bytes(), at);
@@ -442,19 +483,14 @@ fn meta_get(srv: &Server, w: &[&str], out: &mut BytesMut) {
         }
         return;
     };
-    // Return flags come back in the order they were asked for.
     let mut flags = String::new();
-    for (c, token) in &f.flags {
-        match c {
-            'f' => flags.push_str(&format!(" f{}", item.flags)),
-            'c' => flags.push_str(&format!(" c{}", item.cas)),
-            't' => flags.push_str(&format!(" t{}", ttl_left(item.expire_at, now))),
-            's' => flags.push_str(&format!(" s{}", item.data.len())),
-            'k' => flags.push_str(&format!(" k{key}")),
-            'O' => flags.push_str(&format!(" O{token}")),
-            _ => {}
-        }
-    }
+    f.returned(key, &mut flags, |c| match c {
+        'f' => Some(format!("f{}", item.flags)),
+        'c' => Some(format!("c{}", item.cas)),
+        't' => Some(format!("t{}", ttl_left(old_expire.unwrap_or(item.expire_at), now))),
+        's' => Some(format!("s{}", item.data.len())),
+        _ => None,
+    });
     if f.has('v') {
         line(out, &format!("VA {}{flags}", item.data.len()));
         out.put_slice(item.data);
@@ -472,7 +508,7 @@ fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut Byt
         return Step::Done(consumed);
     }
     let Ok(len) = w[2].parse::<usize>() else {
-        line(out, "CLIENT_ERROR bad data chunk");
+        line(out, "CLIENT_ERROR bad command line format");
         return Step::Done(consumed);
     };
     if len > MAX_ITEM {
@@ -483,8 +519,9 @@ fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut Byt
         return Step::More;
     }
     if &buf[consumed + len..consumed + len + 2] != b"\r\n" {
+        // memcached drops the len + 2 bytes it read and goes on with what follows.
         line(out, "CLIENT_ERROR bad data chunk");
-        return Step::Close;
+        return Step::Done(consumed + len + 2);
     }
     let data = &buf[consumed..consumed + len];
     let total = consumed + len + 2;
@@ -503,7 +540,7 @@ fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut Byt
             "P" => Mode::Prepend,
             "R" => Mode::Replace,
             _ => {
-                line(out, "CLIENT_ERROR invalid mode for ms STORE");
+                line(out, "CLIENT_ERROR invalid mode for ms M token");
                 return Step::Done(total);
             }
         },
@@ -525,11 +562,9 @@ fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut Byt
     if f.has('q') && r == StoreResult::Stored {
         return Step::Done(total);
     }
+    // (memcached returns c0 when nothing was stored)
     let mut s = word.to_string();
-    if f.has('c') && r == StoreResult::Stored {
-        s.push_str(&format!(" c{new_cas}"));
-    }
-    f.echo(key, &mut s);
+    f.returned(key, &mut s, |c| (c == 'c').then(|| format!("c{new_cas}")));
     line(out, &s);
     Step::Done(total)
 }
@@ -567,6 +602,8 @@ fn meta_arithmetic(srv: &Server, w: &[&str], out: &mut BytesMut) {
     let mut v = view(srv, key.as_bytes());
     let now = v.now;
     let mut r = mc::incr(&mut v, key.as_bytes(), delta.unwrap_or(1), decr);
+    // memcached answers a created (autovivified) counter even under q.
+    let vivified = matches!(r, IncrResult::NotFound) && autoviv.is_some();
     if matches!(r, IncrResult::NotFound)
         && let Some(ttl) = autoviv
     {
@@ -592,17 +629,15 @@ fn meta_arithmetic(srv: &Server, w: &[&str], out: &mut BytesMut) {
         }
         IncrResult::NonNumeric => line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value"),
         IncrResult::Value(n, cas) => {
-            if f.has('q') {
+            if f.has('q') && !vivified {
                 return;
             }
             let mut flags = String::new();
-            if f.has('t') {
-                flags.push_str(&format!(" t{}", ttl_left(exp, now)));
-            }
-            if f.has('c') {
-                flags.push_str(&format!(" c{cas}"));
-            }
-            f.echo(key, &mut flags);
+            f.returned(key, &mut flags, |c| match c {
+                't' => Some(format!("t{}", ttl_left(exp, now))),
+                'c' => Some(format!("c{cas}")),
+                _ => None,
+            });
             if f.has('v') {
                 let s = n.to_string();
                 line(out, &format!("VA {}{flags}", s.len()));

@@ -413,17 +413,30 @@ impl Out {
     }
 }
 
-/// Formats a double the way Redis 7 prints scores: shortest round-trip, `inf`/`-inf`, integers
-/// without a fraction.
+/// Formats a double the way Redis 7.0 prints scores: C's `%.17g` (so 0.1 is
+/// `0.10000000000000001` and -0 is `-0`), with `inf`/`-inf` spelled out.
 pub fn format_double(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if v == v.trunc() && v.abs() < 1e17 {
-        return format!("{}", v as i64);
+        // Integral and at most 17 digits: `%.17g` prints it exactly, without a fraction.
+        return if v == 0.0 && v.is_sign_negative() { "-0".into() } else { format!("{}", v as i64) };
     }
-    let s = format!("{v}");
-    if s.len() > 24 { format!("{v:e}").replace("e", "e+").replace("e+-", "e-") } else { s }
+    // 17 significant digits, as `%.17e` would round them; `%g` then picks the notation from
+    // the exponent and drops trailing zeros.
+    let sci = format!("{v:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
+    let trim = |s: &str| -> String {
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
+    };
+    if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.unsigned_abs())
+    } else {
+        trim(&format!("{v:.*}", (16 - exp) as usize))
+    }
 }
 
 #[cfg(test)]

@@ -163,6 +163,9 @@ fn hincrby(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
 
 fn hincrbyfloat(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let d = float(&a[3])?;
+    if !d.is_finite() {
+        return Err(CacheError::Other("ERR value is NaN or Infinity".into()));
+    }
     let h = hash_for_write(v, &a[1])?;
     let cur = match h.get(a[2].as_ref()) {
         None => 0.0,

@@ -108,7 +108,7 @@ fn expire(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
             "xx" => xx = true,
             "gt" => gt = true,
             "lt" => lt = true,
-            other => return Err(CacheError::Other(format!("ERR Unsupported option {other}"))),
+            _ => return Err(CacheError::Other(format!("ERR Unsupported option {}", text(opt)))),
         }
     }
     if nx && (xx || gt || lt) {
@@ -125,9 +125,15 @@ fn expire(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         c.propagate = Some(vec![]);
         return Ok(());
     };
-    // A key without TTL counts as an infinite TTL for GT/LT.
-    let cur = if current == 0 { i64::MAX } else { current as i64 };
-    if (nx && current != 0) || (xx && current == 0) || (gt && at <= cur) || (lt && at >= cur) {
+    // A key without TTL counts as an infinite TTL for GT/LT: GT always fails on it and LT always
+    // succeeds (even for a time of i64::MAX ms, as in Redis).
+    let cur = current as i64;
+    let persistent = current == 0;
+    if (nx && !persistent)
+        || (xx && persistent)
+        || (gt && (persistent || at <= cur))
+        || (lt && !persistent && at >= cur)
+    {
         c.out.int(0);
         c.propagate = Some(vec![]);
         return Ok(());

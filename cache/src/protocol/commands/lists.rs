@@ -121,16 +121,21 @@ fn index_of(len: usize, i: i64) -> Option<usize> {
     (i >= 0 && (i as usize) < len).then_some(i as usize)
 }
 
+// LINDEX and LSET look the key up (nil / "no such key", WRONGTYPE) before parsing the index, as Redis.
 fn lindex(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let Some(l) = v.list(&a[1], false)? else {
+        c.out.null();
+        return Ok(());
+    };
     let i = int(&a[2])?;
-    let item = v.list(&a[1], false)?.and_then(|l| index_of(l.len(), i).and_then(|i| l.get(i)));
+    let item = index_of(l.len(), i).and_then(|i| l.get(i));
     c.out.opt_bulk(item.map(|b| &b[..]));
     Ok(())
 }
 
 fn lset(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
-    let i = int(&a[2])?;
     let l = v.list(&a[1], true)?.ok_or(CacheError::NoSuchKey)?;
+    let i = int(&a[2])?;
     let i = index_of(l.len(), i).ok_or(CacheError::IndexOutOfRange)?;
     l[i] = a[3].as_ref().into();
     c.out.ok();
@@ -212,12 +217,14 @@ fn move_item(
     from_left: bool,
     to_left: bool,
 ) -> CacheResult<()> {
-    // Type-check the destination before popping, so a WRONGTYPE loses nothing.
-    v.list(dst, false)?;
-    let Some(l) = v.list(src, true)? else {
+    // As Redis: a missing source is nil whatever the destination holds; otherwise the destination
+    // is type-checked before popping, so a WRONGTYPE loses nothing.
+    if v.list(src, true)?.is_none() {
         c.out.null();
         return Ok(());
-    };
+    }
+    v.list(dst, false)?;
+    let l = v.list(src, true)?.expect("checked above");
     let item = if from_left { l.pop_front() } else { l.pop_back() }.expect("lists are never empty");
     v.drop_if_empty(src);
     if v.list(dst, true)?.is_none() {
@@ -255,18 +262,19 @@ fn lmove(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
 /// BLPOP/BRPOP: pops from the first non-empty list, else blocks (inside MULTI: replies nil at once).
 fn bpop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let left = eq(&a[0], "blpop");
-    let t = crate::engine::strings::parse_float(&a[a.len() - 1]).ok_or(CacheError::BadTimeout)?;
-    if t < 0.0 {
+    let arg = &a[a.len() - 1];
+    let t = crate::engine::strings::parse_float(arg)
+        // Redis reads the timeout as a long double: a literal beyond f64 (1e400) is just huge.
+        .or_else(|| std::str::from_utf8(arg).ok()?.parse::<f64>().ok().filter(|t| t.is_infinite()))
+        .ok_or(CacheError::BadTimeout)?;
+    // Redis 7.0 takes ceil(t * 1000) as a long long: beyond its range (inf included) the cast comes
+    // out negative, so huge timeouts are "negative" too, while -0.0001 rounds up to 0 (forever).
+    let ms = (t * 1000.0).ceil();
+    if !(0.0..9.223_372_036_854_775e18).contains(&ms) {
         return Err(CacheError::Other("ERR timeout is negative".into()));
     }
-    if !t.is_finite() || t > 1e12 {
-        return Err(CacheError::BadTimeout);
-    }
     let keys = &a[1..a.len() - 1];
-    for k in keys {
-        // WRONGTYPE on any key is reported before blocking, as Redis does.
-        v.list(k, false)?;
-    }
+    // In key order, as Redis: WRONGTYPE only for a key before the first non-empty list.
     for k in keys {
         if let Some(l) = v.list(k, true)? {
             let item = if left { l.pop_front() } else { l.pop_back() }.expect("lists are never empty");
@@ -282,7 +290,7 @@ fn bpop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         c.out.null_array();
         return Ok(());
     }
-    let timeout = if t == 0.0 { None } else { Some(Duration::from_secs_f64(t)) };
+    let timeout = if ms == 0.0 { None } else { Some(Duration::from_millis(ms.min(1e15) as u64)) };
     c.block = Some(Blocked {
         keys: keys.iter().map(|k| k.as_ref().into()).collect(),
         timeout,

@@ -482,11 +482,12 @@ pub fn text(arg: &[u8]) -> String {
     lossy(arg)
 }
 
-/// Non-negative count argument ("value is out of range, must be positive" below zero).
+/// Non-negative count argument of LPOP/RPOP/SPOP/ZPOPMIN/ZPOPMAX: Redis's
+/// `getPositiveLongFromObjectOrReply` says "value is out of range, must be positive" both below
+/// zero and for a non-integer.
 pub fn count(arg: &[u8]) -> CacheResult<usize> {
-    let n = int(arg)?;
-    if n < 0 {
-        return Err(CacheError::NotPositive);
+    match crate::engine::strings::parse_int(arg) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err(CacheError::NotPositive),
     }
-    Ok(n as usize)
 }

@@ -140,6 +140,11 @@ fn combine_store(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<
 }
 
 fn smove(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    // As Redis: a missing source is 0 whatever the destination holds.
+    if v.set(&a[1], false)?.is_none() {
+        c.out.int(0);
+        return Ok(());
+    }
     v.set(&a[2], false)?;
     let moved = match v.set(&a[1], true)? {
         None => false,

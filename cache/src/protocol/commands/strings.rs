@@ -39,13 +39,24 @@ fn get(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     Ok(())
 }
 
-/// Expiry options shared by SET and GETEX.
+/// Expiry options shared by SET and GETEX. An expire option keeps its argument's index: the
+/// number is only checked after parsing (and, for GETEX, after the key lookup), as Redis does.
 #[derive(Clone, Copy, PartialEq)]
 enum Ttl {
     None,
-    At(u64),
     Keep,
     Persist,
+    Expire { unit_ms: i64, absolute: bool, arg: usize },
+}
+
+impl Ttl {
+    /// The absolute Unix ms an `Expire` option stands for (`None` for the other options).
+    fn resolve(self, now: u64, a: &[Bytes]) -> CacheResult<Option<u64>> {
+        match self {
+            Ttl::Expire { unit_ms, absolute, arg } => Ok(Some(expire_at(now, int(&a[arg])?, unit_ms, absolute)?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Converts `n` seconds / milliseconds (relative or absolute) into absolute Unix ms.
@@ -58,8 +69,10 @@ pub fn expire_at(now: u64, n: i64, unit_ms: i64, absolute: bool) -> CacheResult<
     Ok(at as u64)
 }
 
-fn parse_ttl_option(now: u64, a: &[Bytes], i: &mut usize, ttl: &mut Ttl) -> CacheResult<bool> {
-    let unit = if eq(&a[*i], "ex") {
+/// EX / PX / EXAT / PXAT at `a[*i]`. As in Redis, the same option may repeat (the last one wins)
+/// but two different ones, or one with KEEPTTL / PERSIST, are a syntax error.
+fn parse_ttl_option(a: &[Bytes], i: &mut usize, ttl: &mut Ttl) -> CacheResult<bool> {
+    let (unit_ms, absolute) = if eq(&a[*i], "ex") {
         (1000, false)
     } else if eq(&a[*i], "px") {
         (1, false)
@@ -70,11 +83,11 @@ fn parse_ttl_option(now: u64, a: &[Bytes], i: &mut usize, ttl: &mut Ttl) -> Cach
     } else {
         return Ok(false);
     };
-    if *ttl != Ttl::None || *i + 1 >= a.len() {
+    let same_kind = matches!(*ttl, Ttl::Expire { unit_ms: u, absolute: ab, .. } if u == unit_ms && ab == absolute);
+    if (*ttl != Ttl::None && !same_kind) || *i + 1 >= a.len() {
         return Err(CacheError::Syntax);
     }
-    let n = int(&a[*i + 1])?;
-    *ttl = Ttl::At(expire_at(now, n, unit.0, unit.1)?);
+    *ttl = Ttl::Expire { unit_ms, absolute, arg: *i + 1 };
     *i += 1;
     Ok(true)
 }
@@ -94,13 +107,14 @@ fn set(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
             xx = true;
         } else if eq(&a[i], "get") {
             get = true;
-        } else if eq(&a[i], "keepttl") && ttl == Ttl::None {
+        } else if eq(&a[i], "keepttl") && matches!(ttl, Ttl::None | Ttl::Keep) {
             ttl = Ttl::Keep;
-        } else if !parse_ttl_option(v.now, a, &mut i, &mut ttl)? {
+        } else if !parse_ttl_option(a, &mut i, &mut ttl)? {
             return Err(CacheError::Syntax);
         }
         i += 1;
     }
+    let at = ttl.resolve(v.now, a)?;
     let key = &a[1];
     let old: Option<Option<Box<[u8]>>> = if get { Some(v.string(key)?.map(Box::from)) } else { None };
     let exists = match &old {
@@ -116,9 +130,9 @@ fn set(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         return Ok(());
     }
     let value = Value::Str(a[2].as_ref().into());
-    match ttl {
-        Ttl::Keep => v.replace_value(key, value),
-        Ttl::At(at) => {
+    match (ttl, at) {
+        (Ttl::Keep, _) => v.replace_value(key, value),
+        (_, Some(at)) => {
             v.insert(key, value, at);
             c.propagate = Some(vec![vec![a[0].clone(), key.clone(), a[2].clone()], pxat_line(key, at)]);
         }
@@ -161,9 +175,9 @@ fn getex(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let mut ttl = Ttl::None;
     let mut i = 2;
     while i < a.len() {
-        if eq(&a[i], "persist") && ttl == Ttl::None {
+        if eq(&a[i], "persist") && matches!(ttl, Ttl::None | Ttl::Persist) {
             ttl = Ttl::Persist;
-        } else if !parse_ttl_option(v.now, a, &mut i, &mut ttl)? {
+        } else if !parse_ttl_option(a, &mut i, &mut ttl)? {
             return Err(CacheError::Syntax);
         }
         i += 1;
@@ -171,12 +185,13 @@ fn getex(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let val: Option<Box<[u8]>> = v.string(&a[1])?.map(Box::from);
     c.propagate = Some(vec![]);
     if val.is_some() {
-        match ttl {
-            Ttl::At(at) => {
+        // Redis checks the expire time only once it has found the key (a missing one is nil).
+        match (ttl, ttl.resolve(v.now, a)?) {
+            (_, Some(at)) => {
                 v.set_expire(&a[1], at);
                 c.propagate = Some(vec![pxat_line(&a[1], at)]);
             }
-            Ttl::Persist => {
+            (Ttl::Persist, _) => {
                 v.set_expire(&a[1], 0);
                 c.propagate = Some(vec![vec![Bytes::from_static(b"PERSIST"), a[1].clone()]]);
             }
@@ -263,8 +278,7 @@ fn decrby(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
 }
 
 fn incrbyfloat(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
-    let d = super::float(&a[2])?;
-    let text = s::incr_by_float(v, &a[1], d)?;
+    let text = s::incr_by_float(v, &a[1], &a[2])?;
     // Replayed as a SET of the result, so rounding cannot drift (KEEPTTL keeps any TTL).
     c.propagate = Some(vec![vec![
         Bytes::from_static(b"SET"),

@@ -42,6 +42,12 @@ fn zset_for_write<'v>(v: &'v mut View<'_>, key: &[u8]) -> CacheResult<&'v mut ZS
     Ok(v.zset(key, true)?.expect("created above"))
 }
 
+/// The score kept for a member: Redis 7.0 replies ZINCRBY / ZADD INCR with a computed -0, but its
+/// (listpack) sorted sets store it as 0, which ZSCORE and ZRANGE then show.
+fn stored_score(s: f64) -> f64 {
+    if s == 0.0 { 0.0 } else { s }
+}
+
 fn zadd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, false);
     let mut i = 2;
@@ -114,11 +120,11 @@ fn zadd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         }
         match found {
             Some((idx, c)) => {
-                z.set_score_at(idx, new);
+                z.set_score_at(idx, stored_score(new));
                 changed += (c != new) as i64;
             }
             None => {
-                z.insert_new(&member, new);
+                z.insert_new(&member, stored_score(new));
                 added += 1;
             }
         }
@@ -139,11 +145,12 @@ fn zadd(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
 fn zincrby(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let d = float(&a[2])?;
     let z = zset_for_write(v, &a[1])?;
-    let new = z.score(&a[3]).unwrap_or(0.0) + d;
+    // A new member's score is the increment itself (so -0 stays -0, as in Redis).
+    let new = z.score(&a[3]).map_or(d, |s| s + d);
     if new.is_nan() {
         return Err(CacheError::Other("ERR resulting score is not a number (NaN)".into()));
     }
-    z.insert(&a[3], new);
+    z.insert(&a[3], stored_score(new));
     c.out.double(new);
     Ok(())
 }
@@ -268,14 +275,15 @@ fn zrange(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
             by = By::Score;
         } else if generic && eq(&a[i], "bylex") && by == By::Rank {
             by = By::Lex;
-        } else if generic && eq(&a[i], "rev") {
+        } else if generic && eq(&a[i], "rev") && !rev {
             rev = true;
         } else {
             return Err(CacheError::Syntax);
         }
         i += 1;
     }
-    if limit.is_some() && by == By::Rank {
+    // As Redis: only a LIMIT count other than -1 is refused for a rank range.
+    if by == By::Rank && matches!(limit, Some((_, n)) if n != -1) {
         return Err(CacheError::Other(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX".into(),
         ));
@@ -285,13 +293,11 @@ fn zrange(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     }
     // With REV, BYSCORE/BYLEX take (max, min).
     let (lo, hi) = if rev && by != By::Rank { (&a[3], &a[2]) } else { (&a[2], &a[3]) };
+    // A negative offset selects nothing, but (as in Redis) only once the range and the key's type
+    // have been checked.
     let (offset, cnt) = match limit {
-        None => (0, None),
-        Some((o, _)) if o < 0 => {
-            write_pairs(c, &[], withscores);
-            return Ok(());
-        }
-        Some((o, n)) => (o as usize, if n < 0 { None } else { Some(n as usize) }),
+        None => (Some(0), None),
+        Some((o, n)) => ((o >= 0).then_some(o as usize), if n < 0 { None } else { Some(n as usize) }),
     };
     let items = match by {
         By::Rank => {
@@ -306,11 +312,17 @@ fn zrange(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         }
         By::Score => {
             let (min, max) = (score_bound(lo)?, score_bound(hi)?);
-            v.zset(&a[1], false)?.map_or_else(Vec::new, |z| z.range_by_score(min, max, rev, offset, cnt))
+            match (v.zset(&a[1], false)?, offset) {
+                (Some(z), Some(offset)) => z.range_by_score(min, max, rev, offset, cnt),
+                _ => Vec::new(),
+            }
         }
         By::Lex => {
             let (min, max) = (lex_bound(lo)?, lex_bound(hi)?);
-            v.zset(&a[1], false)?.map_or_else(Vec::new, |z| z.range_by_lex(&min, &max, rev, offset, cnt))
+            match (v.zset(&a[1], false)?, offset) {
+                (Some(z), Some(offset)) => z.range_by_lex(&min, &max, rev, offset, cnt),
+                _ => Vec::new(),
+            }
         }
     };
     write_pairs(c, &items, withscores);

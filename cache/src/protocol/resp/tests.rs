@@ -209,3 +209,37 @@ fn protocol_errors_read_as_redis_words_them() {
     // parse_inline_unescaped.
     assert_eq!(parse_all(b"ECHO \"a\\x41\"\n"), Err(NEEDS_UNESCAPING));
 }
+
+#[test]
+fn doubles_print_as_redis_7_0_percent_17g() {
+    // Reference values: C's printf("%.17g"), which redis-server 7.0 uses for every double reply.
+    let cases = [
+        (0.1_f64, "0.10000000000000001"),
+        (-0.0_f64, "-0"),
+        (1.5_f64, "1.5"),
+        (1e17_f64, "1e+17"),
+        (123456789012345678.0_f64, "1.2345678901234568e+17"),
+        (1e-5_f64, "1.0000000000000001e-05"),
+        (0.0001_f64, "0.0001"),
+        (0.00012345_f64, "0.00012344999999999999"),
+        (1e308_f64, "1e+308"),
+        (5e-324_f64, "4.9406564584124654e-324"),
+        (2.5_f64, "2.5"),
+        (-3.75_f64, "-3.75"),
+        (1.0 / 3.0, "0.33333333333333331"),
+        (1e21_f64, "1e+21"),
+        (100.5_f64, "100.5"),
+        (-1e16_f64, "-10000000000000000"),
+        (0.3_f64, "0.29999999999999999"),
+        (12345678901234567.5_f64, "12345678901234568"),
+        (f64::INFINITY, "inf"),
+        (f64::NEG_INFINITY, "-inf"),
+        (3.0, "3"),
+    ];
+    for (v, want) in cases {
+        assert_eq!(format_double(v), want, "{v:e}");
+    }
+    let mut o = Out::new(true);
+    o.double(0.1);
+    assert_eq!(&o.take()[..], b",0.10000000000000001\r\n");
+}
