@@ -61,6 +61,7 @@ fn boto3_api_suite() {
         "transactions",
         "auth",
         "secondary_indexes",
+        "dynalite_differences",
     ] {
         assert!(out.contains(&format!("ok test_{name}")), "{name} did not run:\n{out}");
     }

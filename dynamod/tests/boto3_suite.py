@@ -356,7 +356,7 @@ def test_query_and_scan():
     expect_error(lambda: c.query(TableName="qnum", KeyConditionExpression="sk = :a", ExpressionAttributeValues={":a": N(1)}),
                  "ValidationException", "Query condition missed key schema element: pk")
     expect_error(lambda: c.query(TableName="qnum", KeyConditionExpression="pk = :p OR sk = :a", ExpressionAttributeValues={":p": S("p"), ":a": N(1)}),
-                 "ValidationException", "Query key condition not supported")
+                 "ValidationException", "Invalid operator used in KeyConditionExpression: OR")
     expect_error(lambda: c.query(TableName="qnum", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": N(1)}),
                  "ValidationException", contains="Condition parameter type does not match schema type")
     # Legacy KeyConditions / QueryFilter.
@@ -644,10 +644,144 @@ def test_gsi_backfill():
     print(f"ok backfill ({BACKFILL_ITEMS} items, {len(written)} concurrent writes)", flush=True)
 
 
+def test_dynalite_differences():
+    """Behaviour a differential run against dynalite found dynamod got wrong (each checked against DynamoDB's
+    documented or reported behaviour)."""
+    raw = client(parameter_validation=False)
+    create("ddiff", "S", "N")
+    c.create_table(TableName="ddgsi", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                   AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                   BillingMode="PAY_PER_REQUEST",
+                   GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                            "Projection": {"ProjectionType": "ALL"}}])
+    key = {"pk": S("k"), "sk": N(1)}
+    c.put_item(TableName="ddiff", Item={**key, "n": N(1), "l": {"L": [N(1), N(2)]}, "m": {"M": {"a": N(1)}}, "lst": {"L": [S("a")]}})
+    bad_path = "The document path provided in the update expression is invalid for update"
+    # REMOVE: the parent must exist and be a map / list; a missing key or an index past the end is fine.
+    for expr in ["REMOVE zz.a", "REMOVE n[0]", "REMOVE n.a", "REMOVE m[0]", "REMOVE l.a"]:
+        expect_error(lambda: c.update_item(TableName="ddiff", Key=key, UpdateExpression=expr), "ValidationException", bad_path)
+    c.update_item(TableName="ddiff", Key=key, UpdateExpression="REMOVE m.zz, l[5], zz")
+    got = c.get_item(TableName="ddiff", Key=key)["Item"]
+    check(got["l"] == {"L": [N(1), N(2)]} and got["m"] == {"M": {"a": N(1)}}, f"no-op removals {got}")
+    # Placeholder maps.
+    expect_error(lambda: raw.update_item(TableName="ddiff", Key=key, UpdateExpression="REMOVE zz", ExpressionAttributeNames={}),
+                 "ValidationException", "ExpressionAttributeNames must not be empty")
+    expect_error(lambda: raw.put_item(TableName="ddiff", Item=key, ConditionExpression="attribute_exists(n)", ExpressionAttributeValues={}),
+                 "ValidationException", "ExpressionAttributeValues must not be empty")
+    expect_error(lambda: c.put_item(TableName="ddiff", Item=key, ExpressionAttributeValues={":a": S("x")}),
+                 "ValidationException", "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null")
+    expect_error(lambda: c.scan(TableName="ddiff", ProjectionExpression="n", ExpressionAttributeValues={":a": S("x")}),
+                 "ValidationException", "ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null")
+    expect_error(lambda: c.put_item(TableName="ddiff", Item=key, ConditionExpression="#a = :a", ExpressionAttributeNames={"#a-b": "a"},
+                                    ExpressionAttributeValues={":a": S("x")}),
+                 "ValidationException", 'ExpressionAttributeNames contains invalid key: Syntax error; key: "#a-b"')
+    expect_error(lambda: c.put_item(TableName="ddiff", Item=key, ConditionExpression="n = :a", ExpressionAttributeValues={":a": {"SS": ["x", "x"]}}),
+                 "ValidationException",
+                 "ExpressionAttributeValues contains invalid value: One or more parameter values were invalid: Input collection [x, x] contains duplicates. for key :a")
+    expect_error(lambda: raw.put_item(TableName="ddiff", Item=key, ConditionExpression="n = :a", ExpressionAttributeValues={":a": {"NULL": False}}),
+                 "ValidationException", contains="Null attribute value types must have the value of true for key :a")
+    # Set values: DynamoDB's wording per set type.
+    expect_error(lambda: c.put_item(TableName="ddiff", Item={**key, "b": {"BS": [b"\x01", b"\x01"]}}), "ValidationException",
+                 "One or more parameter values were invalid: Input collection [AQ==, AQ==]of type BS contains duplicates.")
+    expect_error(lambda: raw.put_item(TableName="ddiff", Item={**key, "b": {"BS": []}}), "ValidationException",
+                 "One or more parameter values were invalid: Binary sets should not be empty")
+    expect_error(lambda: c.put_item(TableName="ddiff", Item={**key, "b": {"NS": ["1", "1.0"]}}), "ValidationException",
+                 "Input collection contains duplicates")
+    # Constant operands are type-checked before any item is read (not a ConditionalCheckFailed).
+    missing = {"pk": S("none"), "sk": N(1)}
+    for cond, vals, msg in [
+        ("begins_with(n, :v)", {":v": N(1)}, "Incorrect operand type for operator or function; operator or function: begins_with, operand type: N"),
+        ("begins_with(n, :v)", {":v": {"BOOL": True}}, "Incorrect operand type for operator or function; operator or function: begins_with, operand type: BOOL"),
+        ("n = n", {}, "The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [n]"),
+        ("n BETWEEN :a AND :b", {":a": N(1), ":b": S("x")},
+         "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:x}"),
+        ("attribute_type(n, :t)", {":t": S("X")}, "Invalid attribute type name found; type: X, valid types: {B,NULL,SS,BOOL,L,BS,N,NS,S,M}"),
+        ("attribute_type(n, s)", {}, "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}"),
+    ]:
+        kw = {"ExpressionAttributeValues": vals} if vals else {}
+        expect_error(lambda: c.delete_item(TableName="ddiff", Key=missing, ConditionExpression=cond, **kw), "ValidationException",
+                     "Invalid ConditionExpression: " + msg)
+    # A path of another type is simply false.
+    expect_error(lambda: c.delete_item(TableName="ddiff", Key=key, ConditionExpression="begins_with(lst, :v)", ExpressionAttributeValues={":v": S("a")}),
+                 "ConditionalCheckFailedException")
+    expect_error(lambda: c.update_item(TableName="ddiff", Key=missing, UpdateExpression="ADD n :v", ConditionExpression="attribute_exists(pk)",
+                                       ExpressionAttributeValues={":v": {"L": [N(1)]}}),
+                 "ValidationException", "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, operand type: LIST")
+    for upd, vals, msg in [("SET n = n + :v", {":v": S("x")}, "+, operand type: S"), ("SET n = :v - n", {":v": {"NS": ["1"]}}, "-, operand type: NS"),
+                           ("SET l = list_append(l, :v)", {":v": S("x")}, "list_append, operand type: S")]:
+        expect_error(lambda: c.update_item(TableName="ddiff", Key=missing, UpdateExpression=upd, ConditionExpression="attribute_exists(pk)",
+                                           ExpressionAttributeValues=vals),
+                     "ValidationException", "Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: " + msg)
+    expect_error(lambda: c.update_item(TableName="ddiff", Key=key, UpdateExpression="SET a[0] = :v, a.b = :v", ExpressionAttributeValues={":v": N(1)}),
+                 "ValidationException", contains="Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, [0]], path two: [a, b]")
+    expect_error(lambda: c.get_item(TableName="ddiff", Key=key, ProjectionExpression="m.a, m[0]"), "ValidationException",
+                 "Invalid ProjectionExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [m, a], path two: [m, [0]]")
+    # Key attributes are scalars.
+    scalars = "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: "
+    expect_error(lambda: c.get_item(TableName="ddiff", Key=key, ProjectionExpression="pk.a"), "ValidationException", scalars + "Key: pk")
+    expect_error(lambda: c.scan(TableName="ddgsi", FilterExpression="g.a = :v", ExpressionAttributeValues={":v": S("x")}), "ValidationException",
+                 scalars + "IndexKey: g")
+    expect_error(lambda: c.update_item(TableName="ddgsi", Key={"pk": S("a")}, UpdateExpression="SET g.a = :v", ExpressionAttributeValues={":v": S("x")}),
+                 "ValidationException", scalars + "IndexKey: g")
+    # Query: filters on key attributes, the start key against the sort key condition, one condition per key.
+    q = {"TableName": "ddiff", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": S("k")}}
+    expect_error(lambda: c.query(**q, FilterExpression="attribute_exists(sk)"), "ValidationException",
+                 "Filter Expression can only contain non-primary key attributes: Primary key attribute: sk")
+    expect_error(lambda: c.query(TableName="ddiff", KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("k")]}},
+                                 QueryFilter={"pk": {"ComparisonOperator": "NOT_NULL"}}),
+                 "ValidationException", "QueryFilter can only contain non-primary key attributes: Primary key attribute: pk")
+    expect_error(lambda: c.query(TableName="ddiff", KeyConditionExpression="pk = :p AND sk > :s", ExpressionAttributeValues={":p": S("k"), ":s": N(5)},
+                                 ExclusiveStartKey={"pk": S("k"), "sk": N(1)}),
+                 "ValidationException", "The provided starting key does not match the range key predicate")
+    expect_error(lambda: c.query(TableName="ddiff", KeyConditionExpression="pk = :p AND pk = :p", ExpressionAttributeValues={":p": S("k")}),
+                 "ValidationException", "KeyConditionExpressions must only contain one condition per key")
+    for kc, op in [("pk = :p AND sk <> :s", "<>"), ("pk = :p AND sk IN (:s)", "IN"), ("pk = :p AND NOT sk = :s", "NOT"),
+                   ("pk = :p AND attribute_exists(sk)", "attribute_exists")]:
+        vals = {":p": S("k"), ":s": N(1)} if ":s" in kc else {":p": S("k")}
+        expect_error(lambda: c.query(TableName="ddiff", KeyConditionExpression=kc, ExpressionAttributeValues=vals), "ValidationException",
+                     "Invalid operator used in KeyConditionExpression: " + op)
+    expect_error(lambda: c.query(TableName="ddiff", KeyConditions={"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [S("k")]},
+                                                                   "sk": {"ComparisonOperator": "NOT_NULL"}}),
+                 "ValidationException", "Attempted conditional constraint is not an indexable operation")
+    expect_error(lambda: raw.get_item(TableName="ddiff", Key=key, AttributesToGet=[]), "ValidationException",
+                 "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1")
+    # Batches: each table's list is 1..25 long, checked before any table is looked up.
+    expect_error(lambda: raw.batch_write_item(RequestItems={"ddiff": [{"PutRequest": {"Item": key}}], "ddgsi": []}), "ValidationException",
+                 contains="Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]")
+    puts = lambda t, n: [{"PutRequest": {"Item": {"pk": S(f"b{i}"), "sk": N(i)} if t == "ddiff" else {"pk": S(f"b{i}")}}} for i in range(n)]
+    expect_error(lambda: c.batch_write_item(RequestItems={"ddiff": puts("ddiff", 20), "ddgsi": puts("ddgsi", 10)}), "ValidationException",
+                 "Too many items requested for the BatchWriteItem call")
+    expect_error(lambda: raw.batch_get_item(RequestItems={"ddiff": {"Keys": []}, "nosuchtable": {"Keys": [{"pk": S("a")}]}}), "ValidationException",
+                 "1 validation error detected: Value '[]' at 'requestItems.ddiff.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1")
+    # Legacy conditions: operand types as DynamoDB checks them.
+    for flt, msg in [
+        ({"n": {"ComparisonOperator": "GT", "AttributeValueList": [{"NS": ["1"]}]}}, "ComparisonOperator GT is not valid for NS AttributeValue type"),
+        ({"n": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [N(1)]}}, "ComparisonOperator BEGINS_WITH is not valid for N AttributeValue type"),
+        ({"n": {"ComparisonOperator": "IN", "AttributeValueList": [N(1), S("a")]}}, "AttributeValues inside AttributeValueList must be of same type"),
+        ({"n": {"ComparisonOperator": "EQ", "AttributeValueList": [{"SS": []}]}}, "An string set  may not be empty"),
+    ]:
+        expect_error(lambda: raw.scan(TableName="ddiff", ScanFilter=flt), "ValidationException", "One or more parameter values were invalid: " + msg)
+    expect_error(lambda: c.scan(TableName="ddiff", ScanFilter={"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [N(5), N(1)]}}),
+                 "ValidationException", "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound")
+    r = c.scan(TableName="ddiff", ScanFilter={"l": {"ComparisonOperator": "EQ", "AttributeValueList": [{"L": [N(1), N(2)]}]}})
+    check(r["Count"] == 1, "legacy EQ compares lists")
+    # AttributeUpdates: ADD of a list appends (or starts one); DELETE with a value takes a set.
+    c.update_item(TableName="ddiff", Key=key, AttributeUpdates={"lst": {"Action": "ADD", "Value": {"L": [S("b")]}},
+                                                             "new": {"Action": "ADD", "Value": {"L": [N(7)]}}})
+    got = c.get_item(TableName="ddiff", Key=key)["Item"]
+    check(got["lst"] == {"L": [S("a"), S("b")]} and got["new"] == {"L": [N(7)]}, f"legacy ADD of a list {got}")
+    expect_error(lambda: c.update_item(TableName="ddiff", Key=key, AttributeUpdates={"n": {"Action": "DELETE", "Value": N(1)}}),
+                 "ValidationException", "One or more parameter values were invalid: DELETE action with value is not supported for the type N")
+    expect_error(lambda: c.update_item(TableName="ddiff", Key=key, AttributeUpdates={"n": {"Action": "ADD", "Value": S("x")}}),
+                 "ValidationException", "One or more parameter values were invalid: ADD action is not supported for the type S")
+    expect_error(lambda: c.update_item(TableName="ddiff", Key=key, AttributeUpdates={"n": {"Action": "ADD"}}), "ValidationException",
+                 "One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified")
+
+
 def suite():
     for t in [test_control_plane, test_values_and_keys, test_writes_and_conditions, test_expression_errors, test_projection_and_capacity,
               test_query_and_scan, test_batches_and_legacy, test_transactions, test_wire_errors, test_auth,
-              test_secondary_indexes]:
+              test_secondary_indexes, test_dynalite_differences]:
         t()
         print("ok", t.__name__, flush=True)
 

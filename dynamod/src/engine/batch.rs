@@ -55,17 +55,17 @@ impl Engine {
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));
         }
-        // Validate everything before reading anything.
+        // Validate everything before reading anything; the request's shape before any table lookup.
+        if let Some((name, _)) = request.iter().find(|(_, ka)| ka.keys.is_empty()) {
+            return Err(invalid(format!(
+                "1 validation error detected: Value '[]' at 'requestItems.{name}.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1"
+            )));
+        }
         let mut plans = Vec::new();
         for (name, ka) in &request {
             let table = self.table_named(name, false)?;
             let meta = table.snapshot();
-            if ka.keys.is_empty() {
-                return Err(invalid(
-                    "1 validation error detected: Value at 'requestItems.keys' failed to satisfy constraint: Member must have length greater than or equal to 1",
-                ));
-            }
-            let mut ph = placeholders(&ka.names, &None, ka.projection.is_some())?;
+            let mut ph = placeholders(&ka.names, &None, &[("ProjectionExpression", ka.projection.is_some())])?;
             let paths = projection_paths(&ka.projection, &ka.attributes_to_get, &mut ph)?;
             ph.check_unused()?;
             let mut keys = Vec::new();
@@ -121,12 +121,17 @@ impl Engine {
 
     pub fn batch_write(&self, request: Vec<(String, Vec<WriteRequest>)>) -> Result<BatchWriteOutcome> {
         let total: usize = request.iter().map(|(_, w)| w.len()).sum();
-        if total > MAX_BATCH_WRITE {
+        // Each table's list holds 1 to 25 requests (an empty one is refused even beside others); only
+        // then is the total across tables held to 25.
+        if request.iter().any(|(_, w)| w.is_empty() || w.len() > MAX_BATCH_WRITE) {
             return Err(invalid(
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
             ));
         }
-        if request.is_empty() || total == 0 {
+        if total > MAX_BATCH_WRITE {
+            return Err(invalid("Too many items requested for the BatchWriteItem call"));
+        }
+        if request.is_empty() {
             return Err(invalid(
                 "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));

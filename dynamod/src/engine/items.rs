@@ -69,26 +69,64 @@ pub struct GetItem {
     pub names: Option<HashMap<String, String>>,
 }
 
-/// Builds the placeholders and checks the expression/legacy parameter mix as DynamoDB does.
+/// Builds the placeholders and checks the expression/legacy parameter mix as DynamoDB does. `exprs` are the
+/// request's expression parameters (name, given) in DynamoDB's order; `ProjectionExpression` takes names only.
 pub fn placeholders(
     names: &Option<HashMap<String, String>>,
     values: &Option<HashMap<String, AttrValue>>,
-    any_expression: bool,
+    exprs: &[(&str, bool)],
 ) -> Result<Placeholders> {
-    if !any_expression {
-        if values.is_some() {
-            return Err(invalid("ExpressionAttributeValues can only be specified when using expressions"));
+    if names.is_some() && !exprs.iter().any(|(_, on)| *on) {
+        return Err(invalid("ExpressionAttributeNames can only be specified when using expressions"));
+    }
+    let value_exprs: Vec<&str> = exprs.iter().filter(|(n, _)| *n != "ProjectionExpression").map(|(n, _)| *n).collect();
+    if values.is_some() && !exprs.iter().any(|(n, on)| *on && *n != "ProjectionExpression") {
+        return Err(invalid(format!(
+            "ExpressionAttributeValues can only be specified when using expressions: {} {} null",
+            value_exprs.join(" and "),
+            if value_exprs.len() > 1 { "are" } else { "is" }
+        )));
+    }
+    if let Some(names) = names {
+        if names.is_empty() {
+            return Err(invalid("ExpressionAttributeNames must not be empty"));
         }
-        if names.is_some() {
-            return Err(invalid("ExpressionAttributeNames can only be specified when using expressions"));
+        if let Some(bad) = sorted_keys(names).into_iter().find(|k| !placeholder_key(k, '#')) {
+            return Err(invalid(format!(
+                "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{bad}\""
+            )));
         }
     }
     if let Some(values) = values {
-        for v in values.values() {
-            validate_value(v, 0)?;
+        if values.is_empty() {
+            return Err(invalid("ExpressionAttributeValues must not be empty"));
+        }
+        if let Some(bad) = sorted_keys(values).into_iter().find(|k| !placeholder_key(k, ':')) {
+            return Err(invalid(format!(
+                "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{bad}\""
+            )));
+        }
+        for k in sorted_keys(values) {
+            validate_value(&values[k], 0).map_err(|e| match e {
+                EngineError::Validation(m) => {
+                    invalid(format!("ExpressionAttributeValues contains invalid value: {m} for key {k}"))
+                }
+                other => other,
+            })?;
         }
     }
     Ok(Placeholders::new(names.clone().unwrap_or_default(), values.clone().unwrap_or_default()))
+}
+
+fn sorted_keys<V>(m: &HashMap<String, V>) -> Vec<&String> {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort();
+    keys
+}
+
+/// `#name` / `:value`: the sigil and then one or more of `[0-9a-zA-Z_]`.
+fn placeholder_key(k: &str, sigil: char) -> bool {
+    k.strip_prefix(sigil).is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 pub fn mixed(non_expr: &[(&str, bool)], expr: &[(&str, bool)]) -> Result<()> {
@@ -215,7 +253,7 @@ impl Engine {
         if !matches!(c.return_values, ReturnValues::None | ReturnValues::AllOld) {
             return Err(invalid("ReturnValues can only be ALL_OLD or NONE"));
         }
-        let mut ph = placeholders(&c.names, &c.values, c.condition_expression.is_some())?;
+        let mut ph = placeholders(&c.names, &c.values, &[("ConditionExpression", c.condition_expression.is_some())])?;
         let cond = write_condition(&c, &mut ph)?;
         ph.check_unused()?;
         let key = key_of_item(&meta, &item)?;
@@ -240,7 +278,7 @@ impl Engine {
         if !matches!(c.return_values, ReturnValues::None | ReturnValues::AllOld) {
             return Err(invalid("ReturnValues can only be ALL_OLD or NONE"));
         }
-        let mut ph = placeholders(&c.names, &c.values, c.condition_expression.is_some())?;
+        let mut ph = placeholders(&c.names, &c.values, &[("ConditionExpression", c.condition_expression.is_some())])?;
         let cond = write_condition(&c, &mut ph)?;
         ph.check_unused()?;
         let key = key_of_key(&meta, &key)?;
@@ -271,8 +309,14 @@ impl Engine {
                 ("ConditionExpression", c.condition_expression.is_some()),
             ],
         )?;
-        let mut ph =
-            placeholders(&c.names, &c.values, c.condition_expression.is_some() || update_expression.is_some())?;
+        let mut ph = placeholders(
+            &c.names,
+            &c.values,
+            &[
+                ("UpdateExpression", update_expression.is_some()),
+                ("ConditionExpression", c.condition_expression.is_some()),
+            ],
+        )?;
         let update: Update = match (&update_expression, &attribute_updates) {
             (Some(e), _) => parse_update(e, &mut ph)?,
             (None, Some(u)) => attribute_updates_to_update(u)?,
@@ -290,6 +334,7 @@ impl Engine {
                 )));
             }
         }
+        super::keys::check_key_paths(&meta, &update.paths())?;
         table.capacity.read().expect("capacity lock").admit_write()?;
         table.admit_index_writes()?;
         let _guard = self.lock_item(&key.storage);
@@ -324,9 +369,10 @@ impl Engine {
     pub fn get_item(&self, req: GetItem) -> Result<(Option<Item>, Consumed)> {
         let table = self.table_named(&req.table, false)?;
         let meta = table.snapshot();
-        let mut ph = placeholders(&req.names, &None, req.projection.is_some())?;
+        let mut ph = placeholders(&req.names, &None, &[("ProjectionExpression", req.projection.is_some())])?;
         let paths = projection_paths(&req.projection, &req.attributes_to_get, &mut ph)?;
         ph.check_unused()?;
+        super::keys::check_key_paths(&meta, paths.iter().flatten())?;
         let key = key_of_key(&meta, &req.key)?;
         let capacity = table.capacity.read().expect("capacity lock");
         capacity.admit_read()?;

@@ -111,3 +111,32 @@ pub fn key_attributes(meta: &TableMeta, item: &Item) -> Item {
 pub fn is_key_attribute(meta: &TableMeta, name: &str) -> bool {
     meta.hash.name == name || meta.range.as_ref().is_some_and(|r| r.name == name)
 }
+
+/// Key attributes are scalars: DynamoDB refuses a nested path (`k.a`, `k[0]`) into a key attribute of
+/// the table (`Key: k`) or of one of its indexes (`IndexKey: k`) in projections, filters and updates.
+pub fn check_key_paths<'a>(meta: &TableMeta, paths: impl IntoIterator<Item = &'a super::expr::Path>) -> Result<()> {
+    use super::expr::ast::PathElem;
+    let nested: Vec<&str> = paths
+        .into_iter()
+        .filter(|p| p.len() > 1)
+        .filter_map(|p| match p.first() {
+            Some(PathElem::Attr(a)) => Some(a.as_str()),
+            _ => None,
+        })
+        .collect();
+    if nested.is_empty() {
+        return Ok(());
+    }
+    let table_keys = std::iter::once(&meta.hash).chain(meta.range.as_ref()).map(|k| ("Key", k));
+    let index_keys =
+        meta.indexes.iter().flat_map(|i| std::iter::once(&i.hash).chain(i.range.as_ref())).map(|k| ("IndexKey", k));
+    for (what, k) in table_keys.chain(index_keys) {
+        if nested.contains(&k.name.as_str()) {
+            return Err(invalid(format!(
+                "Key attributes must be scalars; list random access '[]' and map lookup '.' are not allowed: {what}: {}",
+                k.name
+            )));
+        }
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 
 use super::error::{Result, invalid};
 use super::expr::ast::{CmpOp, Condition, Operand, PathElem, Update, UpdateAction};
-use super::value::AttrValue;
+use super::value::{AttrValue, validate_value};
 
 /// One entry of `Expected`.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +58,9 @@ fn balanced(mut conds: Vec<Condition>, or: bool) -> Option<Condition> {
 
 /// `ComparisonOperator` + `AttributeValueList` on attribute `name`.
 pub fn comparison(name: &str, op: &str, values: &[AttrValue]) -> Result<Condition> {
+    for v in values {
+        validate_value(v, 0)?;
+    }
     let p = || Operand::Path(path(name));
     let v = |i: usize| Operand::Value(values[i].clone());
     let want = match op {
@@ -76,6 +79,31 @@ pub fn comparison(name: &str, op: &str, values: &[AttrValue]) -> Result<Conditio
         return Err(invalid(format!(
             "One or more parameter values were invalid: Invalid number of argument(s) for the {op} ComparisonOperator"
         )));
+    }
+    if let Some(first) = values.first()
+        && values.iter().any(|x| x.type_name() != first.type_name())
+    {
+        return Err(invalid(
+            "One or more parameter values were invalid: AttributeValues inside AttributeValueList must be of same type",
+        ));
+    }
+    // EQ and NE take any type (lists and maps included); the others scalars only, BEGINS_WITH no numbers.
+    let scalar = |x: &AttrValue| matches!(x, AttrValue::S(_) | AttrValue::N(_) | AttrValue::B(_));
+    let allowed = |x: &AttrValue| match op {
+        "EQ" | "NE" => true,
+        "BEGINS_WITH" => matches!(x, AttrValue::S(_) | AttrValue::B(_)),
+        _ => scalar(x),
+    };
+    if let Some(bad) = values.iter().find(|x| !allowed(x)) {
+        return Err(invalid(format!(
+            "One or more parameter values were invalid: ComparisonOperator {op} is not valid for {} AttributeValue type",
+            bad.type_name()
+        )));
+    }
+    if op == "BETWEEN" && values[0].compare(&values[1]) == Some(std::cmp::Ordering::Greater) {
+        return Err(invalid(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
+        ));
     }
     let cmp = |o: CmpOp| Condition::Cmp(p(), o, v(0));
     Ok(match op {
@@ -112,6 +140,7 @@ pub fn expected_to_condition(expected: &[(String, ExpectedAttr)], operator: Opti
                 ));
             }
             (None, Some(v), None | Some(true)) => {
+                validate_value(v, 0)?;
                 Condition::Cmp(Operand::Path(path(name)), CmpOp::Eq, Operand::Value(v.clone()))
             }
             (None, None, Some(false)) => Condition::NotExists(path(name)),
@@ -143,12 +172,36 @@ pub fn attribute_updates_to_update(updates: &[(String, AttributeUpdate)]) -> Res
         let action = match (u.action.as_deref().unwrap_or("PUT"), &u.value) {
             ("PUT", Some(v)) => UpdateAction::Set(path(name), Operand::Value(v.clone())),
             ("DELETE", None) => UpdateAction::Remove(path(name)),
-            ("DELETE", Some(v)) => UpdateAction::Delete(path(name), v.clone()),
-            ("ADD", Some(v)) => UpdateAction::Add(path(name), v.clone()),
+            ("DELETE", Some(v)) => {
+                if !matches!(v, AttrValue::Ss(_) | AttrValue::Ns(_) | AttrValue::Bs(_)) {
+                    return Err(invalid(format!(
+                        "One or more parameter values were invalid: DELETE action with value is not supported for the type {}",
+                        v.type_name()
+                    )));
+                }
+                UpdateAction::Delete(path(name), v.clone())
+            }
+            // ADD of a list appends to the attribute's list (or starts one): undocumented, but DynamoDB does it.
+            ("ADD", Some(v @ AttrValue::L(_))) => UpdateAction::Set(
+                path(name),
+                Operand::ListAppend(
+                    Box::new(Operand::IfNotExists(path(name), Box::new(Operand::Value(AttrValue::L(Vec::new()))))),
+                    Box::new(Operand::Value(v.clone())),
+                ),
+            ),
+            ("ADD", Some(v)) => {
+                if !matches!(v, AttrValue::N(_) | AttrValue::Ss(_) | AttrValue::Ns(_) | AttrValue::Bs(_)) {
+                    return Err(invalid(format!(
+                        "One or more parameter values were invalid: ADD action is not supported for the type {}",
+                        v.type_name()
+                    )));
+                }
+                UpdateAction::Add(path(name), v.clone())
+            }
             ("PUT" | "ADD", None) => {
-                return Err(invalid(format!(
-                    "One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified: {name}"
-                )));
+                return Err(invalid(
+                    "One or more parameter values were invalid: Only DELETE action is allowed when no attribute value is specified",
+                ));
             }
             (other, _) => {
                 return Err(invalid(format!(

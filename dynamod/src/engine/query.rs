@@ -15,6 +15,7 @@ use super::expr::eval::{evaluate, project};
 use super::expr::{Placeholders, parse_condition};
 use super::indexes::{IndexMeta, Projection, entry_key, is_projected, key_names};
 use super::items::{mixed, placeholders, projection_paths};
+use super::keys::check_key_paths;
 use super::keys::{key_of_item, key_of_key};
 use super::legacy::{LegacyCondition, filter_to_condition};
 use super::tables::{KeyAttr, ScalarType, TableMeta};
@@ -66,6 +67,28 @@ enum SortCond {
     BeginsWith(AttrValue),
 }
 
+/// Whether sort key value `v` satisfies the key condition's sort part.
+fn sort_matches(sc: &SortCond, v: &AttrValue) -> bool {
+    match sc {
+        SortCond::Cmp(op, w) => v.compare(w).is_some_and(|o| match op {
+            CmpOp::Eq => o.is_eq(),
+            CmpOp::Lt => o.is_lt(),
+            CmpOp::Le => o.is_le(),
+            CmpOp::Gt => o.is_gt(),
+            CmpOp::Ge => o.is_ge(),
+            CmpOp::Ne => o.is_ne(),
+        }),
+        SortCond::Between(lo, hi) => {
+            v.compare(lo).is_some_and(|o| o.is_ge()) && v.compare(hi).is_some_and(|o| o.is_le())
+        }
+        SortCond::BeginsWith(p) => match (v, p) {
+            (AttrValue::S(v), AttrValue::S(p)) => v.starts_with(p.as_str()),
+            (AttrValue::B(v), AttrValue::B(p)) => v.starts_with(p),
+            _ => false,
+        },
+    }
+}
+
 fn type_ok(v: &AttrValue, attr: &KeyAttr) -> bool {
     matches!(
         (v, attr.ty),
@@ -97,6 +120,27 @@ fn key_path(op: &Operand) -> Option<&str> {
     }
 }
 
+/// Operators a KeyConditionExpression cannot use (only `=`, comparisons, BETWEEN and begins_with joined
+/// by AND), named as DynamoDB names them.
+fn key_condition_operators(cond: &Condition) -> Result<()> {
+    let bad = |op: &str| Err(invalid(format!("Invalid operator used in KeyConditionExpression: {op}")));
+    match cond {
+        Condition::And(a, b) => {
+            key_condition_operators(a)?;
+            key_condition_operators(b)
+        }
+        Condition::Or(..) => bad("OR"),
+        Condition::Not(..) => bad("NOT"),
+        Condition::In(..) => bad("IN"),
+        Condition::Cmp(_, CmpOp::Ne, _) => bad("<>"),
+        Condition::Exists(_) => bad("attribute_exists"),
+        Condition::NotExists(_) => bad("attribute_not_exists"),
+        Condition::AttrType(..) => bad("attribute_type"),
+        Condition::Contains(..) => bad("contains"),
+        _ => Ok(()),
+    }
+}
+
 /// Splits a key condition into the partition value and an optional sort-key condition.
 fn split_key_condition(meta: &TableMeta, cond: Condition) -> Result<(AttrValue, Option<SortCond>)> {
     let mut parts = Vec::new();
@@ -120,10 +164,10 @@ fn split_key_condition(meta: &TableMeta, cond: Condition) -> Result<(AttrValue, 
             _ => return Err(unsupported()),
         };
         if name == meta.hash.name {
-            let SortCond::Cmp(CmpOp::Eq, v) = sc else { return Err(unsupported()) };
             if partition.is_some() {
-                return Err(unsupported());
+                return Err(invalid("KeyConditionExpressions must only contain one condition per key"));
             }
+            let SortCond::Cmp(CmpOp::Eq, v) = sc else { return Err(unsupported()) };
             if !type_ok(&v, &meta.hash) {
                 return Err(invalid(
                     "One or more parameter values were invalid: Condition parameter type does not match schema type",
@@ -154,7 +198,7 @@ fn split_key_condition(meta: &TableMeta, cond: Condition) -> Result<(AttrValue, 
                 ));
             }
             if sort.is_some() {
-                return Err(unsupported());
+                return Err(invalid("KeyConditionExpressions must only contain one condition per key"));
             }
             sort = Some(sc);
         } else {
@@ -298,12 +342,29 @@ impl Engine {
             &[("KeyConditions", req.key_conditions.is_some())],
             &[("KeyConditionExpression", req.key_condition.is_some())],
         )?;
-        let any_expr = req.key_condition.is_some() || req.filter.is_some() || req.projection.is_some();
-        let mut ph = placeholders(&req.names, &req.values, any_expr)?;
+        let exprs = [
+            ("ProjectionExpression", req.projection.is_some()),
+            ("FilterExpression", req.filter.is_some()),
+            ("KeyConditionExpression", req.key_condition.is_some()),
+        ];
+        let mut ph = placeholders(&req.names, &req.values, &exprs)?;
         let key_cond = match (&req.key_condition, &req.key_conditions) {
-            (Some(k), _) => parse_condition(k, "KeyConditionExpression", &mut ph)?,
+            (Some(k), _) => {
+                let cond = parse_condition(k, "KeyConditionExpression", &mut ph)?;
+                key_condition_operators(&cond)?;
+                cond
+            }
             (None, Some(l)) => {
-                filter_to_condition(l, None)?.ok_or_else(|| invalid("Conditions can be of length 1 or 2 only"))?
+                let cond =
+                    filter_to_condition(l, None)?.ok_or_else(|| invalid("Conditions can be of length 1 or 2 only"))?;
+                if l.len() > 2 {
+                    return Err(invalid("Conditions can be of length 1 or 2 only"));
+                }
+                let not_indexable = ["NULL", "NOT_NULL", "NE", "CONTAINS", "NOT_CONTAINS", "IN"];
+                if l.iter().any(|(_, c)| not_indexable.contains(&c.comparison_operator.as_str())) {
+                    return Err(invalid("Attempted conditional constraint is not an indexable operation"));
+                }
+                cond
             }
             (None, None) => {
                 return Err(invalid(
@@ -316,12 +377,31 @@ impl Engine {
         let index = read_target(&meta, &req)?;
         let fetch_base = fetch_base(&meta, index.as_ref(), &req, &projection)?;
         let space = index.as_ref().map_or_else(|| meta.clone(), |i| index_view(&meta, i));
+        check_key_paths(&meta, projection.iter().flatten())?;
+        if let Some(f) = &filter {
+            let heads = f.heads();
+            let what = if req.filter.is_some() { "Filter Expression" } else { "QueryFilter" };
+            for key in std::iter::once(&space.hash).chain(space.range.as_ref()) {
+                if heads.contains(&key.name.as_str()) {
+                    return Err(invalid(format!(
+                        "{what} can only contain non-primary key attributes: Primary key attribute: {}",
+                        key.name
+                    )));
+                }
+            }
+            check_key_paths(&meta, f.paths())?;
+        }
         let (partition, sort) = split_key_condition(&space, key_cond)?;
         let prefix = partition_prefix(space.id, &partition);
         let mut range = sort_range(&prefix, sort.as_ref());
         let direction = if req.forward { Direction::Forward } else { Direction::Reverse };
         if let Some(esk) = &req.exclusive_start_key {
             let start = start_key(&meta, index.as_ref(), esk)?;
+            if let (Some(sc), Some(range)) = (&sort, &space.range)
+                && !esk.get(&range.name).is_some_and(|v| sort_matches(sc, v))
+            {
+                return Err(invalid("The provided starting key does not match the range key predicate"));
+            }
             if esk.get(&space.hash.name) != Some(&partition) {
                 return Err(invalid(
                     "The provided starting key is outside query boundaries based on provided conditions",
@@ -343,10 +423,14 @@ impl Engine {
     pub fn scan(&self, req: ReadRequest) -> Result<ReadPage> {
         let table = self.table_named(&req.table, false)?;
         let meta = table.snapshot();
-        let any_expr = req.filter.is_some() || req.projection.is_some();
-        let mut ph = placeholders(&req.names, &req.values, any_expr)?;
+        let exprs = [("ProjectionExpression", req.projection.is_some()), ("FilterExpression", req.filter.is_some())];
+        let mut ph = placeholders(&req.names, &req.values, &exprs)?;
         let (filter, projection, count_only) = self.plan_common(&meta, &req, &mut ph)?;
         ph.check_unused()?;
+        check_key_paths(&meta, projection.iter().flatten())?;
+        if let Some(f) = &filter {
+            check_key_paths(&meta, f.paths())?;
+        }
         let index = read_target(&meta, &req)?;
         let fetch_base = fetch_base(&meta, index.as_ref(), &req, &projection)?;
         let space_id = index.as_ref().map_or(meta.id, |i| i.id);

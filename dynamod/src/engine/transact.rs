@@ -63,7 +63,8 @@ impl Engine {
         let mut ph = placeholders(
             &cond_params.names,
             &cond_params.values,
-            cond_params.condition_expression.is_some() || is_update,
+            &[("UpdateExpression", is_update), ("ConditionExpression", cond_params.condition_expression.is_some())]
+                [usize::from(!is_update)..],
         )?;
         let (key, change) = match action {
             TransactWrite::Put { item, .. } => {
@@ -85,6 +86,7 @@ impl Engine {
                         )));
                     }
                 }
+                super::keys::check_key_paths(&meta, &update.paths())?;
                 (key_of_key(&meta, &key)?, Change::Update(update))
             }
             TransactWrite::Delete { key, .. } => (key_of_key(&meta, &key)?, Change::Delete),
@@ -274,7 +276,7 @@ impl Engine {
         for g in &gets {
             let table = self.table_named(&g.table, false)?;
             let meta = table.snapshot();
-            let mut ph = placeholders(&g.names, &None, g.projection.is_some())?;
+            let mut ph = placeholders(&g.names, &None, &[("ProjectionExpression", g.projection.is_some())])?;
             let paths = projection_paths(&g.projection, &g.attributes_to_get, &mut ph)?;
             ph.check_unused()?;
             let key = key_of_key(&meta, &g.key)?;

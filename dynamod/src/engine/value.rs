@@ -96,27 +96,25 @@ pub fn validate_value(value: &AttrValue, depth: usize) -> Result<()> {
     if depth > 32 {
         return Err(invalid("Nesting Levels have exceeded supported limits: Nesting levels are limited to 32"));
     }
-    fn dup_check<T: Ord + Clone + std::fmt::Display>(items: &[T], kind: &str) -> Result<()> {
-        if items.is_empty() {
-            return Err(invalid(format!("One or more parameter values were invalid: An {kind} set  may not be empty")));
-        }
+    fn has_dup<T: Ord + Clone>(items: &[T]) -> bool {
         let mut sorted = items.to_vec();
         sorted.sort();
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
-            let listed: Vec<String> = items.iter().map(|x| x.to_string()).collect();
-            return Err(invalid(format!(
-                "One or more parameter values were invalid: Input collection [{}] contains duplicates.",
-                listed.join(", ")
-            )));
-        }
-        Ok(())
+        sorted.windows(2).any(|w| w[0] == w[1])
     }
+    const PREFIX: &str = "One or more parameter values were invalid:";
+    // DynamoDB's own wording differs per set type (double space, "]of type BS", no prefix for NS).
     match value {
-        AttrValue::Ss(s) => dup_check(s, "string"),
-        AttrValue::Ns(s) => dup_check(s, "number"),
-        AttrValue::Bs(s) => {
-            let hex: Vec<String> = s.iter().map(|b| format!("{b:?}")).collect();
-            dup_check(&hex, "binary")
+        AttrValue::Ss(s) if s.is_empty() => Err(invalid(format!("{PREFIX} An string set  may not be empty"))),
+        AttrValue::Ns(s) if s.is_empty() => Err(invalid(format!("{PREFIX} An number set  may not be empty"))),
+        AttrValue::Bs(s) if s.is_empty() => Err(invalid(format!("{PREFIX} Binary sets should not be empty"))),
+        AttrValue::Ss(s) if has_dup(s) => {
+            Err(invalid(format!("{PREFIX} Input collection [{}] contains duplicates.", s.join(", "))))
+        }
+        AttrValue::Ns(s) if has_dup(s) => Err(invalid("Input collection contains duplicates")),
+        AttrValue::Bs(s) if has_dup(s) => {
+            use base64::Engine as _;
+            let listed: Vec<String> = s.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b)).collect();
+            Err(invalid(format!("{PREFIX} Input collection [{}]of type BS contains duplicates.", listed.join(", "))))
         }
         AttrValue::L(l) => l.iter().try_for_each(|v| validate_value(v, depth + 1)),
         AttrValue::M(m) => m.values().try_for_each(|v| validate_value(v, depth + 1)),

@@ -210,6 +210,18 @@ fn with_attributes(mut out: Value, attributes: Option<crate::engine::value::Item
     out
 }
 
+/// AttributesToGet: when given, one to 255 names.
+fn attributes_to_get(f: Fields<'_>, wire: &str) -> Result<Option<Vec<String>>, ApiError> {
+    let names = f.strings("AttributesToGet")?;
+    if names.as_ref().is_some_and(|n| n.is_empty()) {
+        return Err(invalid(format!(
+            "1 validation error detected: Value '[]' at '{wire}' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        ))
+        .into());
+    }
+    Ok(names)
+}
+
 fn read_request(f: Fields<'_>, query: bool) -> Result<ReadRequest, ApiError> {
     let limit = f.u64("Limit")?.map(|l| l as usize);
     if limit == Some(0) {
@@ -223,7 +235,7 @@ fn read_request(f: Fields<'_>, query: bool) -> Result<ReadRequest, ApiError> {
         exclusive_start_key: f.item("ExclusiveStartKey")?,
         select: f.str("Select")?,
         projection: f.str("ProjectionExpression")?,
-        attributes_to_get: f.strings("AttributesToGet")?,
+        attributes_to_get: attributes_to_get(f, "attributesToGet")?,
         filter: f.str("FilterExpression")?,
         legacy_filter: legacy_conditions(f, if query { "QueryFilter" } else { "ScanFilter" })?,
         conditional_operator: f.str("ConditionalOperator")?,
@@ -285,7 +297,7 @@ pub fn dispatch(engine: &Engine, op: &str, f: Fields<'_>) -> Result<Value, ApiEr
                 key: f.required_item("Key", "key")?,
                 consistent: f.bool("ConsistentRead")?.unwrap_or(false),
                 projection: f.str("ProjectionExpression")?,
-                attributes_to_get: f.strings("AttributesToGet")?,
+                attributes_to_get: attributes_to_get(f, "attributesToGet")?,
                 names: f.names()?,
             };
             let (found, consumed) = engine.get_item(req)?;
@@ -322,13 +334,14 @@ fn batch_get(engine: &Engine, f: Fields<'_>, rc: ReturnCapacity) -> Result<Value
     let mut request = Vec::new();
     for (name, t) in tables {
         let keys = t.array("Keys")?.ok_or_else(|| super::json::null_error("requestItems.keys"))?;
+        let attributes_to_get = attributes_to_get(t, &format!("requestItems.{name}.member.attributesToGet"))?;
         request.push((
             name,
             KeysAndAttributes {
                 keys: keys.iter().map(item).collect::<Result<_, _>>()?,
                 consistent: t.bool("ConsistentRead")?.unwrap_or(false),
                 projection: t.str("ProjectionExpression")?,
-                attributes_to_get: t.strings("AttributesToGet")?,
+                attributes_to_get,
                 names: t.names()?,
             },
         ));

@@ -175,7 +175,19 @@ impl<'a> Fields<'a> {
 
     pub fn values(&self) -> Result<Option<HashMap<String, AttrValue>>, ApiError> {
         self.object("ExpressionAttributeValues")?
-            .map(|o| o.0.iter().map(|(k, v)| Ok((k.clone(), attr_value(v)?))).collect())
+            .map(|o| {
+                let mut keys: Vec<&String> = o.0.keys().collect();
+                keys.sort();
+                keys.into_iter()
+                    .map(|k| match attr_value(&o.0[k]) {
+                        Ok(v) => Ok((k.clone(), v)),
+                        Err(ApiError::Engine(crate::engine::error::EngineError::Validation(m))) => Err(validation(
+                            format!("ExpressionAttributeValues contains invalid value: {m} for key {k}"),
+                        )),
+                        Err(e) => Err(e),
+                    })
+                    .collect()
+            })
             .transpose()
     }
 }

@@ -67,6 +67,71 @@ pub enum Condition {
     Contains(Operand, Operand),
 }
 
+impl Operand {
+    fn paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
+        match self {
+            Operand::Path(p) | Operand::Size(p) => out.push(p),
+            Operand::Value(_) => {}
+            Operand::IfNotExists(p, o) => {
+                out.push(p);
+                o.paths(out);
+            }
+            Operand::ListAppend(a, b) | Operand::Plus(a, b) | Operand::Minus(a, b) => {
+                a.paths(out);
+                b.paths(out);
+            }
+        }
+    }
+}
+
+impl Condition {
+    /// The document paths this condition refers to.
+    pub fn paths(&self) -> Vec<&Path> {
+        let mut out = Vec::new();
+        self.collect_paths(&mut out);
+        out
+    }
+
+    /// The top-level attribute names this condition refers to.
+    pub fn heads(&self) -> Vec<&str> {
+        self.paths()
+            .into_iter()
+            .filter_map(|p| match p.first() {
+                Some(PathElem::Attr(a)) => Some(a.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn collect_paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
+        match self {
+            Condition::Cmp(a, _, b) | Condition::BeginsWith(a, b) | Condition::Contains(a, b) => {
+                a.paths(out);
+                b.paths(out);
+            }
+            Condition::Between(a, b, c) => {
+                a.paths(out);
+                b.paths(out);
+                c.paths(out);
+            }
+            Condition::In(a, list) => {
+                a.paths(out);
+                list.iter().for_each(|o| o.paths(out));
+            }
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                a.collect_paths(out);
+                b.collect_paths(out);
+            }
+            Condition::Not(c) => c.collect_paths(out),
+            Condition::Exists(p) | Condition::NotExists(p) => out.push(p),
+            Condition::AttrType(p, o) => {
+                out.push(p);
+                o.paths(out);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateAction {
     Set(Path, Operand),

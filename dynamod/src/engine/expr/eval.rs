@@ -115,12 +115,7 @@ pub fn evaluate(cond: &Condition, item: &Item, kind: &str) -> Result<bool> {
             (Some(a), Some(b)) => match (a.as_ref(), b.as_ref()) {
                 (AttrValue::S(a), AttrValue::S(b)) => a.starts_with(b.as_str()),
                 (AttrValue::B(a), AttrValue::B(b)) => a.starts_with(b),
-                (_, b) if !matches!(b, AttrValue::S(_) | AttrValue::B(_)) => {
-                    return Err(invalid(format!(
-                        "Invalid {kind}: Incorrect operand type for operator or function; operator or function: begins_with, operand type: {}",
-                        long_type(b)
-                    )));
-                }
+                // A constant of another type is refused when parsing; an attribute of one is just false.
                 _ => false,
             },
             _ => false,

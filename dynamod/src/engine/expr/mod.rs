@@ -2,6 +2,7 @@
 //! condition evaluation, projections and updates.
 
 pub mod ast;
+pub mod checks;
 pub mod eval;
 pub mod lexer;
 pub mod parser;

@@ -394,7 +394,7 @@ impl<'a> Parser<'a> {
             paths.push(self.path()?);
         }
         self.expect_end()?;
-        check_overlaps(&paths).map_err(|m| self.err(m))?;
+        super::checks::overlaps(&paths).map_err(|m| self.err(m))?;
         Ok(paths)
     }
 
@@ -441,7 +441,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        check_overlaps(&update.paths()).map_err(|m| self.err(m))?;
+        super::checks::overlaps(&update.paths()).map_err(|m| self.err(m))?;
         Ok(update)
     }
 
@@ -503,42 +503,21 @@ fn near_text(src: &str, at: usize) -> String {
     src[from..to].to_string()
 }
 
-/// Two paths in one projection or update may not be equal or one a prefix of the other.
-pub fn check_overlaps(paths: &[Path]) -> std::result::Result<(), String> {
-    for (i, a) in paths.iter().enumerate() {
-        for b in &paths[i + 1..] {
-            let n = a.len().min(b.len());
-            if a[..n] == b[..n] {
-                let show = |p: &Path| {
-                    p.iter()
-                        .map(|e| match e {
-                            PathElem::Attr(s) => s.clone(),
-                            PathElem::Index(i) => format!("[{i}]"),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                return Err(format!(
-                    "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [{}], path two: [{}]",
-                    show(a),
-                    show(b)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Parses a whole condition-like expression (Condition, Filter, KeyCondition).
 pub fn parse_condition(src: &str, kind: &'static str, ph: &mut Placeholders) -> Result<Condition> {
     let mut p = Parser::new(src, kind, ph)?;
     let c = p.condition()?;
     p.expect_end()?;
+    if let Some(e) = super::checks::condition(&c) {
+        return Err(invalid(format!("Invalid {kind}: {e}")));
+    }
     Ok(c)
 }
 
 pub fn parse_update(src: &str, ph: &mut Placeholders) -> Result<Update> {
-    Parser::new(src, "UpdateExpression", ph)?.update()
+    let update = Parser::new(src, "UpdateExpression", ph)?.update()?;
+    super::checks::update(&update)?;
+    Ok(update)
 }
 
 pub fn parse_projection(src: &str, ph: &mut Placeholders) -> Result<Vec<Path>> {

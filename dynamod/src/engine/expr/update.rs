@@ -75,20 +75,23 @@ fn assign(item: &mut Item, path: &Path, value: AttrValue) -> Result<()> {
     Ok(())
 }
 
+/// REMOVE: a missing map key or list index past the end is no error, but the path's parent must be there
+/// and be a map (for `.name`) or a list (for `[n]`), as in DynamoDB.
 fn remove(item: &mut Item, path: &Path) -> Result<()> {
     let last = path.last().expect("paths are never empty");
-    match (parent_mut(item, path), last) {
-        (Ok(None), PathElem::Attr(a)) => {
+    match (parent_mut(item, path)?, last) {
+        (None, PathElem::Attr(a)) => {
             item.remove(a);
         }
-        (Ok(Some(AttrValue::M(m))), PathElem::Attr(a)) => {
+        (Some(AttrValue::M(m)), PathElem::Attr(a)) => {
             m.remove(a);
         }
-        (Ok(Some(AttrValue::L(l))), PathElem::Index(i)) if *i < l.len() => {
-            l.remove(*i);
+        (Some(AttrValue::L(l)), PathElem::Index(i)) => {
+            if *i < l.len() {
+                l.remove(*i);
+            }
         }
-        // Removing something that is not there is not an error.
-        _ => {}
+        _ => return Err(invalid(BAD_PATH)),
     }
     Ok(())
 }

@@ -133,7 +133,8 @@ mod tests {
     fn renders_round_trip_through_the_expression_parser() {
         let st = parse(
             "UPDATE t SET a.b[1] = if_not_exists(a.b[1], 0) + ?, c = list_append(c, [1]) REMOVE \"select\" WHERE pk = 'x' AND (size(l) BETWEEN 1 AND 3 OR NOT begins_with(s, 'p')) AND n IN [1, 2] AND z IS MISSING",
-            &[AttrValue::S("x".into())],
+            // A number: `+` refuses a constant of another type when the expression is parsed.
+            &[AttrValue::N(crate::engine::number::Number::parse("1").unwrap())],
         )
         .unwrap();
         let Statement::Update { update, filter, .. } = st else { panic!() };
