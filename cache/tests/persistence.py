@@ -28,6 +28,15 @@ def write():
     r.select(0)
     r.incrbyfloat("f", 0.1)
     r.incrbyfloat("f", 0.2)
+    # Set-algebra stores and COPY replay to the same keys (an empty result deletes its destination).
+    r.zadd("z2", {"p2": 10, "p3": 3})
+    r.zunionstore("zu", {"z": 2, "z2": 1}, aggregate="MAX")
+    r.set("zi", "replaced")
+    r.zinterstore("zi", ["z", "nosuch"])
+    r.zadd("lex", {"a": 0, "b": 0, "c": 0})
+    r.zremrangebylex("lex", "[b", "+")
+    r.copy("ttl", "ttl-copy", destination_db=4)
+    r.copy("zu", "zu-copy")
 
 
 def verify():
@@ -45,6 +54,13 @@ def verify():
     assert r.get("f") == b"0.3", r.get("f")
     r.select(3)
     assert r.get("db3") == b"yes"
+    r.select(0)
+    assert r.zrange("zu", 0, -1, withscores=True) == [(b"p1", 3.0), (b"p3", 3.0), (b"p2", 10.0)]
+    assert r.zrange("zu-copy", 0, -1, withscores=True) == r.zrange("zu", 0, -1, withscores=True)
+    assert r.exists("zi") == 0
+    assert r.zrange("lex", 0, -1) == [b"a"]
+    r.select(4)
+    assert r.get("ttl-copy") == b"v" and 900 < r.ttl("ttl-copy") <= 1000
     r.select(0)
 
 

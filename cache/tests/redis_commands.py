@@ -709,6 +709,276 @@ def differential_regressions():
     ], hello3=True)
 
 
+# ZUNION/ZINTER/ZDIFF (and *STORE), ZLEXCOUNT, ZREMRANGEBYLEX, LPOS, SINTERCARD and COPY: each
+# request (split on spaces) with the reply redis-server 7.0.15 gives in RESP2 (and, when it
+# differs, in RESP3), recorded from one session in database 9 (COPY ... DB reaches databases 10 and 11).
+SET_ALGEBRA_STEPS = [
+    ('SELECT 11', b'+OK\r\n'),
+    ('FLUSHDB', b'+OK\r\n'),
+    ('SELECT 10', b'+OK\r\n'),
+    ('FLUSHDB', b'+OK\r\n'),
+    ('SELECT 9', b'+OK\r\n'),
+    ('FLUSHDB', b'+OK\r\n'),
+    ('ZADD z1 1 a 2 b 3 c', b':3\r\n'),
+    ('ZADD z2 4 b 5 c 6 d', b':3\r\n'),
+    ('SADD s1 a d x', b':3\r\n'),
+    ('SET str hello', b'+OK\r\n'),
+    ('RPUSH l a b c 1 2 3 c c', b':8\r\n'),
+    ('ZUNIONSTORE out 2 z1 z2', b':4\r\n'),
+    ('ZRANGE out 0 -1 WITHSCORES', b'*8\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n6\r\n$1\r\nd\r\n$1\r\n6\r\n$1\r\nc\r\n$1\r\n8\r\n', b'*4\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,6\r\n*2\r\n$1\r\nd\r\n,6\r\n*2\r\n$1\r\nc\r\n,8\r\n'),
+    ('ZINTERSTORE out 2 z1 z2 WEIGHTS 2 3', b':2\r\n'),
+    ('ZRANGE out 0 -1 WITHSCORES', b'*4\r\n$1\r\nb\r\n$2\r\n16\r\n$1\r\nc\r\n$2\r\n21\r\n', b'*2\r\n*2\r\n$1\r\nb\r\n,16\r\n*2\r\n$1\r\nc\r\n,21\r\n'),
+    ('ZINTERSTORE out 2 z1 z2 AGGREGATE MAX', b':2\r\n'),
+    ('ZRANGE out 0 -1 WITHSCORES', b'*4\r\n$1\r\nb\r\n$1\r\n4\r\n$1\r\nc\r\n$1\r\n5\r\n', b'*2\r\n*2\r\n$1\r\nb\r\n,4\r\n*2\r\n$1\r\nc\r\n,5\r\n'),
+    ('ZUNIONSTORE out 3 z1 z2 s1 AGGREGATE min WEIGHTS 1 2 3', b':5\r\n'),
+    ('ZRANGE out 0 -1 WITHSCORES', b'*10\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nd\r\n$1\r\n3\r\n$1\r\nx\r\n$1\r\n3\r\n', b'*5\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\nc\r\n,3\r\n*2\r\n$1\r\nd\r\n,3\r\n*2\r\n$1\r\nx\r\n,3\r\n'),
+    ('ZUNION 3 z1 z2 s1 WITHSCORES', b'*10\r\n$1\r\nx\r\n$1\r\n1\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n6\r\n$1\r\nd\r\n$1\r\n7\r\n$1\r\nc\r\n$1\r\n8\r\n', b'*5\r\n*2\r\n$1\r\nx\r\n,1\r\n*2\r\n$1\r\na\r\n,2\r\n*2\r\n$1\r\nb\r\n,6\r\n*2\r\n$1\r\nd\r\n,7\r\n*2\r\n$1\r\nc\r\n,8\r\n'),
+    ('ZUNION 3 z1 z2 s1', b'*5\r\n$1\r\nx\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nd\r\n$1\r\nc\r\n'),
+    ('ZINTER 2 z1 s1 WITHSCORES', b'*2\r\n$1\r\na\r\n$1\r\n2\r\n', b'*1\r\n*2\r\n$1\r\na\r\n,2\r\n'),
+    ('ZINTER 2 z1 nokey WITHSCORES', b'*0\r\n'),
+    ('ZDIFF 2 z1 z2 WITHSCORES', b'*2\r\n$1\r\na\r\n$1\r\n1\r\n', b'*1\r\n*2\r\n$1\r\na\r\n,1\r\n'),
+    ('ZDIFF 1 s1 WITHSCORES', b'*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nd\r\n$1\r\n1\r\n$1\r\nx\r\n$1\r\n1\r\n', b'*3\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nd\r\n,1\r\n*2\r\n$1\r\nx\r\n,1\r\n'),
+    ('ZDIFF 2 z1 s1', b'*2\r\n$1\r\nb\r\n$1\r\nc\r\n'),
+    ('ZDIFFSTORE out 2 z1 z2', b':1\r\n'),
+    ('ZRANGE out 0 -1 WITHSCORES', b'*2\r\n$1\r\na\r\n$1\r\n1\r\n', b'*1\r\n*2\r\n$1\r\na\r\n,1\r\n'),
+    ('EXPIRE out 100', b':1\r\n'),
+    ('ZINTERSTORE out 2 z1 nokey', b':0\r\n'),
+    ('EXISTS out', b':0\r\n'),
+    ('ZUNIONSTORE out 1 z1', b':3\r\n'),
+    ('TTL out', b':-1\r\n'),
+    ('ZUNIONSTORE out 2 z1 str', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('ZUNION 2 z1 str', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('ZUNION 2 str z1 WEIGHTS x y', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('ZUNION 2 z1 z2 WEIGHTS x y', b'-ERR weight value is not a float\r\n'),
+    ('ZUNION 2 z1 z2 WEIGHTS 1', b'-ERR syntax error\r\n'),
+    ('ZUNION 2 z1 z2 WEIGHTS 1 nan', b'-ERR weight value is not a float\r\n'),
+    ('ZUNION 2 z1 z2 WEIGHTS 1 inf WITHSCORES', b'*8\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\ninf\r\n$1\r\nc\r\n$3\r\ninf\r\n$1\r\nd\r\n$3\r\ninf\r\n', b'*4\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,inf\r\n*2\r\n$1\r\nc\r\n,inf\r\n*2\r\n$1\r\nd\r\n,inf\r\n'),
+    ('ZUNION 2 z1 z2 WEIGHTS 1 -inf AGGREGATE max WITHSCORES', b'*8\r\n$1\r\nd\r\n$4\r\n-inf\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n', b'*4\r\n*2\r\n$1\r\nd\r\n,-inf\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\nc\r\n,3\r\n'),
+    ('ZADD zi 1 a +inf b -inf c', b':3\r\n'),
+    ('ZADD zj 1 a -inf b +inf c', b':3\r\n'),
+    ('ZUNION 2 zi zj WITHSCORES', b'*6\r\n$1\r\nb\r\n$1\r\n0\r\n$1\r\nc\r\n$1\r\n0\r\n$1\r\na\r\n$1\r\n2\r\n', b'*3\r\n*2\r\n$1\r\nb\r\n,0\r\n*2\r\n$1\r\nc\r\n,0\r\n*2\r\n$1\r\na\r\n,2\r\n'),
+    ('ZINTER 2 zi zj WITHSCORES', b'*6\r\n$1\r\nb\r\n$1\r\n0\r\n$1\r\nc\r\n$1\r\n0\r\n$1\r\na\r\n$1\r\n2\r\n', b'*3\r\n*2\r\n$1\r\nb\r\n,0\r\n*2\r\n$1\r\nc\r\n,0\r\n*2\r\n$1\r\na\r\n,2\r\n'),
+    ('ZINTER 2 zi zj WEIGHTS 0 1 WITHSCORES', b'*6\r\n$1\r\nb\r\n$4\r\n-inf\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$3\r\ninf\r\n', b'*3\r\n*2\r\n$1\r\nb\r\n,-inf\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nc\r\n,inf\r\n'),
+    ('ZUNION 1 zi WEIGHTS 0 WITHSCORES', b'*6\r\n$1\r\na\r\n$1\r\n0\r\n$1\r\nb\r\n$1\r\n0\r\n$1\r\nc\r\n$1\r\n0\r\n', b'*3\r\n*2\r\n$1\r\na\r\n,0\r\n*2\r\n$1\r\nb\r\n,0\r\n*2\r\n$1\r\nc\r\n,0\r\n'),
+    ('ZADD z0 0 a 1 b', b':2\r\n'),
+    ('ZUNION 1 z0 WEIGHTS -1 WITHSCORES', b'*4\r\n$1\r\nb\r\n$2\r\n-1\r\n$1\r\na\r\n$2\r\n-0\r\n', b'*2\r\n*2\r\n$1\r\nb\r\n,-1\r\n*2\r\n$1\r\na\r\n,-0\r\n'),
+    ('ZUNIONSTORE d0 1 z0 WEIGHTS -1', b':2\r\n'),
+    ('ZRANGE d0 0 -1 WITHSCORES', b'*4\r\n$1\r\nb\r\n$2\r\n-1\r\n$1\r\na\r\n$1\r\n0\r\n', b'*2\r\n*2\r\n$1\r\nb\r\n,-1\r\n*2\r\n$1\r\na\r\n,0\r\n'),
+    ('ZUNION 0 z1', b"-ERR at least 1 input key is needed for 'zunion' command\r\n"),
+    ('ZUNION -1 z1', b"-ERR at least 1 input key is needed for 'zunion' command\r\n"),
+    ('ZUNION abc z1', b'-ERR value is not an integer or out of range\r\n'),
+    ('ZUNION 3 z1 z2', b'-ERR syntax error\r\n'),
+    ('ZUNIONSTORE out 0 z1', b"-ERR at least 1 input key is needed for 'zunionstore' command\r\n"),
+    ('ZINTERSTORE out 5 z1', b'-ERR syntax error\r\n'),
+    ('ZDIFFSTORE out 0 z1', b"-ERR at least 1 input key is needed for 'zdiffstore' command\r\n"),
+    ('ZDIFF 0 z1', b"-ERR at least 1 input key is needed for 'zdiff' command\r\n"),
+    ('ZDIFF 2 z1 z2 WEIGHTS 1 2', b'-ERR syntax error\r\n'),
+    ('ZDIFF 2 z1 z2 AGGREGATE sum', b'-ERR syntax error\r\n'),
+    ('ZUNION 2 z1 z2 AGGREGATE foo', b'-ERR syntax error\r\n'),
+    ('ZUNION 2 z1 z2 AGGREGATE', b'-ERR syntax error\r\n'),
+    ('ZUNION 2 z1 z2 WITHSCORES WITHSCORES', b'*8\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n6\r\n$1\r\nd\r\n$1\r\n6\r\n$1\r\nc\r\n$1\r\n8\r\n', b'*4\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,6\r\n*2\r\n$1\r\nd\r\n,6\r\n*2\r\n$1\r\nc\r\n,8\r\n'),
+    ('ZUNIONSTORE out 2 z1 z2 WITHSCORES', b'-ERR syntax error\r\n'),
+    ('ZINTER 1 z1 foo', b'-ERR syntax error\r\n'),
+    ('ZUNIONSTORE', b"-ERR wrong number of arguments for 'zunionstore' command\r\n"),
+    ('ZUNIONSTORE out 1', b"-ERR wrong number of arguments for 'zunionstore' command\r\n"),
+    ('ZUNION 1', b"-ERR wrong number of arguments for 'zunion' command\r\n"),
+    ('ZINTER 1 z1 WEIGHTS 2.5 AGGREGATE SUM WITHSCORES', b'*6\r\n$1\r\na\r\n$3\r\n2.5\r\n$1\r\nb\r\n$1\r\n5\r\n$1\r\nc\r\n$3\r\n7.5\r\n', b'*3\r\n*2\r\n$1\r\na\r\n,2.5\r\n*2\r\n$1\r\nb\r\n,5\r\n*2\r\n$1\r\nc\r\n,7.5\r\n'),
+    ('ZADD lex 0 a 0 b 0 c 0 d 0 e', b':5\r\n'),
+    ('ZLEXCOUNT lex - +', b':5\r\n'),
+    ('ZLEXCOUNT lex [b (d', b':2\r\n'),
+    ('ZLEXCOUNT lex (a [e', b':4\r\n'),
+    ('ZLEXCOUNT lex + -', b':0\r\n'),
+    ('ZLEXCOUNT lex x y', b'-ERR min or max not valid string range item\r\n'),
+    ('ZLEXCOUNT nokey - +', b':0\r\n'),
+    ('ZLEXCOUNT str - +', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('ZLEXCOUNT str x +', b'-ERR min or max not valid string range item\r\n'),
+    ('ZLEXCOUNT lex', b"-ERR wrong number of arguments for 'zlexcount' command\r\n"),
+    ('ZREMRANGEBYLEX lex [b (d', b':2\r\n'),
+    ('ZRANGE lex 0 -1', b'*3\r\n$1\r\na\r\n$1\r\nd\r\n$1\r\ne\r\n'),
+    ('ZREMRANGEBYLEX lex x y', b'-ERR min or max not valid string range item\r\n'),
+    ('ZREMRANGEBYLEX str - +', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('ZREMRANGEBYLEX nokey - +', b':0\r\n'),
+    ('ZREMRANGEBYLEX lex - +', b':3\r\n'),
+    ('EXISTS lex', b':0\r\n'),
+    ('LPOS l c', b':2\r\n'),
+    ('LPOS l c RANK 2', b':6\r\n'),
+    ('LPOS l c RANK -1', b':7\r\n'),
+    ('LPOS l c RANK -3', b':2\r\n'),
+    ('LPOS l c COUNT 0', b'*3\r\n:2\r\n:6\r\n:7\r\n'),
+    ('LPOS l c COUNT 2', b'*2\r\n:2\r\n:6\r\n'),
+    ('LPOS l c RANK -1 COUNT 0', b'*3\r\n:7\r\n:6\r\n:2\r\n'),
+    ('LPOS l c RANK 2 COUNT 0', b'*2\r\n:6\r\n:7\r\n'),
+    ('LPOS l c MAXLEN 3 COUNT 0', b'*1\r\n:2\r\n'),
+    ('LPOS l c MAXLEN 2', b'$-1\r\n', b'_\r\n'),
+    ('LPOS l c RANK -1 MAXLEN 2 COUNT 0', b'*2\r\n:7\r\n:6\r\n'),
+    ('LPOS l zz', b'$-1\r\n', b'_\r\n'),
+    ('LPOS l zz COUNT 3', b'*0\r\n'),
+    ('LPOS nokey a', b'$-1\r\n', b'_\r\n'),
+    ('LPOS nokey a COUNT 1', b'*0\r\n'),
+    ('LPOS str a', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('LPOS str a COUNT 1', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('LPOS str a RANK 0', b"-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list\r\n"),
+    ('LPOS l c RANK 0', b"-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list\r\n"),
+    ('LPOS l c RANK abc', b'-ERR value is not an integer or out of range\r\n'),
+    ('LPOS l c RANK -9223372036854775808', b':7\r\n'),
+    ('LPOS l c RANK -9223372036854775808 COUNT 1', b'*3\r\n:7\r\n:6\r\n:2\r\n'),
+    ('LPOS l c RANK -9223372036854775808 COUNT 0', b'*3\r\n:7\r\n:6\r\n:2\r\n'),
+    ('LPOS l c RANK 9223372036854775807', b'$-1\r\n', b'_\r\n'),
+    ('LPOS l c COUNT -1', b"-ERR COUNT can't be negative\r\n"),
+    ('LPOS l c COUNT x', b"-ERR COUNT can't be negative\r\n"),
+    ('LPOS l c MAXLEN -1', b"-ERR MAXLEN can't be negative\r\n"),
+    ('LPOS l c MAXLEN 0', b':2\r\n'),
+    ('LPOS l c RANK', b'-ERR syntax error\r\n'),
+    ('LPOS l c FOO 1', b'-ERR syntax error\r\n'),
+    ('LPOS l', b"-ERR wrong number of arguments for 'lpos' command\r\n"),
+    ('SADD s2 a b c d', b':4\r\n'),
+    ('SADD s3 c d e', b':3\r\n'),
+    ('SINTERCARD 2 s2 s3', b':2\r\n'),
+    ('SINTERCARD 2 s2 s3 LIMIT 1', b':1\r\n'),
+    ('SINTERCARD 2 s2 s3 LIMIT 0', b':2\r\n'),
+    ('SINTERCARD 1 s2 LIMIT 3', b':3\r\n'),
+    ('SINTERCARD 2 s2 nokey', b':0\r\n'),
+    ('SINTERCARD 2 nokey str', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('SINTERCARD 2 s2 str', b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'),
+    ('SINTERCARD 0 s2', b'-ERR numkeys should be greater than 0\r\n'),
+    ('SINTERCARD -1 s2', b'-ERR numkeys should be greater than 0\r\n'),
+    ('SINTERCARD x s2', b'-ERR numkeys should be greater than 0\r\n'),
+    ('SINTERCARD 3 s2 s3', b"-ERR Number of keys can't be greater than number of args\r\n"),
+    ('SINTERCARD 2 s2 s3 LIMIT -1', b"-ERR LIMIT can't be negative\r\n"),
+    ('SINTERCARD 2 s2 s3 LIMIT x', b"-ERR LIMIT can't be negative\r\n"),
+    ('SINTERCARD 2 s2 s3 LIMIT', b'-ERR syntax error\r\n'),
+    ('SINTERCARD 2 s2 s3 FOO 1', b'-ERR syntax error\r\n'),
+    ('SINTERCARD 1', b"-ERR wrong number of arguments for 'sintercard' command\r\n"),
+    ('COPY z1 zc', b':1\r\n'),
+    ('ZRANGE zc 0 -1 WITHSCORES', b'*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n', b'*3\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\nc\r\n,3\r\n'),
+    ('COPY z1 zc', b':0\r\n'),
+    ('COPY z1 zc REPLACE', b':1\r\n'),
+    ('SET t v EX 100', b'+OK\r\n'),
+    ('COPY t t2', b':1\r\n'),
+    ('TTL t2', b':100\r\n'),
+    ('COPY t t2 DB 10 REPLACE', b':1\r\n'),
+    ('SELECT 10', b'+OK\r\n'),
+    ('GET t2', b'$1\r\nv\r\n'),
+    ('TTL t2', b':100\r\n'),
+    ('SELECT 9', b'+OK\r\n'),
+    ('COPY t t', b'-ERR source and destination objects are the same\r\n'),
+    ('COPY t t DB 9', b'-ERR source and destination objects are the same\r\n'),
+    ('COPY t t DB 11', b':1\r\n'),
+    ('COPY t x DB 16', b'-ERR DB index is out of range\r\n'),
+    ('COPY t x DB -1', b'-ERR DB index is out of range\r\n'),
+    ('COPY t x DB abc', b'-ERR value is not an integer or out of range\r\n'),
+    ('COPY t x DB 99999999999', b'-ERR value is out of range, value must between -2147483648 and 2147483647\r\n'),
+    ('COPY t x DB', b'-ERR syntax error\r\n'),
+    ('COPY t x FOO', b'-ERR syntax error\r\n'),
+    ('COPY nokey x', b':0\r\n'),
+    ('COPY l lc', b':1\r\n'),
+    ('LRANGE lc 0 -1', b'*8\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\nc\r\n$1\r\nc\r\n'),
+    ('COPY s1 sc', b':1\r\n'),
+    ('SCARD sc', b':3\r\n'),
+    ('COPY str strc', b':1\r\n'),
+    ('GET strc', b'$5\r\nhello\r\n'),
+    ('HSET h f v', b':1\r\n'),
+    ('COPY h hc', b':1\r\n'),
+    ('HGETALL hc', b'*2\r\n$1\r\nf\r\n$1\r\nv\r\n', b'%1\r\n$1\r\nf\r\n$1\r\nv\r\n'),
+    ('COPY t', b"-ERR wrong number of arguments for 'copy' command\r\n"),
+    ('DEL z1', b':1\r\n'),
+    ('ZADD z1 1 a', b':1\r\n'),
+    ('SET strc x', b'+OK\r\n'),
+    ('COPY z1 strc REPLACE', b':1\r\n'),
+    ('TYPE strc', b'+zset\r\n'),
+    ('ZADD mx 1 b 2 a 3 d 4 c 5 e', b':5\r\n'),
+    ('ZLEXCOUNT mx [b [d', b':4\r\n'),
+    ('ZLEXCOUNT mx - [c', b':2\r\n'),
+    ('ZLEXCOUNT mx - -', b':0\r\n'),
+    ('ZLEXCOUNT mx [c [c', b':0\r\n'),
+    ('ZLEXCOUNT mx (c (c', b':0\r\n'),
+    ('ZRANGEBYLEX mx [b [d', b'*4\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nd\r\n$1\r\nc\r\n'),
+    ('ZRANGEBYLEX mx - + LIMIT 3 10', b'*2\r\n$1\r\nc\r\n$1\r\ne\r\n'),
+    ('ZREVRANGEBYLEX mx [d [b', b'*2\r\n$1\r\nc\r\n$1\r\nd\r\n'),
+    ('ZREMRANGEBYLEX mx [a [c', b':2\r\n'),
+    ('ZRANGE mx 0 -1', b'*3\r\n$1\r\nd\r\n$1\r\nc\r\n$1\r\ne\r\n'),
+]
+
+
+def set_algebra_lpos_copy():
+    for resp3 in (False, True):
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        if resp3:
+            s.sendall(b"HELLO 3\r\n")
+            got = b""
+            while not got.endswith(b"\r\n") or b"modules" not in got:
+                got += s.recv(65536)
+        for step in SET_ALGEBRA_STEPS:
+            line, want = step[0], step[2] if resp3 and len(step) == 3 else step[1]
+            args = [a.encode() for a in line.split()]
+            s.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+            got = b""
+            while len(got) < len(want):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            assert got == want, f"RESP{3 if resp3 else 2} {line}: expected {want!r}, got {got!r}"
+        s.close()
+    for db in (11, 10, 0):
+        r.select(db)
+        r.flushdb()
+    # Through redis-py: the options as applications pass them.
+    r.zadd("za", {"a": 1, "b": 2})
+    r.zadd("zb", {"b": 3, "c": 4})
+    r.sadd("sa", "a", "c")
+    assert r.zunion(["za", "zb", "sa"], withscores=True) == [(b"a", 2.0), (b"b", 5.0), (b"c", 5.0)]
+    assert r.zinter({"za": 2, "zb": 1}, aggregate="MIN", withscores=True) == [(b"b", 3.0)]
+    assert r.zdiff(["za", "zb"], withscores=True) == [b"a", b"1"]  # redis-py leaves ZDIFF pairs flat
+    assert r.zunionstore("zdst", ["za", "zb"], aggregate="MAX") == 3
+    assert r.zrange("zdst", 0, -1, withscores=True) == [(b"a", 1.0), (b"b", 3.0), (b"c", 4.0)]
+    assert r.zdiffstore("zdst", ["za", "za"]) == 0 and r.exists("zdst") == 0
+    assert r.sintercard(2, ["sa", "sa"], limit=1) == 1
+    r.rpush("lp", "a", "b", "a", "a")
+    assert r.lpos("lp", "a", rank=-1, count=2) == [3, 2]
+    assert r.lpos("lp", "a", rank=2, maxlen=2) is None
+    # WATCH sees a *STORE destination and a COPY target change.
+    for change in (lambda c: c.zunionstore("w:dst", ["za"]), lambda c: c.copy("za", "w:copy")):
+        p = r.pipeline()
+        p.watch("w:dst", "w:copy")
+        change(client())
+        p.multi()
+        p.set("w:after", "1")
+        try:
+            p.execute()
+            raise AssertionError("EXEC ran after a watched key changed")
+        except redis.exceptions.WatchError:
+            pass
+    # Inside MULTI, and COPY across databases keeping the TTL.
+    p = r.pipeline()
+    p.zinterstore("m:dst", ["za", "zb"]).copy("m:dst", "m:dst", destination_db=5).zlexcount("m:dst", "-", "+")
+    assert p.execute() == [1, True, 1]
+    r.expire("za", 500)
+    assert r.copy("za", "za", destination_db=6, replace=True)
+    r.select(6)
+    assert 490 < r.ttl("za") <= 500 and r.zcard("za") == 2
+    r.flushdb()
+    r.select(5)
+    r.flushdb()
+    r.select(0)
+    # A COPY onto a list key a pop waits on serves it.
+    r.delete("cq")
+    r.rpush("cq-src", "job")
+
+    def copier():
+        time.sleep(0.3)
+        client().copy("cq-src", "cq")
+
+    threading.Thread(target=copier).start()
+    assert r.blpop(["cq"], timeout=5) == (b"cq", b"job")
+    # COMMAND metadata: the keys after a count.
+    info = r.execute_command("COMMAND INFO", "zunionstore")[0]
+    assert info[1] == -4 and b"movablekeys" in info[2] and info[3:6] == [1, 1, 1], info
+    assert r.command_getkeys("ZINTERSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2") == ["d", "a", "b"]
+    assert r.command_getkeys("SINTERCARD", "2", "a", "b", "LIMIT", "1") == ["a", "b"]
+    assert r.command_getkeys("COPY", "a", "b", "DB", "1") == ["a", "b"]
+
+
 for name, test in [
     ("connection_and_server", connection_and_server),
     ("hot_key_runs", hot_key_runs),
@@ -724,6 +994,7 @@ for name, test in [
     ("wire", wire_robustness),
     ("redis_parity", redis_parity),
     ("differential_regressions", differential_regressions),
+    ("set_algebra_lpos_copy", set_algebra_lpos_copy),
 ]:
     test()
     print(f"{name}: ok", flush=True)

@@ -20,6 +20,7 @@ pub type Hasher = foldhash::fast::RandomState;
 pub type Map<K, V> = IndexMap<K, V, Hasher>;
 pub type Set<K> = IndexSet<K, Hasher>;
 
+#[derive(Clone)]
 pub enum Value {
     Str(super::small::SmallBytes),
     Hash(Box<Map<super::small::SmallBytes, super::small::SmallBytes>>),

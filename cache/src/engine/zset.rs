@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use super::keyspace::{Blob, Map};
+use super::keyspace::{Blob, Map, Set};
 use super::small::SmallBytes;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,7 +57,7 @@ impl PartialOrd for Ranked {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ZSet {
     scores: Map<SmallBytes, f64>,
     order: BTreeSet<Ranked>,
@@ -166,22 +166,47 @@ impl ZSet {
     pub fn count(&self, min: ScoreBound, max: ScoreBound) -> usize {
         self.score_range(min, max).count()
     }
-    fn in_lex(m: &[u8], min: &LexBound, max: &LexBound) -> bool {
-        let lo = match min {
+    /// Redis's `zslLexValueGteMin`: `m` is at or above the lower bound.
+    fn gte_min(m: &[u8], min: &LexBound) -> bool {
+        match min {
             LexBound::Min => true,
             LexBound::Max => false,
             LexBound::Incl(v) => m >= v.as_slice(),
             LexBound::Excl(v) => m > v.as_slice(),
-        };
-        let hi = match max {
+        }
+    }
+    /// Redis's `zslLexValueLteMax`: `m` is at or below the upper bound.
+    fn lte_max(m: &[u8], max: &LexBound) -> bool {
+        match max {
             LexBound::Min => false,
             LexBound::Max => true,
             LexBound::Incl(v) => m <= v.as_slice(),
             LexBound::Excl(v) => m < v.as_slice(),
-        };
-        lo && hi
+        }
     }
-    /// Lex ranges assume equal scores (as Redis documents); members are taken in index order.
+    /// Redis's `zzlIsInLexRange`: the range is not empty by itself (`sdscmplex` of the bounds,
+    /// `-` and `+` counting as exclusive), the last member reaches the minimum and the first the
+    /// maximum.
+    fn may_hold_lex(&self, min: &LexBound, max: &LexBound) -> bool {
+        use LexBound::*;
+        let (cmp, ex) = match (min, max) {
+            (Min, Min) | (Max, Max) => (Ordering::Equal, true),
+            (Min, _) | (_, Max) => (Ordering::Less, false),
+            (Max, _) | (_, Min) => (Ordering::Greater, false),
+            (Incl(a) | Excl(a), Incl(b) | Excl(b)) => (a.cmp(b), matches!(min, Excl(_)) || matches!(max, Excl(_))),
+        };
+        if cmp == Ordering::Greater || (cmp == Ordering::Equal && ex) {
+            return false;
+        }
+        match (self.order.last(), self.order.first()) {
+            (Some(last), Some(first)) => Self::gte_min(&last.member, min) && Self::lte_max(&first.member, max),
+            _ => false,
+        }
+    }
+    /// A lex range, walked as Redis walks its listpack: from the first member (in the walk's
+    /// direction) past the near bound, which must be within the far bound, on until a member is
+    /// past the far bound. Lex ranges assume equal scores (as Redis documents); with mixed scores
+    /// this is the run Redis returns for sets it keeps as listpacks (up to 128 members).
     pub fn range_by_lex(
         &self,
         min: &LexBound,
@@ -190,10 +215,19 @@ impl ZSet {
         offset: usize,
         count: Option<usize>,
     ) -> Vec<(Blob, f64)> {
-        self.iter(rev)
-            .filter(|(m, _)| Self::in_lex(m, min, max))
-            .skip(offset)
+        if !self.may_hold_lex(min, max) {
+            return Vec::new();
+        }
+        let near = |m: &[u8]| if rev { Self::lte_max(m, max) } else { Self::gte_min(m, min) };
+        let far = |m: &[u8]| if rev { Self::gte_min(m, min) } else { Self::lte_max(m, max) };
+        let mut it = self.iter(rev).skip_while(|(m, _)| !near(m)).peekable();
+        if !it.peek().is_some_and(|(m, _)| far(m)) {
+            return Vec::new();
+        }
+        // As Redis, the offset skips members without checking them against the range.
+        it.skip(offset)
             .take(count.unwrap_or(usize::MAX))
+            .take_while(|(m, _)| far(m))
             .map(|(m, s)| (Blob::from(m), s))
             .collect()
     }
@@ -216,12 +250,198 @@ impl ZSet {
     }
 }
 
+/// How ZUNION / ZINTER combine the scores of a member found in several inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// An input of ZUNION / ZINTER / ZDIFF: a missing key, a plain set (every member scores 1), or a
+/// sorted set.
+pub enum Input {
+    Missing,
+    Set(Set<Blob>),
+    ZSet(ZSet),
+}
+
+impl Input {
+    fn len(&self) -> usize {
+        match self {
+            Input::Missing => 0,
+            Input::Set(s) => s.len(),
+            Input::ZSet(z) => z.len(),
+        }
+    }
+    fn find(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Input::Missing => None,
+            Input::Set(s) => s.contains(m).then_some(1.0),
+            Input::ZSet(z) => z.score(m),
+        }
+    }
+    fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        match self {
+            Input::Missing => Box::new(std::iter::empty()),
+            Input::Set(s) => Box::new(s.iter().map(|m| (&**m, 1.0))),
+            Input::ZSet(z) => z.iter(false),
+        }
+    }
+}
+
+/// Redis's `zunionInterAggregate`: a SUM of +inf and -inf is 0, not NaN.
+pub fn aggregate(target: &mut f64, val: f64, agg: Aggregate) {
+    match agg {
+        Aggregate::Sum => {
+            *target += val;
+            if target.is_nan() {
+                *target = 0.0;
+            }
+        }
+        Aggregate::Min => {
+            if val < *target {
+                *target = val
+            }
+        }
+        Aggregate::Max => {
+            if val > *target {
+                *target = val
+            }
+        }
+    }
+}
+
+/// A weighted score as Redis computes it (`inf * 0` is 0, not NaN).
+fn weighted(score: f64, weight: f64) -> f64 {
+    let s = score * weight;
+    if s.is_nan() { 0.0 } else { s }
+}
+
+/// ZUNION / ZINTER / ZDIFF over `(input, weight)` pairs, in Redis's order of work: union and
+/// intersection visit the inputs from the smallest to the largest (a stable sort, as glibc's
+/// qsort is), which decides the order floating-point sums are taken in. The result is sorted by
+/// score, then member; a computed -0 is kept (ZUNION replies it; a stored set keeps 0).
+pub fn combine(op: SetOp, mut inputs: Vec<(Input, f64)>, agg: Aggregate) -> Vec<(Blob, f64)> {
+    let mut out: Vec<(Blob, f64)> = Vec::new();
+    if inputs.is_empty() {
+        return out;
+    }
+    if op != SetOp::Diff {
+        inputs.sort_by_key(|(i, _)| i.len());
+    }
+    match op {
+        SetOp::Inter => {
+            let (first, w0) = &inputs[0];
+            'members: for (m, s) in first.iter() {
+                let mut score = weighted(s, *w0);
+                for (other, w) in &inputs[1..] {
+                    match other.find(m) {
+                        Some(v) => aggregate(&mut score, v * w, agg),
+                        None => continue 'members,
+                    }
+                }
+                out.push((m.into(), score));
+            }
+        }
+        SetOp::Union => {
+            let mut acc: Map<Blob, f64> = Map::default();
+            for (input, w) in &inputs {
+                for (m, s) in input.iter() {
+                    let score = weighted(s, *w);
+                    match acc.get_mut(m) {
+                        Some(t) => aggregate(t, score, agg),
+                        None => {
+                            acc.insert(m.into(), score);
+                        }
+                    }
+                }
+            }
+            out = acc.into_iter().collect();
+        }
+        SetOp::Diff => {
+            let (first, rest) = inputs.split_first().expect("not empty");
+            out = first
+                .0
+                .iter()
+                .filter(|(m, _)| rest.iter().all(|(i, _)| i.find(m).is_none()))
+                .map(|(m, s)| (Blob::from(m), s))
+                .collect();
+        }
+    }
+    out.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn b(v: f64) -> ScoreBound {
         ScoreBound { value: v, exclusive: false }
+    }
+
+    fn zs(items: &[(&str, f64)]) -> Input {
+        let mut z = ZSet::default();
+        for (m, s) in items {
+            z.insert(m.as_bytes(), *s);
+        }
+        Input::ZSet(z)
+    }
+
+    fn names(r: &[(Blob, f64)]) -> Vec<(String, f64)> {
+        r.iter().map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), *s)).collect()
+    }
+
+    #[test]
+    fn union_inter_diff_aggregate() {
+        let a = || zs(&[("a", 1.0), ("b", 2.0), ("c", f64::INFINITY)]);
+        let b = || zs(&[("b", 3.0), ("c", f64::NEG_INFINITY), ("d", 4.0)]);
+        let set = || Input::Set([Blob::from(&b"a"[..]), Blob::from(&b"z"[..])].into_iter().collect());
+        let u = combine(SetOp::Union, vec![(a(), 1.0), (b(), 1.0)], Aggregate::Sum);
+        // inf + -inf sums to 0.
+        assert_eq!(names(&u), vec![("c".into(), 0.0), ("a".into(), 1.0), ("d".into(), 4.0), ("b".into(), 5.0)]);
+        let i = combine(SetOp::Inter, vec![(a(), 2.0), (b(), 1.0)], Aggregate::Max);
+        assert_eq!(names(&i), vec![("b".into(), 4.0), ("c".into(), f64::INFINITY)]);
+        let i = combine(SetOp::Inter, vec![(a(), 1.0), (set(), 5.0)], Aggregate::Min);
+        assert_eq!(names(&i), vec![("a".into(), 1.0)]);
+        let d = combine(SetOp::Diff, vec![(a(), 1.0), (set(), 1.0), (Input::Missing, 1.0)], Aggregate::Sum);
+        assert_eq!(names(&d), vec![("b".into(), 2.0), ("c".into(), f64::INFINITY)]);
+        // A weight of 0 times inf is 0, and a missing input empties an intersection.
+        let u = combine(SetOp::Union, vec![(a(), 0.0)], Aggregate::Sum);
+        assert!(u.iter().all(|(_, s)| *s == 0.0));
+        assert!(combine(SetOp::Inter, vec![(a(), 1.0), (Input::Missing, 1.0)], Aggregate::Sum).is_empty());
+        // A negative weight on 0 keeps -0 (ZUNION replies it), ordered before 0's ties by member.
+        let u = combine(SetOp::Union, vec![(zs(&[("x", 0.0), ("y", 1.0)]), -1.0)], Aggregate::Sum);
+        assert!(u[1].1 == 0.0 && u[1].1.is_sign_negative());
+    }
+
+    #[test]
+    fn lex_ranges_walk_like_a_listpack() {
+        let mut z = ZSet::default();
+        for (m, s) in [("b", 1.0), ("a", 2.0), ("d", 3.0), ("c", 4.0), ("e", 5.0)] {
+            z.insert(m.as_bytes(), s);
+        }
+        let incl = |m: &str| LexBound::Incl(m.as_bytes().to_vec());
+        let got =
+            |r: Vec<(Blob, f64)>| r.iter().map(|(m, _)| String::from_utf8_lossy(m).into_owned()).collect::<Vec<_>>();
+        // From the first member at or past the minimum until one is past the maximum.
+        assert_eq!(got(z.range_by_lex(&incl("b"), &incl("d"), false, 0, None)), ["b", "a", "d", "c"]);
+        assert_eq!(got(z.range_by_lex(&LexBound::Min, &incl("c"), false, 0, None)), ["b", "a"]);
+        assert_eq!(got(z.range_by_lex(&incl("b"), &incl("d"), true, 0, None)), ["c", "d"]);
+        assert_eq!(got(z.range_by_lex(&LexBound::Min, &LexBound::Max, false, 3, Some(10))), ["c", "e"]);
+        // Empty by the bounds alone.
+        assert!(z.range_by_lex(&LexBound::Min, &LexBound::Min, false, 0, None).is_empty());
+        let excl = LexBound::Excl(b"c".to_vec());
+        assert!(z.range_by_lex(&excl, &excl, false, 0, None).is_empty());
+        assert_eq!(got(z.range_by_lex(&incl("c"), &incl("c"), false, 0, None)), Vec::<String>::new());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{Command, Ctx, FAST, READONLY, WRITE, eq, everything, int, keyed, text, whole_db};
+use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, eq, everything, int, keyed, text, whole_db};
 use crate::engine::eviction::{self, fast_rand, lfu_decayed};
 use crate::engine::keyspace::{Blob, drop_value};
 use crate::engine::{CacheError, CacheResult, View, glob, scan};
@@ -17,6 +17,8 @@ pub fn commands() -> Vec<Command> {
         keyed(g, "type", 2, READONLY | FAST, (1, 1, 1), type_),
         keyed(g, "rename", 3, WRITE, (1, 2, 1), rename),
         keyed(g, "renamenx", 3, WRITE | FAST, (1, 2, 1), renamenx),
+        // DB may name another database: every shard is locked.
+        everything(g, "copy", -3, WRITE | DENYOOM, copy).info_keys((1, 2, 1)),
         keyed(g, "expire", -3, WRITE | FAST, (1, 1, 1), expire),
         keyed(g, "pexpire", -3, WRITE | FAST, (1, 1, 1), expire),
         keyed(g, "expireat", -3, WRITE | FAST, (1, 1, 1), expire),
@@ -380,6 +382,64 @@ fn flushall(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     flush_shards(v.all_shards().map(|(_, s)| s), lazy);
     c.out.ok();
     Ok(())
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]: the value and its TTL.
+fn copy(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let src_db = v.db;
+    let (mut dst_db, mut replace) = (src_db, false);
+    let mut j = 3;
+    while j < a.len() {
+        if eq(&a[j], "replace") {
+            replace = true;
+        } else if eq(&a[j], "db") && j + 1 < a.len() {
+            let id = int(&a[j + 1])?;
+            if i32::try_from(id).is_err() {
+                return Err(CacheError::Other(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
+                ));
+            }
+            if !(0..crate::engine::DATABASES as i64).contains(&id) {
+                return Err(CacheError::Other("ERR DB index is out of range".into()));
+            }
+            dst_db = id as usize;
+            j += 1;
+        } else {
+            return Err(CacheError::Syntax);
+        }
+        j += 1;
+    }
+    if dst_db == src_db && a[1] == a[2] {
+        return Err(CacheError::Other("ERR source and destination objects are the same".into()));
+    }
+    let Some((value, expire_at)) = v.read(&a[1]).map(|e| (e.value.clone(), e.expire_at)) else {
+        c.out.int(0);
+        return Ok(());
+    };
+    v.db = dst_db;
+    let copied = copy_into(v, &a[2], value, expire_at, replace);
+    v.db = src_db;
+    c.out.int(copied as i64);
+    Ok(())
+}
+
+/// Stores a copy at `key` of the view's current database unless the key exists and `replace` is
+/// off; wakes a pop blocked on the key if the copy is a list.
+fn copy_into(v: &mut View<'_>, key: &[u8], value: crate::engine::Value, expire_at: u64, replace: bool) -> bool {
+    if v.exists(key) {
+        if !replace {
+            return false;
+        }
+        if let Some(e) = v.remove(key) {
+            drop_value(e.value);
+        }
+    }
+    let list = matches!(value, crate::engine::Value::List(_));
+    v.insert(key, value, expire_at);
+    if list {
+        v.eng.blocking.signal(v.db, key);
+    }
+    true
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub fn commands() -> Vec<Command> {
         keyed(g, "llen", 2, READONLY | FAST, (1, 1, 1), llen),
         keyed(g, "lrange", 4, READONLY, (1, 1, 1), lrange),
         keyed(g, "lindex", 3, READONLY, (1, 1, 1), lindex),
+        keyed(g, "lpos", -3, READONLY, (1, 1, 1), lpos),
         keyed(g, "lset", 4, WRITE | DENYOOM, (1, 1, 1), lset),
         keyed(g, "lrem", 4, WRITE, (1, 1, 1), lrem),
         keyed(g, "ltrim", 4, WRITE, (1, 1, 1), ltrim),
@@ -298,4 +299,125 @@ fn bpop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         quiet: false,
     });
     Ok(())
+}
+
+/// A non-negative option value: Redis's `getPositiveLongFromObjectOrReply` with a message, which
+/// it gives for a non-integer too.
+fn non_negative(arg: &[u8], msg: &str) -> CacheResult<i64> {
+    match crate::engine::strings::parse_int(arg) {
+        Some(n) if n >= 0 => Ok(n),
+        _ => Err(CacheError::Other(msg.into())),
+    }
+}
+
+/// The positions LPOS reports, as Redis's loop finds them: `rank` counts matches from the head
+/// (or, negative, from the tail), `count` (0 = all) bounds the matches kept, `maxlen` (0 = no
+/// limit) the elements compared. Redis negates the rank with C's wrap-around (LONG_MIN stays
+/// negative, so every match qualifies) and compares the match count the same way.
+fn lpos_find<'l>(
+    list: impl DoubleEndedIterator<Item = &'l SmallBytes> + ExactSizeIterator,
+    ele: &[u8],
+    rank: i64,
+    count: i64,
+    maxlen: usize,
+) -> Vec<usize> {
+    let llen = list.len();
+    let from_tail = rank < 0;
+    let rank = if from_tail { rank.wrapping_neg() } else { rank };
+    let iter: Box<dyn Iterator<Item = &SmallBytes>> = if from_tail { Box::new(list.rev()) } else { Box::new(list) };
+    let (mut matches, mut out) = (0i64, Vec::new());
+    for (index, e) in iter.enumerate() {
+        if maxlen != 0 && index >= maxlen {
+            break;
+        }
+        if **e != *ele {
+            continue;
+        }
+        matches += 1;
+        if matches >= rank {
+            out.push(if from_tail { llen - index - 1 } else { index });
+            if count != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= count {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn lpos(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let (mut rank, mut cnt, mut maxlen) = (1i64, None, 0i64);
+    let mut j = 3;
+    while j < a.len() {
+        let more = j + 1 < a.len();
+        if eq(&a[j], "rank") && more {
+            j += 1;
+            rank = int(&a[j])?;
+            if rank == 0 {
+                return Err(CacheError::Other(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list".into(),
+                ));
+            }
+        } else if eq(&a[j], "count") && more {
+            j += 1;
+            cnt = Some(non_negative(&a[j], "ERR COUNT can't be negative")?);
+        } else if eq(&a[j], "maxlen") && more {
+            j += 1;
+            maxlen = non_negative(&a[j], "ERR MAXLEN can't be negative")?;
+        } else {
+            return Err(CacheError::Syntax);
+        }
+        j += 1;
+    }
+    let Some(l) = v.list(&a[1], false)? else {
+        match cnt {
+            Some(_) => c.out.array(0),
+            None => c.out.null(),
+        }
+        return Ok(());
+    };
+    // Without COUNT the first qualifying match ends the search.
+    let found = lpos_find(l.iter(), &a[2], rank, cnt.unwrap_or(1), maxlen as usize);
+    match cnt {
+        Some(_) => {
+            c.out.array(found.len());
+            for i in found {
+                c.out.int(i as i64);
+            }
+        }
+        None => match found.first() {
+            Some(&i) => c.out.int(i as i64),
+            None => c.out.null(),
+        },
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(items: &[&str], ele: &str, rank: i64, count: i64, maxlen: usize) -> Vec<usize> {
+        let l: VecDeque<SmallBytes> = items.iter().map(|s| SmallBytes::new(s.as_bytes())).collect();
+        lpos_find(l.iter(), ele.as_bytes(), rank, count, maxlen)
+    }
+
+    #[test]
+    fn lpos_ranks_counts_and_maxlen() {
+        let l = ["a", "b", "c", "1", "2", "3", "c", "c"];
+        assert_eq!(find(&l, "c", 1, 1, 0), vec![2]);
+        assert_eq!(find(&l, "c", 2, 1, 0), vec![6]);
+        assert_eq!(find(&l, "c", -1, 1, 0), vec![7]);
+        assert_eq!(find(&l, "c", -3, 1, 0), vec![2]);
+        assert_eq!(find(&l, "c", 1, 0, 0), vec![2, 6, 7]);
+        assert_eq!(find(&l, "c", 1, 2, 0), vec![2, 6]);
+        assert_eq!(find(&l, "c", -1, 0, 0), vec![7, 6, 2]);
+        assert_eq!(find(&l, "c", 2, 0, 0), vec![6, 7]);
+        assert_eq!(find(&l, "c", 1, 0, 3), vec![2]);
+        assert_eq!(find(&l, "c", -1, 0, 2), vec![7, 6]);
+        assert_eq!(find(&l, "c", 4, 0, 0), Vec::<usize>::new());
+        assert_eq!(find(&l, "x", 1, 0, 0), Vec::<usize>::new());
+        // Redis negates i64::MIN with wrap-around: every match from the tail qualifies, and the
+        // wrapped match count never reaches COUNT (LPOS ... RANK <i64::MIN> COUNT 1 lists them all).
+        assert_eq!(find(&l, "c", i64::MIN, 1, 0), vec![7, 6, 2]);
+    }
 }

@@ -35,8 +35,10 @@ pub const NOAUTH: u32 = 1 << 6;
 pub const BLOCKING: u32 = 1 << 7;
 pub const LOADING: u32 = 1 << 8;
 pub const STALE: u32 = 1 << 9;
+/// The keys follow a count argument (ZUNION, SINTERCARD…): COMMAND INFO says so, GETKEYS reads it.
+pub const MOVABLEKEYS: u32 = 1 << 10;
 
-const FLAG_NAMES: [(u32, &str); 10] = [
+const FLAG_NAMES: [(u32, &str); 11] = [
     (WRITE, "write"),
     (READONLY, "readonly"),
     (DENYOOM, "denyoom"),
@@ -47,6 +49,7 @@ const FLAG_NAMES: [(u32, &str); 10] = [
     (BLOCKING, "blocking"),
     (LOADING, "loading"),
     (STALE, "stale"),
+    (MOVABLEKEYS, "movablekeys"),
 ];
 
 pub enum Flow {
@@ -100,6 +103,41 @@ pub struct Command {
     pub lock: Lock,
     pub handler: Handler,
     pub group: &'static str,
+    /// The (first, last, step) COMMAND INFO reports when it is not the lock's (a command locking
+    /// more than its keys, or locking every shard).
+    pub info_keys: Option<(i32, i32, i32)>,
+}
+
+impl Command {
+    /// Reports `keys` as the command's key range in COMMAND INFO / GETKEYS.
+    pub fn info_keys(mut self, keys: (i32, i32, i32)) -> Command {
+        self.info_keys = Some(keys);
+        self
+    }
+
+    /// The (first, last, step) of COMMAND INFO.
+    pub fn key_range(&self) -> (i32, i32, i32) {
+        if let Some(k) = self.info_keys {
+            return k;
+        }
+        match self.lock {
+            Lock::Keys(f, l, s) => (f, l, s),
+            _ => (0, 0, 0),
+        }
+    }
+
+    /// The key arguments of a request (COMMAND GETKEYS): a MOVABLEKEYS command's follow its count
+    /// (after the destination of a *STORE, which its key range names).
+    pub fn keys_of<'a>(&self, args: &'a [Bytes]) -> Vec<&'a Bytes> {
+        let (first, last, step) = self.key_range();
+        let mut keys: Vec<&Bytes> = if first > 0 { key_args(args, first, last, step).collect() } else { Vec::new() };
+        if self.flags & MOVABLEKEYS != 0 {
+            let at = keys.len() + 1;
+            let n = args.get(at).and_then(|n| crate::engine::strings::parse_int(n)).unwrap_or(0).max(0) as usize;
+            keys.extend(args.iter().skip(at + 1).take(n));
+        }
+        keys
+    }
 }
 
 pub fn keyed(
@@ -110,16 +148,24 @@ pub fn keyed(
     keys: (i32, i32, i32),
     f: KeyedFn,
 ) -> Command {
-    Command { name, arity, flags, lock: Lock::Keys(keys.0, keys.1, keys.2), handler: Handler::Keyed(f), group }
+    Command {
+        name,
+        arity,
+        flags,
+        lock: Lock::Keys(keys.0, keys.1, keys.2),
+        handler: Handler::Keyed(f),
+        group,
+        info_keys: None,
+    }
 }
 pub fn whole_db(group: &'static str, name: &'static str, arity: i32, flags: u32, f: KeyedFn) -> Command {
-    Command { name, arity, flags, lock: Lock::Db, handler: Handler::Keyed(f), group }
+    Command { name, arity, flags, lock: Lock::Db, handler: Handler::Keyed(f), group, info_keys: None }
 }
 pub fn everything(group: &'static str, name: &'static str, arity: i32, flags: u32, f: KeyedFn) -> Command {
-    Command { name, arity, flags, lock: Lock::All, handler: Handler::Keyed(f), group }
+    Command { name, arity, flags, lock: Lock::All, handler: Handler::Keyed(f), group, info_keys: None }
 }
 pub fn plain(group: &'static str, name: &'static str, arity: i32, flags: u32, f: PlainFn) -> Command {
-    Command { name, arity, flags, lock: Lock::None, handler: Handler::Plain(f), group }
+    Command { name, arity, flags, lock: Lock::None, handler: Handler::Plain(f), group, info_keys: None }
 }
 
 pub struct Table {

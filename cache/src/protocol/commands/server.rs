@@ -298,10 +298,7 @@ fn kill(info: &crate::protocol::ClientInfo) {
 
 fn command_info(c: &mut Ctx<'_>, cmd: &Command) {
     let flags = flag_names(cmd.flags);
-    let (first, last, step) = match cmd.lock {
-        super::Lock::Keys(f, l, s) => (f, l, s),
-        _ => (0, 0, 0),
-    };
+    let (first, last, step) = cmd.key_range();
     c.out.array(10);
     c.out.bulk(cmd.name.as_bytes());
     c.out.int(cmd.arity as i64);
@@ -374,10 +371,7 @@ fn command(c: &mut Ctx<'_>, a: &[Bytes]) -> CacheResult<()> {
         }
         "getkeys" if a.len() > 2 => {
             let cmd = super::lookup(&a[2]).ok_or(CacheError::Other("ERR Invalid command specified".into()))?;
-            let keys: Vec<&Bytes> = match cmd.lock {
-                super::Lock::Keys(f, l, s) => super::key_args(&a[2..], f, l, s).collect(),
-                _ => Vec::new(),
-            };
+            let keys = cmd.keys_of(&a[2..]);
             if keys.is_empty() {
                 return Err(CacheError::Other("ERR The command has no key arguments".into()));
             }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::hashes::{random_count, random_indexes};
 use super::keys::{parse_cursor, scan_options};
-use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, keyed};
+use super::{Command, Ctx, DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE, count, keyed};
 use crate::engine::keyspace::{Blob, Set};
 use crate::engine::{CacheError, CacheResult, Value, View, glob, scan};
 
@@ -27,6 +27,7 @@ pub fn commands() -> Vec<Command> {
         keyed(g, "spop", -2, WRITE | FAST, (1, 1, 1), spop),
         keyed(g, "srandmember", -2, READONLY, (1, 1, 1), srandmember),
         keyed(g, "sscan", -3, READONLY, (1, 1, 1), sscan),
+        keyed(g, "sintercard", -3, READONLY | MOVABLEKEYS, (2, -1, 1), sintercard).info_keys((0, 0, 0)),
     ]
 }
 
@@ -235,4 +236,54 @@ fn sscan(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         c.out.bulk(&m);
     }
     Ok(())
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit]: the intersection's size, counting stopped at a
+/// non-zero LIMIT.
+fn sintercard(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let numkeys = match crate::engine::strings::parse_int(&a[1]) {
+        Some(n) if n >= 1 => n as u64,
+        _ => return Err(CacheError::Other("ERR numkeys should be greater than 0".into())),
+    };
+    if numkeys > (a.len() - 2) as u64 {
+        return Err(CacheError::Other("ERR Number of keys can't be greater than number of args".into()));
+    }
+    let keys = &a[2..2 + numkeys as usize];
+    let mut limit = 0usize;
+    let mut j = 2 + keys.len();
+    while j < a.len() {
+        if super::eq(&a[j], "limit") && j + 1 < a.len() {
+            limit = match crate::engine::strings::parse_int(&a[j + 1]) {
+                Some(n) if n >= 0 => n as usize,
+                _ => return Err(CacheError::Other("ERR LIMIT can't be negative".into())),
+            };
+            j += 2;
+        } else {
+            return Err(CacheError::Syntax);
+        }
+    }
+    let n = intersection_size(v, keys, limit)?;
+    c.out.int(n as i64);
+    Ok(())
+}
+
+/// How many members all of `keys` share (every key's type checked first), up to `limit` if not 0.
+fn intersection_size(v: &mut View<'_>, keys: &[Bytes], limit: usize) -> CacheResult<usize> {
+    let mut sets: Vec<Option<Set<Blob>>> = Vec::with_capacity(keys.len());
+    for k in keys {
+        sets.push(v.set(k, false)?.map(|s| s.clone()));
+    }
+    let Some(mut sets) = sets.into_iter().collect::<Option<Vec<_>>>() else { return Ok(0) };
+    sets.sort_by_key(|s| s.len());
+    let (first, rest) = sets.split_first().expect("numkeys >= 1");
+    let mut n = 0;
+    for m in first {
+        if rest.iter().all(|s| s.contains(m)) {
+            n += 1;
+            if n == limit {
+                break;
+            }
+        }
+    }
+    Ok(n)
 }

@@ -3,10 +3,11 @@
 use bytes::Bytes;
 
 use super::keys::{parse_cursor, scan_options};
-use super::{Command, Ctx, DENYOOM, FAST, READONLY, WRITE, count, eq, float, int, keyed};
+use super::{Command, Ctx, DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE, count, eq, float, int, keyed};
 use crate::engine::keyspace::Blob;
+use crate::engine::keyspace::drop_value;
 use crate::engine::strings::{normalise_rank_range, parse_float};
-use crate::engine::zset::{LexBound, ScoreBound, ZSet};
+use crate::engine::zset::{self, Aggregate, Input, LexBound, ScoreBound, SetOp, ZSet};
 use crate::engine::{CacheError, CacheResult, Value, View, glob, scan};
 
 pub fn commands() -> Vec<Command> {
@@ -32,6 +33,15 @@ pub fn commands() -> Vec<Command> {
         keyed(g, "zremrangebyscore", 4, WRITE, (1, 1, 1), zremrangebyscore),
         keyed(g, "zremrangebyrank", 4, WRITE, (1, 1, 1), zremrangebyrank),
         keyed(g, "zscan", -3, READONLY, (1, 1, 1), zscan),
+        keyed(g, "zlexcount", 4, READONLY | FAST, (1, 1, 1), zlexcount),
+        keyed(g, "zremrangebylex", 4, WRITE, (1, 1, 1), zremrangebylex),
+        // The keys follow a count: every argument from the first key on is locked (a few spare shards).
+        keyed(g, "zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, -1, 1), zsetop).info_keys((1, 1, 1)),
+        keyed(g, "zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, -1, 1), zsetop).info_keys((1, 1, 1)),
+        keyed(g, "zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, (1, -1, 1), zsetop).info_keys((1, 1, 1)),
+        keyed(g, "zunion", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
+        keyed(g, "zinter", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
+        keyed(g, "zdiff", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
     ]
 }
 
@@ -403,5 +413,105 @@ fn zscan(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         c.out.bulk(&m);
         c.out.bulk(crate::protocol::resp::format_double(s).as_bytes());
     }
+    Ok(())
+}
+
+fn zlexcount(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let (min, max) = (lex_bound(&a[2])?, lex_bound(&a[3])?);
+    let n = v.zset(&a[1], false)?.map_or(0, |z| z.range_by_lex(&min, &max, false, 0, None).len());
+    c.out.int(n as i64);
+    Ok(())
+}
+
+fn zremrangebylex(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let (min, max) = (lex_bound(&a[2])?, lex_bound(&a[3])?);
+    let mut n = 0;
+    if let Some(z) = v.zset(&a[1], true)? {
+        for (m, _) in z.range_by_lex(&min, &max, false, 0, None) {
+            n += z.remove(&m) as i64;
+        }
+    }
+    v.drop_if_empty(&a[1]);
+    c.out.int(n);
+    Ok(())
+}
+
+/// ZUNION / ZINTER / ZDIFF and their *STORE forms, checked in Redis's order: the key count, then
+/// every input's type, then the options.
+fn zsetop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
+    let name = super::text(&a[0]).to_ascii_lowercase();
+    let store = name.ends_with("store");
+    let op = if name.starts_with("zunion") {
+        SetOp::Union
+    } else if name.starts_with("zinter") {
+        SetOp::Inter
+    } else {
+        SetOp::Diff
+    };
+    let ni = if store { 2 } else { 1 };
+    let n = int(&a[ni])?;
+    if n < 1 {
+        return Err(CacheError::Other(format!("ERR at least 1 input key is needed for '{name}' command")));
+    }
+    if n as u64 > (a.len() - ni - 1) as u64 {
+        return Err(CacheError::Syntax);
+    }
+    let n = n as usize;
+    let mut inputs = Vec::with_capacity(n);
+    for k in &a[ni + 1..ni + 1 + n] {
+        let input = match v.read(k) {
+            None => Input::Missing,
+            Some(e) => match &e.value {
+                Value::ZSet(z) => Input::ZSet((**z).clone()),
+                Value::Set(s) => Input::Set((**s).clone()),
+                _ => return Err(CacheError::WrongType),
+            },
+        };
+        inputs.push((input, 1.0));
+    }
+    let (mut agg, mut withscores) = (Aggregate::Sum, false);
+    let mut j = ni + 1 + n;
+    while j < a.len() {
+        let remaining = a.len() - j;
+        if op != SetOp::Diff && remaining > n && eq(&a[j], "weights") {
+            for (i, input) in inputs.iter_mut().enumerate() {
+                input.1 = parse_float(&a[j + 1 + i])
+                    .ok_or_else(|| CacheError::Other("ERR weight value is not a float".into()))?;
+            }
+            j += n + 1;
+        } else if op != SetOp::Diff && remaining >= 2 && eq(&a[j], "aggregate") {
+            agg = if eq(&a[j + 1], "sum") {
+                Aggregate::Sum
+            } else if eq(&a[j + 1], "min") {
+                Aggregate::Min
+            } else if eq(&a[j + 1], "max") {
+                Aggregate::Max
+            } else {
+                return Err(CacheError::Syntax);
+            };
+            j += 2;
+        } else if !store && eq(&a[j], "withscores") {
+            withscores = true;
+            j += 1;
+        } else {
+            return Err(CacheError::Syntax);
+        }
+    }
+    let items = zset::combine(op, inputs, agg);
+    if !store {
+        write_pairs(c, &items, withscores);
+        return Ok(());
+    }
+    if let Some(e) = v.remove(&a[1]) {
+        drop_value(e.value);
+    }
+    if !items.is_empty() {
+        let mut z = ZSet::default();
+        for (m, s) in &items {
+            z.insert_new(m, *s);
+        }
+        v.insert(&a[1], Value::ZSet(Box::new(z)), 0);
+    }
+    c.out.int(items.len() as i64);
     Ok(())
 }
