@@ -225,13 +225,18 @@ fn sample_commands(addr: SocketAddr, done: &std::sync::atomic::AtomicBool) -> an
     let mut conn = Connection::open(addr)?;
     let started = Instant::now();
     let mut samples = Vec::new();
-    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+    loop {
+        // Read before sampling: the sample after redis-benchmark ended is still taken, so the last
+        // commands are always covered (a run that ended during the sleep was otherwise missed).
+        let finished = done.load(std::sync::atomic::Ordering::Relaxed);
         let count = info_value(&conn.call(&["INFO", "stats"])?, "total_commands_processed")
             .context("no total_commands_processed in INFO stats")?;
         samples.push((started.elapsed().as_secs_f64(), count.saturating_sub(samples.len() as u64)));
+        if finished {
+            return Ok(samples);
+        }
         std::thread::sleep(SAMPLE_EVERY);
     }
-    Ok(samples)
 }
 
 /// The seconds between the first sample after the counter left its starting value and the first at
