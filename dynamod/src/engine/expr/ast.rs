@@ -52,6 +52,20 @@ pub enum CmpOp {
     Ge,
 }
 
+impl CmpOp {
+    /// As written in an expression.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     Cmp(Operand, CmpOp, Operand),

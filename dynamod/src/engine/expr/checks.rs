@@ -105,14 +105,7 @@ fn check(c: &Condition, errors: &mut (Option<String>, Option<String>)) {
         }
         Condition::Not(a) => check(a, errors),
         Condition::Cmp(a, op, b) => {
-            let name = match op {
-                CmpOp::Eq => "=",
-                CmpOp::Ne => "<>",
-                CmpOp::Lt => "<",
-                CmpOp::Le => "<=",
-                CmpOp::Gt => ">",
-                CmpOp::Ge => ">=",
-            };
+            let name = op.symbol();
             distinct(name, a, b);
         }
         Condition::Contains(a, b) => distinct("contains", a, b),

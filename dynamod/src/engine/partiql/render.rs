@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::engine::expr::ast::{CmpOp, Condition, Operand, Path, PathElem, Update, UpdateAction};
+use crate::engine::expr::ast::{Condition, Operand, Path, PathElem, Update, UpdateAction};
 use crate::engine::value::AttrValue;
 
 #[derive(Debug, Default)]
@@ -73,14 +73,7 @@ impl Rendered {
     pub fn condition(&mut self, c: &Condition) -> String {
         match c {
             Condition::Cmp(a, op, b) => {
-                let op = match op {
-                    CmpOp::Eq => "=",
-                    CmpOp::Ne => "<>",
-                    CmpOp::Lt => "<",
-                    CmpOp::Le => "<=",
-                    CmpOp::Gt => ">",
-                    CmpOp::Ge => ">=",
-                };
+                let op = op.symbol();
                 format!("{} {op} {}", self.operand(a), self.operand(b))
             }
             Condition::Between(a, lo, hi) => {
