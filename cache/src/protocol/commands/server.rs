@@ -310,7 +310,14 @@ fn command_info(c: &mut Ctx<'_>, cmd: &Command) {
     c.out.int(last as i64);
     c.out.int(step as i64);
     c.out.set(1);
-    c.out.simple(&format!("@{}", cmd.group));
+    // The ACL category of the command's documentation group (Redis spells a few differently).
+    let category = match cmd.group {
+        "sorted-set" => "sortedset",
+        "generic" => "keyspace",
+        "transactions" => "transaction",
+        other => other,
+    };
+    c.out.simple(&format!("@{category}"));
     c.out.set(0);
     c.out.array(0);
     c.out.array(0);

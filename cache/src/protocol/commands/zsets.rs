@@ -42,6 +42,7 @@ pub fn commands() -> Vec<Command> {
         keyed(g, "zunion", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
         keyed(g, "zinter", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
         keyed(g, "zdiff", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
+        keyed(g, "zintercard", -3, READONLY | MOVABLEKEYS, (2, -1, 1), zsetop).info_keys((0, 0, 0)),
     ]
 }
 
@@ -436,11 +437,12 @@ fn zremrangebylex(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult
     Ok(())
 }
 
-/// ZUNION / ZINTER / ZDIFF and their *STORE forms, checked in Redis's order: the key count, then
-/// every input's type, then the options.
+/// ZUNION / ZINTER / ZDIFF, their *STORE forms and ZINTERCARD, checked in Redis's order: the key
+/// count, then every input's type, then the options.
 fn zsetop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     let name = super::text(&a[0]).to_ascii_lowercase();
     let store = name.ends_with("store");
+    let card = name == "zintercard";
     let op = if name.starts_with("zunion") {
         SetOp::Union
     } else if name.starts_with("zinter") {
@@ -469,17 +471,23 @@ fn zsetop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         };
         inputs.push((input, 1.0));
     }
-    let (mut agg, mut withscores) = (Aggregate::Sum, false);
+    let (mut agg, mut withscores, mut limit) = (Aggregate::Sum, false, 0);
     let mut j = ni + 1 + n;
     while j < a.len() {
         let remaining = a.len() - j;
-        if op != SetOp::Diff && remaining > n && eq(&a[j], "weights") {
+        if card && remaining >= 2 && eq(&a[j], "limit") {
+            limit = match crate::engine::strings::parse_int(&a[j + 1]) {
+                Some(l) if l >= 0 => l as usize,
+                _ => return Err(CacheError::Other("ERR LIMIT can't be negative".into())),
+            };
+            j += 2;
+        } else if op != SetOp::Diff && !card && remaining > n && eq(&a[j], "weights") {
             for (i, input) in inputs.iter_mut().enumerate() {
                 input.1 = parse_float(&a[j + 1 + i])
                     .ok_or_else(|| CacheError::Other("ERR weight value is not a float".into()))?;
             }
             j += n + 1;
-        } else if op != SetOp::Diff && remaining >= 2 && eq(&a[j], "aggregate") {
+        } else if op != SetOp::Diff && !card && remaining >= 2 && eq(&a[j], "aggregate") {
             agg = if eq(&a[j + 1], "sum") {
                 Aggregate::Sum
             } else if eq(&a[j + 1], "min") {
@@ -490,7 +498,7 @@ fn zsetop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
                 return Err(CacheError::Syntax);
             };
             j += 2;
-        } else if !store && eq(&a[j], "withscores") {
+        } else if !store && !card && eq(&a[j], "withscores") {
             withscores = true;
             j += 1;
         } else {
@@ -498,6 +506,10 @@ fn zsetop(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
         }
     }
     let items = zset::combine(op, inputs, agg);
+    if card {
+        c.out.int(if limit == 0 { items.len() } else { items.len().min(limit) } as i64);
+        return Ok(());
+    }
     if !store {
         write_pairs(c, &items, withscores);
         return Ok(());
