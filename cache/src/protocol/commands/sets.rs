@@ -91,13 +91,14 @@ fn scard(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()> {
     Ok(())
 }
 
+/// The sets at `keys` (`None` for a missing key), every key's type checked first.
+fn read_sets(v: &mut View<'_>, keys: &[Bytes]) -> CacheResult<Vec<Option<Set<Blob>>>> {
+    keys.iter().map(|k| Ok(v.set(k, false)?.map(|s| s.clone()))).collect()
+}
+
 /// SINTER / SUNION / SDIFF over `keys` (missing keys are empty sets).
 fn compute(v: &mut View<'_>, op: &str, keys: &[Bytes]) -> CacheResult<Set<Blob>> {
-    let mut sets: Vec<Option<Set<Blob>>> = Vec::with_capacity(keys.len());
-    for k in keys {
-        sets.push(v.set(k, false)?.map(|s| s.clone()));
-    }
-    let mut it = sets.into_iter();
+    let mut it = read_sets(v, keys)?.into_iter();
     let first = it.next().flatten().unwrap_or_default();
     Ok(match op {
         "inter" => it.fold(first, |acc, s| match s {
@@ -269,11 +270,7 @@ fn sintercard(c: &mut Ctx<'_>, v: &mut View<'_>, a: &[Bytes]) -> CacheResult<()>
 
 /// How many members all of `keys` share (every key's type checked first), up to `limit` if not 0.
 fn intersection_size(v: &mut View<'_>, keys: &[Bytes], limit: usize) -> CacheResult<usize> {
-    let mut sets: Vec<Option<Set<Blob>>> = Vec::with_capacity(keys.len());
-    for k in keys {
-        sets.push(v.set(k, false)?.map(|s| s.clone()));
-    }
-    let Some(mut sets) = sets.into_iter().collect::<Option<Vec<_>>>() else { return Ok(0) };
+    let Some(mut sets) = read_sets(v, keys)?.into_iter().collect::<Option<Vec<_>>>() else { return Ok(0) };
     sets.sort_by_key(|s| s.len());
     let (first, rest) = sets.split_first().expect("numkeys >= 1");
     let mut n = 0;
