@@ -90,6 +90,26 @@ def objects():
     r = s3.get_object(Bucket="suite", Key="hello.txt", Range="bytes=0-4")
     check(r["ContentRange"] == f"bytes 0-4/{len(body)}", "Content-Range")
     expect_error(s3.get_object, "InvalidRange", 416, Bucket="suite", Key="hello.txt", Range="bytes=100-200")
+    expect_error(s3.get_object, "InvalidRange", 416, Bucket="suite", Key="hello.txt", Range="bytes=-0")
+    h = s3.head_object(Bucket="suite", Key="hello.txt", Range="bytes=1-3")
+    check(h["ResponseMetadata"]["HTTPStatusCode"] == 206 and h["ContentLength"] == 3, "ranged HEAD is 206")
+    check(h["ContentRange"] == f"bytes 1-3/{len(body)}", "ranged HEAD Content-Range")
+    r = s3.get_object(Bucket="suite", Key="hello.txt", PartNumber=1)
+    check(r["ResponseMetadata"]["HTTPStatusCode"] == 206 and r["ContentRange"] == f"bytes 0-{len(body)-1}/{len(body)}"
+          and r["Body"].read() == body, "part 1 of a single-part object is a 206 of all of it")
+    s3.put_object(Bucket="suite", Key="empty.txt", Body=b"")
+    r = s3.get_object(Bucket="suite", Key="empty.txt", Range="bytes=-5")
+    check(r["ResponseMetadata"]["HTTPStatusCode"] == 200 and r["Body"].read() == b"", "suffix of an empty object: 200")
+    expect_error(s3.get_object, "InvalidRange", 416, Bucket="suite", Key="empty.txt", Range="bytes=0-")
+    # S3 ignores a Range it cannot use (whole object, 200); a presigned URL leaves Range unsigned.
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "suite", "Key": "hello.txt"}, ExpiresIn=300)
+    for rng in ["bytes=5-3", "bytes=0-1,3-4", "bytes=abc", "bytes=-", "items=0-1"]:
+        r = requests.get(url, headers={"Range": rng}, timeout=30)
+        check(r.status_code == 200 and r.content == body and "content-range" not in r.headers, f"ignored range {rng}: {r.status_code}")
+    r = requests.get(url, headers={"Range": "bytes=2-4"}, timeout=30)
+    check(r.status_code == 206 and r.content == body[2:5], "presigned ranged GET")
+    r = requests.get(url, headers={"Range": "bytes=99999999999999999999999-"}, timeout=30)
+    check(r.status_code == 416 and b"InvalidRange" in r.content, f"range past any object: {r.status_code}")
     expect_error(s3.get_object, "NoSuchKey", 404, Bucket="suite", Key="missing")
     expect_error(s3.get_object, "NoSuchBucket", 404, Bucket="missing-bucket", Key="k")
     # Conditional reads

@@ -24,18 +24,24 @@ pub enum RangeSpec {
 }
 
 impl RangeSpec {
-    /// The byte range it selects in an object of `size` bytes, or InvalidRange (416).
-    pub fn resolve(self, size: u64) -> Result<Range<u64>> {
+    /// The byte range it selects in an object of `size` bytes; `None` when S3 ignores the range and
+    /// sends the whole object (200): `last` before `first`, or a suffix of an empty object. A range
+    /// starting past the end, or `-0`, is InvalidRange (416).
+    pub fn resolve(self, size: u64) -> Result<Option<Range<u64>>> {
         let invalid = EngineError::InvalidRange { size };
         match self {
             RangeSpec::FromTo { first, last } => {
-                if first >= size || last.is_some_and(|l| l < first) {
+                if first >= size {
                     return Err(invalid);
                 }
-                Ok(first..last.map_or(size, |l| l.min(size - 1) + 1))
+                if last.is_some_and(|l| l < first) {
+                    return Ok(None);
+                }
+                Ok(Some(first..last.map_or(size, |l| l.min(size - 1) + 1)))
             }
             RangeSpec::Suffix(0) => Err(invalid),
-            RangeSpec::Suffix(n) => Ok(size.saturating_sub(n)..size),
+            RangeSpec::Suffix(_) if size == 0 => Ok(None),
+            RangeSpec::Suffix(n) => Ok(Some(size.saturating_sub(n)..size)),
         }
     }
 }
@@ -266,7 +272,7 @@ fn select(
         (Some(_), Some(_)) => {
             Err(EngineError::InvalidRequest("Cannot specify both Range header and partNumber query parameter".into()))
         }
-        (Some(r), None) => r.resolve(rec.size).map(Some),
+        (Some(r), None) => r.resolve(rec.size),
         (None, Some(n)) => match parts {
             Some(parts) => {
                 let idx =
@@ -274,7 +280,9 @@ fn select(
                 let start: u64 = parts[..idx].iter().sum();
                 Ok(Some(start..start + parts[idx]))
             }
-            _ if n == 1 => Ok(None),
+            // Part 1 of an object uploaded in one piece is all of it, still answered as a range (206
+            // with Content-Range), as S3 does; an empty object has no range to answer with.
+            _ if n == 1 => Ok((rec.size > 0).then_some(0..rec.size)),
             _ => Err(EngineError::InvalidPartNumber),
         },
         (None, None) => Ok(None),
@@ -313,20 +321,25 @@ mod tests {
 
     #[test]
     fn ranges_resolve_like_rfc_9110() {
-        assert_eq!(RangeSpec::FromTo { first: 0, last: Some(0) }.resolve(10).unwrap(), 0..1);
-        assert_eq!(RangeSpec::FromTo { first: 5, last: None }.resolve(10).unwrap(), 5..10);
-        assert_eq!(RangeSpec::FromTo { first: 5, last: Some(100) }.resolve(10).unwrap(), 5..10);
-        assert_eq!(RangeSpec::Suffix(3).resolve(10).unwrap(), 7..10);
-        assert_eq!(RangeSpec::Suffix(30).resolve(10).unwrap(), 0..10);
+        let resolve = |spec: RangeSpec, size| spec.resolve(size).unwrap();
+        assert_eq!(resolve(RangeSpec::FromTo { first: 0, last: Some(0) }, 10), Some(0..1));
+        assert_eq!(resolve(RangeSpec::FromTo { first: 5, last: None }, 10), Some(5..10));
+        assert_eq!(resolve(RangeSpec::FromTo { first: 5, last: Some(100) }, 10), Some(5..10));
+        assert_eq!(resolve(RangeSpec::Suffix(3), 10), Some(7..10));
+        assert_eq!(resolve(RangeSpec::Suffix(30), 10), Some(0..10));
         assert!(RangeSpec::FromTo { first: 10, last: None }.resolve(10).is_err());
+        assert!(RangeSpec::FromTo { first: 0, last: None }.resolve(0).is_err());
         assert!(RangeSpec::Suffix(0).resolve(10).is_err());
+        // What S3 ignores: the whole object, 200.
+        assert_eq!(resolve(RangeSpec::FromTo { first: 5, last: Some(3) }, 10), None);
+        assert_eq!(resolve(RangeSpec::Suffix(3), 0), None);
     }
 
     proptest! {
         #[test]
         fn resolved_ranges_are_inside_the_object(first in 0u64..100, len in proptest::option::of(0u64..100), suffix in 0u64..100, size in 1u64..100) {
             for spec in [RangeSpec::FromTo { first, last: len.map(|l| first + l) }, RangeSpec::Suffix(suffix)] {
-                if let Ok(r) = spec.resolve(size) {
+                if let Ok(Some(r)) = spec.resolve(size) {
                     prop_assert!(r.start < r.end && r.end <= size);
                 }
             }

@@ -15,6 +15,7 @@ mod listing;
 mod multipart;
 mod objects;
 mod post_form;
+mod range_header;
 mod service;
 mod sse;
 mod usage;
@@ -116,7 +117,7 @@ async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
         }
     };
     let watch = body_watch::Watch::default();
-    let req = watch.wrap(req);
+    let req = watch.wrap(range_header::normalize(req));
     let mut response = watch.correct(next.run(req).await);
     drop(permit);
     if let Some(order) = response.headers_mut().remove(versions::ORDER_HEADER) {

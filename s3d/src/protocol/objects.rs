@@ -256,7 +256,8 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     set_sse!(output, sse::out(info.encryption.as_ref(), cond.customer_key.as_ref()));
     let mut resp = S3Response::new(output);
     if partial {
-        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        // s3s sends every HeadObject as 200; S3 answers a ranged HEAD 206, as the GET it describes.
+        resp.extensions.insert(super::StatusOverride(http::StatusCode::PARTIAL_CONTENT));
     }
     Ok(resp)
 }
