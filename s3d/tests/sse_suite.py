@@ -250,6 +250,17 @@ def sse_c():
               f"GET SSE-C + {method}: {e.response['Error']}")
         expect_error(s3x.head_object, "400", 400, Bucket="sse", Key="c/obj", **SSEC)
     check(get("sse", "c/obj", **SSEC) == data, "the SSE-C key alone still reads")
+    # Without SSE-C, the headers that choose SSE-S3 / SSE-KMS have no place on a read either.
+    s3.put_object(Bucket="sse", Key="plain-read", Body=b"p", ServerSideEncryption="AES256")
+    for header, value in [("x-amz-server-side-encryption", "AES256"), ("x-amz-server-side-encryption", "aws:kms"),
+                          ("x-amz-server-side-encryption-aws-kms-key-id", "alias/aws/s3")]:
+        s3x = s3check.client(ENDPOINT)
+        s3x.meta.events.register("before-sign.s3", lambda request, header=header, value=value, **_:
+                                 request.headers.__setitem__(header, value))
+        e = expect_error(s3x.get_object, "InvalidArgument", 400, Bucket="sse", Key="plain-read")
+        check(e.response["Error"]["Message"] == f"{header} header is not supported for this operation.", str(e.response["Error"]))
+        expect_error(s3x.head_object, "400", 400, Bucket="sse", Key="plain-read")
+    check(get("sse", "plain-read") == b"p", "a plain GET of an SSE-S3 object reads")
 
 
 def multipart(k):

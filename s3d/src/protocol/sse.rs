@@ -70,14 +70,23 @@ pub fn customer_key(
 const SSE_C_WITH_OTHER: &str =
     "Server Side Encryption with Customer provided key is incompatible with the encryption method specified";
 
-/// A read (GET/HEAD) names no encryption method of its own: S3 refuses `x-amz-server-side-encryption`
-/// alongside an SSE-C key, as it does on a write. (s3s's read inputs have no such field, so the
-/// header is read from the request.)
+/// The headers that choose SSE-S3 / SSE-KMS on a write.
+const WRITE_ONLY_HEADERS: [&str; 3] = [
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-context",
+];
+
+/// A read (GET/HEAD) names no encryption method of its own: S3 answers 400 to one that sends the
+/// headers choosing SSE-S3 / SSE-KMS ("the encryption method can't be changed when you retrieve the
+/// object"), whatever the object's encryption; alongside an SSE-C key, with the message a write gets.
+/// (s3s's read inputs have no such fields, so the headers are read from the request.)
 pub fn check_read_headers(headers: &http::HeaderMap, customer: Option<&CustomerKey>) -> S3Result<()> {
-    if customer.is_some() && headers.contains_key("x-amz-server-side-encryption") {
+    let Some(name) = WRITE_ONLY_HEADERS.into_iter().find(|h| headers.contains_key(*h)) else { return Ok(()) };
+    if customer.is_some() {
         return Err(invalid_argument(SSE_C_WITH_OTHER));
     }
-    Ok(())
+    Err(invalid_argument(&format!("{name} header is not supported for this operation.")))
 }
 
 /// `x-amz-server-side-encryption-context`: base64 of a JSON object of strings.
