@@ -11,6 +11,7 @@ pub mod expr;
 pub mod idempotency;
 pub mod indexes;
 pub mod items;
+mod key_condition;
 pub mod keys;
 pub mod legacy;
 pub mod number;
