@@ -5,6 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   libclang-dev      # bindgen, for RocksDB's bindings
+  libssl-dev pkg-config   # OpenSSL, for s3d's MD5 of streamed bodies
   python3-pip
   redis-tools       # redis-cli, redis-benchmark (cache tests and benchmarks)
   redis-server      # the cache benchmark's peer
