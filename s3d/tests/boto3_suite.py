@@ -62,6 +62,25 @@ def buckets():
     s3.delete_object(Bucket="euro-bucket", Key="k")
     s3.delete_bucket(Bucket="euro-bucket")
     expect_error(s3.delete_bucket, "NoSuchBucket", 404, Bucket="euro-bucket")
+    # Bucket tagging: the owner's, replaced whole, NoSuchTagSet when there is none.
+    expect_error(s3.get_bucket_tagging, "NoSuchTagSet", 404, Bucket="suite")
+    tags = [{"Key": "team", "Value": "storage"}, {"Key": "cost-center", "Value": ""}]
+    r = s3.put_bucket_tagging(Bucket="suite", Tagging={"TagSet": tags})
+    check(r["ResponseMetadata"]["HTTPStatusCode"] == 204, "PutBucketTagging is 204")
+    check(s3.get_bucket_tagging(Bucket="suite")["TagSet"] == tags, "bucket tags read back in order")
+    s3.put_bucket_tagging(Bucket="suite", Tagging={"TagSet": tags[:1]})
+    check(s3.get_bucket_tagging(Bucket="suite")["TagSet"] == tags[:1], "PutBucketTagging replaces the set")
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    expect_error(s3.put_bucket_tagging, "InvalidTag", 400, Bucket="suite", Tagging={"TagSet": many})
+    expect_error(s3.put_bucket_tagging, "InvalidTag", 400, Bucket="suite",
+                 Tagging={"TagSet": [{"Key": "aws:owner", "Value": "me"}]})
+    expect_error(s3.put_bucket_tagging, "InvalidTag", 400, Bucket="suite",
+                 Tagging={"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]})
+    expect_error(bob.get_bucket_tagging, "AccessDenied", 403, Bucket="suite")
+    expect_error(bob.put_bucket_tagging, "AccessDenied", 403, Bucket="suite", Tagging={"TagSet": tags})
+    expect_error(s3.get_bucket_tagging, "NoSuchBucket", 404, Bucket="no-such-bucket-here")
+    check(s3.delete_bucket_tagging(Bucket="suite")["ResponseMetadata"]["HTTPStatusCode"] == 204, "DeleteBucketTagging is 204")
+    expect_error(s3.get_bucket_tagging, "NoSuchTagSet", 404, Bucket="suite")
 
 
 def objects():

@@ -167,6 +167,9 @@ fn aws_cli_copies_syncs_lists_removes_and_goes_multipart() {
     assert!(
         aws(&d, &["s3api", "get-object-tagging", "--bucket", "cli", "--key", "big.bin"]).contains("\"Value\": \"v\"")
     );
+    aws(&d, &["s3api", "put-bucket-tagging", "--bucket", "cli", "--tagging", "TagSet=[{Key=env,Value=test}]"]);
+    assert!(aws(&d, &["s3api", "get-bucket-tagging", "--bucket", "cli"]).contains("\"Value\": \"test\""));
+    aws(&d, &["s3api", "delete-bucket-tagging", "--bucket", "cli"]);
     aws(&d, &["s3api", "copy-object", "--bucket", "cli", "--key", "copy.txt", "--copy-source", "cli/tree/small.txt"]);
 
     let url = aws(&d, &["s3", "presign", "s3://cli/tree/small.txt", "--expires-in", "300"]);

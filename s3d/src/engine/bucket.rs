@@ -1,9 +1,10 @@
-//! Buckets: create (global namespace, owned by their creator), delete (only when empty), head, list.
+//! Buckets: create (global namespace, owned by their creator), delete (only when empty), head, list,
+//! and their tag set.
 
 use time::OffsetDateTime;
 
 use super::acl::{AclRequest, ObjectOwnership};
-use super::names::validate_bucket_name;
+use super::names::{validate_bucket_name, validate_bucket_tags};
 use super::{Caller, Engine, EngineError, Result, ms_to_time};
 use crate::store::meta::{BucketRecord, MetaBatch};
 
@@ -51,6 +52,7 @@ impl Engine {
                 encryption: None,
                 ownership: Some(ownership),
                 acl,
+                tags: Vec::new(),
             },
         );
         self.commit(batch).await
@@ -85,6 +87,27 @@ impl Engine {
         Ok(BucketInfo { name: name.into(), created: ms_to_time(rec.created_ms), location: rec.location })
     }
 
+    /// GetBucketTagging: NoSuchTagSet when the bucket has none.
+    pub fn get_bucket_tagging(&self, caller: &Caller, name: &str) -> Result<Vec<(String, String)>> {
+        let rec = self.owned_bucket(caller, name)?;
+        if rec.tags.is_empty() {
+            return Err(EngineError::NoSuchTagSet);
+        }
+        Ok(rec.tags)
+    }
+
+    /// PutBucketTagging replaces the whole tag set; an empty one (DeleteBucketTagging) removes it.
+    pub async fn set_bucket_tagging(&self, caller: &Caller, name: &str, tags: Vec<(String, String)>) -> Result<()> {
+        validate_bucket_tags(&tags)?;
+        self.owned_bucket(caller, name)?;
+        let _writers = self.bucket_lock(name).write().await;
+        let mut rec = self.meta.bucket(name)?.ok_or(EngineError::NoSuchBucket)?;
+        rec.tags = tags;
+        let mut batch = MetaBatch::new();
+        batch.put_bucket(name, &rec);
+        self.commit(batch).await
+    }
+
     /// The caller's buckets, by name.
     pub fn list_buckets(&self, caller: &Caller) -> Result<Vec<BucketInfo>> {
         Ok(self
@@ -117,5 +140,25 @@ mod tests {
         assert!(matches!(e.delete_bucket(&bob, "photos").await, Err(EngineError::AccessDenied)));
         e.delete_bucket(&alice(), "photos").await.unwrap();
         assert!(matches!(e.delete_bucket(&alice(), "photos").await, Err(EngineError::NoSuchBucket)));
+    }
+
+    #[tokio::test]
+    async fn bucket_tags_are_the_owners_and_replaced_whole() {
+        let e = engine();
+        let bob = Caller { user: "bob".into() };
+        let tags = |n: usize| (0..n).map(|i| (format!("k{i}"), format!("v{i}"))).collect::<Vec<_>>();
+        e.create_bucket(&alice(), "tagged", None).await.unwrap();
+        assert!(matches!(e.get_bucket_tagging(&alice(), "tagged"), Err(EngineError::NoSuchTagSet)));
+        e.set_bucket_tagging(&alice(), "tagged", tags(3)).await.unwrap();
+        assert_eq!(e.get_bucket_tagging(&alice(), "tagged").unwrap(), tags(3));
+        e.set_bucket_tagging(&alice(), "tagged", tags(50)).await.unwrap();
+        assert_eq!(e.get_bucket_tagging(&alice(), "tagged").unwrap().len(), 50);
+        assert!(matches!(e.set_bucket_tagging(&alice(), "tagged", tags(51)).await, Err(EngineError::InvalidTag(_))));
+        let system = vec![("aws:createdBy".to_string(), "me".to_string())];
+        assert!(matches!(e.set_bucket_tagging(&alice(), "tagged", system).await, Err(EngineError::InvalidTag(_))));
+        assert!(matches!(e.get_bucket_tagging(&bob, "tagged"), Err(EngineError::AccessDenied)));
+        assert!(matches!(e.set_bucket_tagging(&bob, "tagged", tags(1)).await, Err(EngineError::AccessDenied)));
+        e.set_bucket_tagging(&alice(), "tagged", Vec::new()).await.unwrap();
+        assert!(matches!(e.get_bucket_tagging(&alice(), "tagged"), Err(EngineError::NoSuchTagSet)));
     }
 }

@@ -133,6 +133,8 @@ pub enum EngineError {
     RestoreAlreadyInProgress,
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
     /// An ACL other than the bucket owner's FULL_CONTROL on a bucket with ACLs disabled.
     #[error("The bucket does not allow ACLs")]
     AccessControlListNotSupported,

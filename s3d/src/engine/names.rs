@@ -56,12 +56,29 @@ pub fn validate_user_metadata(meta: &BTreeMap<String, String>) -> Result<()> {
 }
 
 pub const MAX_TAGS: usize = 10;
+pub const MAX_BUCKET_TAGS: usize = 50;
 
 /// S3's object tag limits: at most 10, unique keys of 1..=128 chars, values up to 256 chars.
 pub fn validate_tags(tags: &[(String, String)]) -> Result<()> {
     if tags.len() > MAX_TAGS {
         return Err(EngineError::InvalidTag("Object tags cannot be greater than 10".into()));
     }
+    validate_tag_pairs(tags)
+}
+
+/// A bucket's: the same pairs, up to 50 of them, and none in the `aws:` namespace AWS keeps for
+/// the tags it sets itself.
+pub fn validate_bucket_tags(tags: &[(String, String)]) -> Result<()> {
+    if tags.len() > MAX_BUCKET_TAGS {
+        return Err(EngineError::InvalidTag("Bucket tag count cannot be greater than 50".into()));
+    }
+    if tags.iter().any(|(k, _)| k.starts_with("aws:")) {
+        return Err(EngineError::InvalidTag("System tags cannot be added/updated by requester".into()));
+    }
+    validate_tag_pairs(tags)
+}
+
+fn validate_tag_pairs(tags: &[(String, String)]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {

@@ -1,4 +1,4 @@
-//! Bucket operations.
+//! Bucket operations, and the bucket's tag set.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -59,4 +59,37 @@ pub async fn get_bucket_location(
     Ok(S3Response::new(GetBucketLocationOutput {
         location_constraint: info.location.map(BucketLocationConstraint::from),
     }))
+}
+
+pub async fn get_bucket_tagging(
+    api: &S3Api,
+    req: S3Request<GetBucketTaggingInput>,
+) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+    let caller = api.caller(&req)?;
+    let tags = api.engine.get_bucket_tagging(&caller, &req.input.bucket).map_err(to_s3)?;
+    let tag_set = tags.into_iter().map(|(k, v)| Tag { key: Some(k), value: Some(v) }).collect();
+    Ok(S3Response::new(GetBucketTaggingOutput { tag_set }))
+}
+
+pub async fn put_bucket_tagging(
+    api: &S3Api,
+    req: S3Request<PutBucketTaggingInput>,
+) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+    let caller = api.caller(&req)?;
+    let input = req.input;
+    let tags = super::objects::tag_pairs(input.tagging.tag_set)?;
+    api.engine.set_bucket_tagging(&caller, &input.bucket, tags).await.map_err(to_s3)?;
+    let mut resp = S3Response::new(PutBucketTaggingOutput::default());
+    // s3s answers 200; S3 answers PutBucketTagging 204.
+    resp.extensions.insert(super::StatusOverride(http::StatusCode::NO_CONTENT));
+    Ok(resp)
+}
+
+pub async fn delete_bucket_tagging(
+    api: &S3Api,
+    req: S3Request<DeleteBucketTaggingInput>,
+) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+    let caller = api.caller(&req)?;
+    api.engine.set_bucket_tagging(&caller, &req.input.bucket, Vec::new()).await.map_err(to_s3)?;
+    Ok(S3Response::new(DeleteBucketTaggingOutput::default()))
 }

@@ -429,6 +429,17 @@ pub async fn get_object_tagging(
     Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: version_id.or(version.map(|_| "null".into())) }))
 }
 
+/// A Tagging body's tags as (key, value) pairs; a tag without a key is S3's InvalidTag.
+pub(super) fn tag_pairs(tag_set: Vec<Tag>) -> S3Result<Vec<(String, String)>> {
+    tag_set
+        .into_iter()
+        .map(|t| match (t.key, t.value) {
+            (Some(k), v) => Ok((k, v.unwrap_or_default())),
+            (None, _) => Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid")),
+        })
+        .collect()
+}
+
 pub async fn put_object_tagging(
     api: &S3Api,
     req: S3Request<PutObjectTaggingInput>,
@@ -436,15 +447,7 @@ pub async fn put_object_tagging(
     let caller = api.caller(&req)?;
     let version = version(req.input.version_id.as_deref())?;
     let input = req.input;
-    let tags = input
-        .tagging
-        .tag_set
-        .into_iter()
-        .map(|t| match (t.key, t.value) {
-            (Some(k), v) => Ok((k, v.unwrap_or_default())),
-            (None, _) => Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid")),
-        })
-        .collect::<S3Result<Vec<_>>>()?;
+    let tags = tag_pairs(input.tagging.tag_set)?;
     let version_id = api
         .engine
         .put_object_tagging(&caller, &input.bucket, &input.key, version.as_ref(), tags)

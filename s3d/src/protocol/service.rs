@@ -58,6 +58,9 @@ delegate! {
     head_bucket(HeadBucketInput) -> HeadBucketOutput => buckets;
     list_buckets(ListBucketsInput) -> ListBucketsOutput => buckets;
     get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput => buckets;
+    get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput => buckets;
+    put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput => buckets;
+    delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput => buckets;
     get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput => versions;
     put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput => versions;
     list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput => versions;

@@ -74,6 +74,9 @@ pub struct BucketRecord {
     /// The bucket ACL; `None` = private (the owner has FULL_CONTROL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// PutBucketTagging's tag set, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// A stored checksum: algorithm name as S3 spells it (`CRC32`, …) and its base64 value.
