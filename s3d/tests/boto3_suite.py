@@ -81,6 +81,58 @@ def buckets():
     expect_error(s3.get_bucket_tagging, "NoSuchBucket", 404, Bucket="no-such-bucket-here")
     check(s3.delete_bucket_tagging(Bucket="suite")["ResponseMetadata"]["HTTPStatusCode"] == 204, "DeleteBucketTagging is 204")
     expect_error(s3.get_bucket_tagging, "NoSuchTagSet", 404, Bucket="suite")
+    cors_rules()
+
+
+def cors_rules():
+    """Bucket CORS: a browser's preflight and its cross-origin requests, as S3 answers them."""
+    base = s3.meta.endpoint_url
+    preflight = lambda origin, method, headers=None: requests.options(
+        f"{base}/suite/upload.txt", timeout=30,
+        headers={k: v for k, v in {"Origin": origin, "Access-Control-Request-Method": method,
+                                   "Access-Control-Request-Headers": headers}.items() if v})
+    expect_error(s3.get_bucket_cors, "NoSuchCORSConfiguration", 404, Bucket="suite")
+    r = preflight("https://app.example.com", "PUT")
+    check(r.status_code == 403 and b"CORS is not enabled for this bucket" in r.content, f"no CORS: {r.status_code} {r.text}")
+    rules = [{"AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["PUT", "POST"],
+              "AllowedHeaders": ["content-type", "x-amz-*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600},
+             {"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "HEAD"]}]
+    s3.put_bucket_cors(Bucket="suite", CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket="suite")["CORSRules"]
+    check(got[0]["AllowedOrigins"] == ["https://*.example.com"] and got[0]["MaxAgeSeconds"] == 600
+          and got[1]["AllowedMethods"] == ["GET", "HEAD"], f"CORS rules read back: {got}")
+    expect_error(bob.get_bucket_cors, "AccessDenied", 403, Bucket="suite")
+    expect_error(s3.put_bucket_cors, "InvalidRequest", 400, Bucket="suite",
+                 CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]})
+    r = preflight("https://app.example.com", "PUT", "Content-Type, X-Amz-Date")
+    h = r.headers
+    check(r.status_code == 200 and h.get("access-control-allow-origin") == "https://app.example.com"
+          and h.get("access-control-allow-methods") == "PUT, POST"
+          and h.get("access-control-allow-headers") == "Content-Type, X-Amz-Date"
+          and h.get("access-control-max-age") == "600" and h.get("access-control-expose-headers") == "ETag"
+          and h.get("access-control-allow-credentials") == "true", f"preflight allowed: {r.status_code} {dict(h)}")
+    for origin, method, headers in [("https://evil.test", "PUT", None), ("https://app.example.com", "DELETE", None),
+                                    ("https://app.example.com", "PUT", "authorization")]:
+        r = preflight(origin, method, headers)
+        check(r.status_code == 403 and b"AccessForbidden" in r.content, f"preflight refused {origin} {method}: {r.status_code}")
+    r = requests.options(f"{base}/suite/upload.txt", timeout=30, headers={"Access-Control-Request-Method": "GET"})
+    check(r.status_code == 400, f"preflight without Origin: {r.status_code}")
+    r = preflight("https://x.test", "GET")
+    check(r.status_code == 200 and r.headers.get("access-control-allow-origin") == "*"
+          and "access-control-allow-credentials" not in r.headers, f"preflight for any origin: {dict(r.headers)}")
+    # The browser's actual requests: a presigned PUT from the allowed origin, a GET from anywhere.
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "suite", "Key": "upload.txt"}, ExpiresIn=300)
+    r = requests.put(url, data=b"from a browser", headers={"Origin": "https://app.example.com"}, timeout=30)
+    check(r.status_code == 200 and r.headers.get("access-control-allow-origin") == "https://app.example.com"
+          and r.headers.get("access-control-expose-headers") == "ETag", f"cross-origin PUT: {r.status_code} {dict(r.headers)}")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "suite", "Key": "upload.txt"}, ExpiresIn=300)
+    r = requests.get(url, headers={"Origin": "https://x.test"}, timeout=30)
+    check(r.content == b"from a browser" and r.headers.get("access-control-allow-origin") == "*", "cross-origin GET")
+    r = requests.get(url, timeout=30)
+    check("access-control-allow-origin" not in r.headers, "no CORS headers without an Origin")
+    check(s3.delete_bucket_cors(Bucket="suite")["ResponseMetadata"]["HTTPStatusCode"] == 204, "DeleteBucketCors is 204")
+    expect_error(s3.get_bucket_cors, "NoSuchCORSConfiguration", 404, Bucket="suite")
+    s3.delete_object(Bucket="suite", Key="upload.txt")
 
 
 def objects():

@@ -170,6 +170,10 @@ fn aws_cli_copies_syncs_lists_removes_and_goes_multipart() {
     aws(&d, &["s3api", "put-bucket-tagging", "--bucket", "cli", "--tagging", "TagSet=[{Key=env,Value=test}]"]);
     assert!(aws(&d, &["s3api", "get-bucket-tagging", "--bucket", "cli"]).contains("\"Value\": \"test\""));
     aws(&d, &["s3api", "delete-bucket-tagging", "--bucket", "cli"]);
+    let cors = r#"{"CORSRules":[{"AllowedOrigins":["https://app.test"],"AllowedMethods":["GET","PUT"]}]}"#;
+    aws(&d, &["s3api", "put-bucket-cors", "--bucket", "cli", "--cors-configuration", cors]);
+    assert!(aws(&d, &["s3api", "get-bucket-cors", "--bucket", "cli"]).contains("https://app.test"));
+    aws(&d, &["s3api", "delete-bucket-cors", "--bucket", "cli"]);
     aws(&d, &["s3api", "copy-object", "--bucket", "cli", "--key", "copy.txt", "--copy-source", "cli/tree/small.txt"]);
 
     let url = aws(&d, &["s3", "presign", "s3://cli/tree/small.txt", "--expires-in", "300"]);

@@ -53,6 +53,7 @@ impl Engine {
                 ownership: Some(ownership),
                 acl,
                 tags: Vec::new(),
+                cors: None,
             },
         );
         self.commit(batch).await

@@ -7,6 +7,7 @@ pub mod acl;
 mod acl_tests;
 pub mod bucket;
 pub mod checksum;
+pub mod cors;
 pub mod ingest;
 mod leases;
 pub mod lifecycle;
@@ -135,6 +136,8 @@ pub enum EngineError {
     NoSuchLifecycleConfiguration,
     #[error("The TagSet does not exist")]
     NoSuchTagSet,
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
     /// An ACL other than the bucket owner's FULL_CONTROL on a bucket with ACLs disabled.
     #[error("The bucket does not allow ACLs")]
     AccessControlListNotSupported,

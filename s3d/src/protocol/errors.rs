@@ -82,6 +82,7 @@ pub fn to_s3(err: EngineError) -> S3Error {
         E::RestoreAlreadyInProgress => (C::RestoreAlreadyInProgress, 409),
         E::NoSuchLifecycleConfiguration => (C::NoSuchLifecycleConfiguration, 404),
         E::NoSuchTagSet => (C::NoSuchTagSet, 404),
+        E::NoSuchCorsConfiguration => (C::NoSuchCORSConfiguration, 404),
         E::AccessControlListNotSupported => (C::AccessControlListNotSupported, 400),
         E::InvalidBucketAclWithObjectOwnership => (C::InvalidBucketAclWithObjectOwnership, 400),
         E::OwnershipControlsNotFound => (C::OwnershipControlsNotFoundError, 404),

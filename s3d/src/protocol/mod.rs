@@ -8,6 +8,7 @@ mod auth;
 mod body_watch;
 mod buckets;
 mod convert;
+mod cors;
 mod errors;
 pub mod kms;
 mod lifecycle;
@@ -63,7 +64,8 @@ pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, options: O
     let mut builder = S3ServiceBuilder::new(api);
     builder.set_auth(auth::StoreAuth(credentials.clone()));
     builder.set_access(auth::SignedOnly);
-    builder.set_host(auth::Hosts::new(options.domain));
+    builder.set_host(auth::Hosts::new(options.domain.clone()));
+    let cors = Arc::new(cors::CorsState { engine: engine.clone(), hosts: auth::Hosts::new(options.domain) });
     let mut config = S3Config::default();
     config.xml_max_body_size = MAX_XML_BODY;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
@@ -82,6 +84,7 @@ pub fn router(engine: Arc<Engine>, credentials: Arc<CredentialStore>, options: O
         .fallback_service(s3)
         .layer(axum::middleware::from_fn(post_form::peek_filename))
         .layer(axum::middleware::from_fn_with_state(kms, kms::route))
+        .layer(axum::middleware::from_fn_with_state(cors, cors::layer))
         .layer(axum::middleware::from_fn_with_state(slots, guard))
 }
 

@@ -61,6 +61,9 @@ delegate! {
     get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput => buckets;
     put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput => buckets;
     delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput => buckets;
+    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput => cors;
+    put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput => cors;
+    delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput => cors;
     get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput => versions;
     put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput => versions;
     list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput => versions;

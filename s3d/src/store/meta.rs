@@ -27,6 +27,7 @@ use super::blob::BlobId;
 use super::encryption::{BucketEncryptionRecord, EncryptionRecord};
 // The ACL model is stored as the engine defines it (plain data with serde derives).
 use crate::engine::acl::{Acl, ObjectOwnership};
+use crate::engine::cors::CorsRule;
 
 pub const CF_BUCKETS: &str = "buckets";
 pub const CF_OBJECTS: &str = "objects";
@@ -77,6 +78,9 @@ pub struct BucketRecord {
     /// PutBucketTagging's tag set, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// PutBucketCors's rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
 }
 
 /// A stored checksum: algorithm name as S3 spells it (`CRC32`, …) and its base64 value.
