@@ -368,6 +368,24 @@ def multipart():
     part2 = s3.get_object(Bucket="suite", Key="mp", PartNumber=2)
     check(part2["Body"].read() == p2 and part2["PartsCount"] == 3, "GET partNumber")
     check(s3.get_object(Bucket="suite", Key="mp", Range=f"bytes={5*mib-3}-{5*mib+2}")["Body"].read() == (p1 + p2)[5*mib-3:5*mib+3], "range across parts")
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    a = s3.get_object_attributes(Bucket="suite", Key="mp", ObjectAttributes=every)
+    parts = a["ObjectParts"]
+    check(a["ObjectSize"] == len(p1 + p2 + p3) and a["StorageClass"] == "STANDARD"
+          and a["ETag"].strip('"') == r["ETag"].strip('"') and parts["TotalPartsCount"] == 3
+          and [(p["PartNumber"], p["Size"]) for p in parts["Parts"]] == [(1, len(p1)), (2, len(p2)), (3, len(p3))],
+          f"GetObjectAttributes of a multipart object: {a}")
+    page = s3.get_object_attributes(Bucket="suite", Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=2,
+                                    PartNumberMarker=1)["ObjectParts"]
+    check([p["PartNumber"] for p in page["Parts"]] == [2, 3] and not page["IsTruncated"]
+          and page["NextPartNumberMarker"] == 3, f"parts page: {page}")
+    page = s3.get_object_attributes(Bucket="suite", Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=1)["ObjectParts"]
+    check([p["PartNumber"] for p in page["Parts"]] == [1] and page["IsTruncated"], f"truncated parts page: {page}")
+    a = s3.get_object_attributes(Bucket="suite", Key="hello.txt", ObjectAttributes=["ObjectSize", "ObjectParts"])
+    check(a["ObjectSize"] == 11 and "ObjectParts" not in a and "ETag" not in a, f"only what was asked: {a}")
+    expect_error(s3.get_object_attributes, "InvalidArgument", 400, Bucket="suite", Key="hello.txt", ObjectAttributes=["Colour"])
+    expect_error(s3.get_object_attributes, "NoSuchKey", 404, Bucket="suite", Key="absent", ObjectAttributes=["ETag"])
+    expect_error(bob.get_object_attributes, "AccessDenied", 403, Bucket="suite", Key="mp", ObjectAttributes=["ETag"])
     expect_error(s3.list_parts, "NoSuchUpload", 404, Bucket="suite", Key="mp", UploadId=uid)
     # A GET streaming a manifest is not cut short by an overwrite of the key meanwhile: the parts
     # it has yet to open stay until it finishes, then go.

@@ -94,6 +94,24 @@ pub struct OpenedObject {
 }
 
 impl Engine {
+    /// GetObjectAttributes: the object's description and, for a multipart object, its parts' sizes
+    /// in order (an SSE-C object needs its key, as any read does).
+    pub fn object_attributes(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+        cond: &ReadConditions,
+    ) -> Result<(ObjectInfo, Option<Vec<u64>>)> {
+        let bucket_rec = self.owned_bucket(caller, bucket)?;
+        let (rec, _) = self.resolve_version(bucket, key, version)?;
+        super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
+        let parts = part_sizes(&rec);
+        let state = super::versioning::Versioning::of(bucket_rec.versioning.as_deref());
+        Ok((super::versioning::report_null(describe(key, &rec, parts.as_deref()), state), parts))
+    }
+
     /// HEAD: the object's description, after the conditions; `range`/`part` shape the 206 answer.
     #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them
     pub fn head_object(

@@ -4,6 +4,7 @@
 //! `<Resource>`/`<RequestId>` in every error body.
 
 mod acl;
+mod attributes;
 mod auth;
 mod body_watch;
 mod buckets;

@@ -70,6 +70,7 @@ delegate! {
     put_object(PutObjectInput) -> PutObjectOutput => objects;
     get_object(GetObjectInput) -> GetObjectOutput => objects;
     head_object(HeadObjectInput) -> HeadObjectOutput => objects;
+    get_object_attributes(GetObjectAttributesInput) -> GetObjectAttributesOutput => attributes;
     delete_object(DeleteObjectInput) -> DeleteObjectOutput => objects;
     delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput => objects;
     copy_object(CopyObjectInput) -> CopyObjectOutput => objects;
