@@ -5,7 +5,7 @@
 use common::kv::{KeyRange, prefix_successor};
 
 use super::error::{EngineError, Result, invalid};
-use super::expr::ast::{CmpOp, Condition, Operand, PathElem};
+use super::expr::ast::{CmpOp, Condition, Operand};
 use super::tables::{KeyAttr, ScalarType, TableMeta};
 use super::value::AttrValue;
 use crate::store::keys::encode_component;
@@ -50,26 +50,6 @@ fn unsupported() -> EngineError {
     invalid("Query key condition not supported")
 }
 
-fn flatten(c: Condition, out: &mut Vec<Condition>) {
-    match c {
-        Condition::And(a, b) => {
-            flatten(*a, out);
-            flatten(*b, out);
-        }
-        other => out.push(other),
-    }
-}
-
-fn key_path(op: &Operand) -> Option<&str> {
-    match op {
-        Operand::Path(p) if p.len() == 1 => match &p[0] {
-            PathElem::Attr(a) => Some(a),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Operators a KeyConditionExpression cannot use (only `=`, comparisons, BETWEEN and begins_with joined
 /// by AND), named as DynamoDB names them.
 pub(super) fn key_condition_operators(cond: &Condition) -> Result<()> {
@@ -93,26 +73,20 @@ pub(super) fn key_condition_operators(cond: &Condition) -> Result<()> {
 
 /// Splits a key condition into the partition value and an optional sort-key condition.
 pub(super) fn split_key_condition(meta: &TableMeta, cond: Condition) -> Result<(AttrValue, Option<SortCond>)> {
-    let mut parts = Vec::new();
-    flatten(cond, &mut parts);
+    let parts = cond.conjuncts();
     if parts.len() > 2 {
         return Err(invalid("Conditions can be of length 1 or 2 only"));
     }
     let mut partition = None;
     let mut sort = None;
     for part in parts {
-        let (name, sc) = match part {
-            Condition::Cmp(a, op, Operand::Value(v)) if key_path(&a).is_some() && op != CmpOp::Ne => {
-                (key_path(&a).unwrap().to_string(), SortCond::Cmp(op, v))
-            }
-            Condition::Between(a, Operand::Value(lo), Operand::Value(hi)) if key_path(&a).is_some() => {
-                (key_path(&a).unwrap().to_string(), SortCond::Between(lo, hi))
-            }
-            Condition::BeginsWith(a, Operand::Value(p)) if key_path(&a).is_some() => {
-                (key_path(&a).unwrap().to_string(), SortCond::BeginsWith(p))
-            }
+        let (operand, sc) = match part {
+            Condition::Cmp(a, op, Operand::Value(v)) if op != CmpOp::Ne => (a, SortCond::Cmp(op, v)),
+            Condition::Between(a, Operand::Value(lo), Operand::Value(hi)) => (a, SortCond::Between(lo, hi)),
+            Condition::BeginsWith(a, Operand::Value(p)) => (a, SortCond::BeginsWith(p)),
             _ => return Err(unsupported()),
         };
+        let Some(name) = operand.top_attribute() else { return Err(unsupported()) };
         if name == meta.hash.name {
             if partition.is_some() {
                 return Err(invalid("KeyConditionExpressions must only contain one condition per key"));

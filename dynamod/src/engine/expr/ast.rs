@@ -82,6 +82,17 @@ pub enum Condition {
 }
 
 impl Operand {
+    /// The attribute a one-element path names (`a`, not `a.b` or `a[0]`): how key attributes appear.
+    pub fn top_attribute(&self) -> Option<&str> {
+        match self {
+            Operand::Path(p) if p.len() == 1 => match &p[0] {
+                PathElem::Attr(a) => Some(a),
+                PathElem::Index(_) => None,
+            },
+            _ => None,
+        }
+    }
+
     fn paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
         match self {
             Operand::Path(p) | Operand::Size(p) => out.push(p),
@@ -99,6 +110,22 @@ impl Operand {
 }
 
 impl Condition {
+    /// The terms of a chain of ANDs, in order (a condition that is no AND is its one term).
+    pub fn conjuncts(self) -> Vec<Condition> {
+        let mut out = Vec::new();
+        let mut pending = vec![self];
+        while let Some(c) = pending.pop() {
+            match c {
+                Condition::And(a, b) => {
+                    pending.push(*b);
+                    pending.push(*a);
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
     /// The document paths this condition refers to.
     pub fn paths(&self) -> Vec<&Path> {
         let mut out = Vec::new();

@@ -41,35 +41,15 @@ pub struct StatementOutcome {
     pub consumed: Consumed,
 }
 
-fn flatten(c: Condition, out: &mut Vec<Condition>) {
-    match c {
-        Condition::And(a, b) => {
-            flatten(*a, out);
-            flatten(*b, out);
-        }
-        other => out.push(other),
-    }
-}
-
 fn conjoin(parts: Vec<Condition>) -> Option<Condition> {
     parts.into_iter().reduce(|a, b| Condition::And(Box::new(a), Box::new(b)))
-}
-
-fn top_attr(o: &Operand) -> Option<&str> {
-    match o {
-        Operand::Path(p) if p.len() == 1 => match &p[0] {
-            PathElem::Attr(a) => Some(a),
-            PathElem::Index(_) => None,
-        },
-        _ => None,
-    }
 }
 
 /// `attr = value` (either way round): the value.
 fn equality<'a>(c: &'a Condition, attr: &str) -> Option<&'a AttrValue> {
     match c {
-        Condition::Cmp(a, CmpOp::Eq, Operand::Value(v)) if top_attr(a) == Some(attr) => Some(v),
-        Condition::Cmp(Operand::Value(v), CmpOp::Eq, b) if top_attr(b) == Some(attr) => Some(v),
+        Condition::Cmp(a, CmpOp::Eq, Operand::Value(v)) if a.top_attribute() == Some(attr) => Some(v),
+        Condition::Cmp(Operand::Value(v), CmpOp::Eq, b) if b.top_attribute() == Some(attr) => Some(v),
         _ => None,
     }
 }
@@ -77,9 +57,9 @@ fn equality<'a>(c: &'a Condition, attr: &str) -> Option<&'a AttrValue> {
 /// Whether `c` can be (the sort-key part of) a key condition on `attr`.
 fn is_sort_condition(c: &Condition, attr: &str) -> bool {
     match c {
-        Condition::Cmp(a, op, Operand::Value(_)) => top_attr(a) == Some(attr) && *op != CmpOp::Ne,
-        Condition::Between(a, Operand::Value(_), Operand::Value(_)) => top_attr(a) == Some(attr),
-        Condition::BeginsWith(a, Operand::Value(_)) => top_attr(a) == Some(attr),
+        Condition::Cmp(a, op, Operand::Value(_)) => a.top_attribute() == Some(attr) && *op != CmpOp::Ne,
+        Condition::Between(a, Operand::Value(_), Operand::Value(_)) => a.top_attribute() == Some(attr),
+        Condition::BeginsWith(a, Operand::Value(_)) => a.top_attribute() == Some(attr),
         _ => false,
     }
 }
@@ -87,8 +67,7 @@ fn is_sort_condition(c: &Condition, attr: &str) -> bool {
 /// Splits a WHERE clause into the full primary key (each key attribute compared with `=`) and the
 /// remaining condition; UPDATE, DELETE and the reads of batches and transactions need one item.
 fn split_key(meta: &TableMeta, filter: Condition) -> Result<(Item, Option<Condition>)> {
-    let mut parts = Vec::new();
-    flatten(filter, &mut parts);
+    let mut parts = filter.conjuncts();
     let mut key = Item::new();
     for attr in std::iter::once(&meta.hash).chain(meta.range.as_ref()) {
         let Some(i) = parts.iter().position(|c| equality(c, &attr.name).is_some()) else {
@@ -172,10 +151,7 @@ impl Engine {
                     None => (meta.hash.clone(), meta.range.clone()),
                 };
                 let mut r = Rendered::default();
-                let mut parts = Vec::new();
-                if let Some(f) = filter {
-                    flatten(f, &mut parts);
-                }
+                let mut parts = filter.map(Condition::conjuncts).unwrap_or_default();
                 let hash_at = parts.iter().position(|c| equality(c, &hash.name).is_some());
                 let (key_condition, rest) = match hash_at {
                     Some(i) => {
