@@ -104,12 +104,8 @@ impl Engine {
         version: Option<&VersionRef>,
         cond: &ReadConditions,
     ) -> Result<(ObjectInfo, Option<Vec<u64>>)> {
-        let bucket_rec = self.owned_bucket(caller, bucket)?;
-        let (rec, _) = self.resolve_version(bucket, key, version)?;
-        super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
-        let parts = part_sizes(&rec);
-        let state = super::versioning::Versioning::of(bucket_rec.versioning.as_deref());
-        Ok((super::versioning::report_null(describe(key, &rec, parts.as_deref()), state), parts))
+        let (_, info, parts) = self.described(caller, bucket, key, version, cond)?;
+        Ok((info, parts))
     }
 
     /// HEAD: the object's description, after the conditions; `range`/`part` shape the 206 answer.
@@ -124,14 +120,28 @@ impl Engine {
         range: Option<RangeSpec>,
         part: Option<u32>,
     ) -> Result<(ObjectInfo, Option<Range<u64>>)> {
+        let (rec, info, parts) = self.described(caller, bucket, key, version, cond)?;
+        Ok((info, select(&rec, parts.as_deref(), range, part)?))
+    }
+
+    /// The version a read addresses, once its key (SSE-C) and conditions pass: its record, its
+    /// description and its parts' sizes.
+    fn described(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        key: &str,
+        version: Option<&VersionRef>,
+        cond: &ReadConditions,
+    ) -> Result<(ObjectRecord, ObjectInfo, Option<Vec<u64>>)> {
         let bucket_rec = self.owned_bucket(caller, bucket)?;
         let (rec, _) = self.resolve_version(bucket, key, version)?;
         super::sse::check_presented(rec.encryption.as_ref(), cond.customer_key.as_ref())?;
         cond.check(&rec.etag, super::ms_to_time(rec.last_modified_ms))?;
         let parts = part_sizes(&rec);
-        let selected = select(&rec, parts.as_deref(), range, part)?;
         let state = super::versioning::Versioning::of(bucket_rec.versioning.as_deref());
-        Ok((super::versioning::report_null(describe(key, &rec, parts.as_deref()), state), selected))
+        let info = super::versioning::report_null(describe(key, &rec, parts.as_deref()), state);
+        Ok((rec, info, parts))
     }
 
     #[allow(clippy::too_many_arguments)] // the read's target, conditions and selection, as S3 takes them

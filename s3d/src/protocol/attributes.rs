@@ -5,10 +5,9 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::convert::{self, version};
-use super::errors::to_s3;
 use super::service::S3Api;
 use super::sse;
-use crate::engine::EngineError;
+use crate::engine::Caller;
 use crate::engine::read::ReadConditions;
 
 const NAMES: [&str; 5] = [
@@ -41,20 +40,10 @@ pub async fn get_object_attributes(
     }
     let version = version(input.version_id.as_deref())?;
     let cond = ReadConditions { customer_key: sse::customer_key_of!(api, input)?, ..Default::default() };
-    let attributes = |who| api.engine.object_attributes(who, &input.bucket, &input.key, version.as_ref(), &cond);
-    let (info, parts) = match attributes(&caller) {
-        // As HEAD: READ granted by the object's ACL.
-        Err(EngineError::AccessDenied) => {
-            let reader =
-                api.engine.object_reader(&caller, &input.bucket, &input.key, version.as_ref()).map_err(to_s3)?;
-            let found = attributes(&reader).map_err(to_s3)?;
-            if !found.0.readable_by(&caller.user) {
-                return Err(to_s3(EngineError::AccessDenied));
-            }
-            found
-        }
-        other => other.map_err(to_s3)?,
-    };
+    let attributes =
+        |who: &Caller| api.engine.object_attributes(who, &input.bucket, &input.key, version.as_ref(), &cond);
+    let (info, parts) =
+        super::objects::read_granted(api, &caller, &input.bucket, &input.key, version.as_ref(), attributes, |f| &f.0)?;
     let wants = |name: &str| wanted.contains(&name);
     let checksum = info.checksum.as_ref().filter(|_| wants(ObjectAttributes::CHECKSUM)).map(|c| {
         let (crc32, crc32c, crc64, sha1, sha256, kind) = convert::checksum_fields(Some(c));

@@ -9,12 +9,12 @@ use super::errors::to_s3;
 use super::post_form;
 use super::service::S3Api;
 use super::sse::{self, set_sse};
-use crate::engine::EngineError;
 use crate::engine::ingest::{Integrity, TrailerReader};
 use crate::engine::names::parse_tagging_header;
 use crate::engine::object::{CopyRequest, ObjectInfo, PutRequest, WriteCondition};
 use crate::engine::read::ReadConditions;
 use crate::engine::versioning::VersionRef;
+use crate::engine::{Caller, EngineError};
 
 /// Reads the named checksum trailer once the body has been consumed (see [`TrailerReader`]): the
 /// trailers must be that one alone, as S3 requires.
@@ -198,6 +198,30 @@ pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result
     Ok(S3Response::new(output))
 }
 
+/// `read` as the caller or, when the caller does not own the bucket, as its owner if the object's ACL
+/// grants the caller READ (checked on the version read, so one overwritten in between is refused).
+pub(super) fn read_granted<T>(
+    api: &S3Api,
+    caller: &Caller,
+    bucket: &str,
+    key: &str,
+    version: Option<&VersionRef>,
+    read: impl Fn(&Caller) -> Result<T, EngineError>,
+    info: impl Fn(&T) -> &ObjectInfo,
+) -> S3Result<T> {
+    match read(caller) {
+        Err(EngineError::AccessDenied) => {
+            let reader = api.engine.object_reader(caller, bucket, key, version).map_err(to_s3)?;
+            let found = read(&reader).map_err(to_s3)?;
+            if !info(&found).readable_by(&caller.user) {
+                return Err(to_s3(EngineError::AccessDenied));
+            }
+            Ok(found)
+        }
+        other => other.map_err(to_s3),
+    }
+}
+
 pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
@@ -207,20 +231,10 @@ pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Resu
     sse::check_read_headers(&req.headers, cond.customer_key.as_ref())?;
     let part = part_number(input.part_number)?;
     let range = convert::range(input.range);
-    let head = |who| api.engine.head_object(who, &input.bucket, &input.key, version.as_ref(), &cond, range, part);
-    let (info, selected) = match head(&caller) {
-        // As in GET: READ granted by the object's ACL.
-        Err(EngineError::AccessDenied) => {
-            let reader =
-                api.engine.object_reader(&caller, &input.bucket, &input.key, version.as_ref()).map_err(to_s3)?;
-            let found = head(&reader).map_err(to_s3)?;
-            if !found.0.readable_by(&caller.user) {
-                return Err(to_s3(EngineError::AccessDenied));
-            }
-            found
-        }
-        other => other.map_err(to_s3)?,
-    };
+    let head =
+        |who: &Caller| api.engine.head_object(who, &input.bucket, &input.key, version.as_ref(), &cond, range, part);
+    let (info, selected) =
+        read_granted(api, &caller, &input.bucket, &input.key, version.as_ref(), head, |found| &found.0)?;
     let (length, content_range) = match &selected {
         Some(r) => (r.end - r.start, Some(format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), info.size))),
         None => (info.size, None),
