@@ -9,6 +9,7 @@ use common::config::defaults;
 pub mod alloc;
 pub mod engine;
 pub mod protocol;
+pub mod scripting;
 pub mod store;
 
 use engine::config::{Policy, parse_memory};
@@ -124,7 +125,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     daemon.announce(memcached_addr, Some("memcached"));
     let result = daemon.run_until_shutdown().await;
     stop.store(true, Ordering::Relaxed);
-    let _ = expire_thread.join();
+    // The expiry thread would wait forever for the shards of a script that cannot be killed.
+    if !srv.scripts.pending() {
+        let _ = expire_thread.join();
+    }
     let _ = persist_thread.join();
     finish(&srv);
     result
@@ -168,6 +172,12 @@ fn finish(srv: &protocol::Server) {
         p.commit_aof();
         p.set_fsync_policy(FsyncPolicy::EverySec);
         p.fsync_tick();
+    }
+    // A script still running (one that wrote cannot be killed) holds every shard: a snapshot would
+    // wait for it forever, and would catch it halfway. Exit without one, like SHUTDOWN NOSAVE.
+    if srv.scripts.pending() {
+        tracing::warn!("a script is still running: exiting without the final snapshot");
+        return;
     }
     if !p.save_rules().is_empty()
         && let Err(e) = p.save(&srv.engine)

@@ -39,6 +39,13 @@ fn redis_py_covers_every_command_family() {
 }
 
 #[test]
+fn redis_py_lua_scripting() {
+    let d = start(&[]);
+    let out = python(&d, "scripting.py", redis_port(&d), &[], Duration::from_secs(180));
+    assert!(out.contains("ALL OK"), "{out}");
+}
+
+#[test]
 fn eviction_policies_keep_the_right_keys() {
     let d = start(&[]);
     let out = python(&d, "eviction.py", redis_port(&d), &[], Duration::from_secs(300));
@@ -103,6 +110,19 @@ fn aof_with_a_torn_last_command_still_loads() {
         let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
         f.write_all(b"*3\r\n$3\r\nSET\r\n$4\r\nhalf").unwrap();
     });
+}
+
+#[test]
+fn aof_keeps_script_writes_on_kill9() {
+    let mut d = start(&["--appendonly", "yes", "--appendfsync", "always", "--save", ""]);
+    python(&d, "scripting.py", redis_port(&d), &["aof-write"], Duration::from_secs(60));
+    d.kill9();
+    // The writes are logged as their effects (MULTI, the commands, EXEC), never as the EVAL.
+    let aof = std::fs::read(d.data_dir().join("cache").join("appendonly.aof")).unwrap();
+    let text = String::from_utf8_lossy(&aof).to_ascii_lowercase();
+    assert!(text.contains("multi") && text.contains("exec") && !text.contains("eval"), "{text}");
+    d.restart();
+    python(&d, "scripting.py", redis_port(&d), &["aof-verify"], Duration::from_secs(60));
 }
 
 #[test]

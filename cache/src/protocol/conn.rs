@@ -46,6 +46,9 @@ pub struct Client {
     pub last_command: Option<&'static commands::Command>,
     /// CLIENT REPLY: whether this connection's replies are sent.
     pub replies: Replies,
+    /// A script's own client collects the AOF lines of its writes here, (database, command), to log
+    /// them as one transaction when it ends.
+    pub script_effects: Option<Vec<(usize, Vec<Bytes>)>>,
 }
 
 /// CLIENT REPLY's modes.
@@ -77,6 +80,7 @@ impl Client {
             dirty: 0,
             last_command: None,
             replies: Replies::On,
+            script_effects: None,
         };
         (client, rx)
     }
@@ -129,6 +133,20 @@ async fn run(
                     write_out(stream, &mut out).await?;
                     if !wait_blocked(srv, stream, client, &mut rbuf, &mut out, block).await? {
                         return Ok(());
+                    }
+                }
+                Step::WaitScript => {
+                    srv.persistence.commit_aof();
+                    write_out(stream, &mut out).await?;
+                    srv.scripts.wait_turn().await;
+                }
+                Step::Script(job) => {
+                    srv.persistence.commit_aof();
+                    write_out(stream, &mut out).await?;
+                    let quiet = job.quiet;
+                    let reply = crate::scripting::Scripts::run_on_lua_thread(srv, job).await;
+                    if !quiet {
+                        out.raw(&reply);
                     }
                 }
                 Step::Close => {
@@ -191,6 +209,11 @@ enum Step {
     /// Enough replies are pending to write them before going on.
     Flush,
     Block(commands::Blocked),
+    /// A script for the Lua thread, whose reply the connection awaits.
+    Script(crate::scripting::Job),
+    /// A script holds (or is taking) every shard: the next request waits for it without blocking
+    /// this thread (it stays in the buffer).
+    WaitScript,
     Close,
     ProtocolError(ProtocolError),
 }
@@ -299,6 +322,19 @@ impl Scratch {
         Some((cmd, n))
     }
 
+    /// Whether the `i`-th framed request (at the front of `buf`) must wait for a running script
+    /// ([`crate::scripting::Scripts::must_wait`]).
+    fn waits_for_script(&self, srv: &Server, buf: &[u8], i: usize) -> bool {
+        let scripts = &srv.scripts;
+        match &self.arg_ranges[self.batch[i].1.clone()] {
+            [name, rest @ ..] => scripts.must_wait(&buf[name.clone()], rest.first().map(|r| &buf[r.clone()])),
+            [] => match self.unescaped.as_deref() {
+                Some([name, rest @ ..]) => scripts.must_wait(name, rest.first().map(|a| &a[..])),
+                _ => false,
+            },
+        }
+    }
+
     /// The first key of each framed request, for [`crate::engine::Engine::prefetch`].
     fn keys<'a>(&'a self, buf: &'a [u8], last: Option<&'static commands::Command>) -> impl Iterator<Item = &'a [u8]> {
         self.batch
@@ -342,6 +378,9 @@ fn execute_buffered(
         }
         let mut i = 0;
         while i < scratch.batch.len() {
+            if scratch.waits_for_script(srv, rbuf, i) {
+                return Step::WaitScript;
+            }
             let run = if i == 0 { first_run.take() } else { scratch.hot_run(srv, client, rbuf, i) };
             if let Some((cmd, n)) = run {
                 // One lock for the run (re-pinned: its commands share the view's time, as the
@@ -401,8 +440,10 @@ fn execute_buffered(
             if !quick {
                 since_pin = REPIN_EVERY;
             }
-            if let Flow::Block(block) = flow {
-                return Step::Block(block);
+            match flow {
+                Flow::Block(block) => return Step::Block(block),
+                Flow::Script(job) => return Step::Script(job),
+                Flow::Done => {}
             }
             if client.close_after_reply {
                 return Step::Close;
@@ -488,6 +529,8 @@ async fn wait_served(
         };
         tokio::select! {
             _ = notify.notified() => {
+                // A script's push woke us while it still holds the shards: do not block on them.
+                srv.scripts.wait_turn().await;
                 if commands::retry_blocked(srv, client, out, &block.args) {
                     break Ok(true);
                 }

@@ -43,6 +43,12 @@ async fn run(srv: &Server, stream: &mut TcpStream) -> std::io::Result<()> {
     tokio::pin!(cancelled);
     loop {
         loop {
+            // A Redis script holds (or is taking) every shard: wait for it without blocking this
+            // thread, whose other connections may include the SCRIPT KILL that ends it.
+            if !rbuf.is_empty() && srv.scripts.pending() {
+                flush(stream, &mut out).await?;
+                srv.scripts.wait_idle().await;
+            }
             match step(srv, &rbuf, &mut out) {
                 Step::More => break,
                 Step::Done(n) => rbuf.advance(n),

@@ -99,6 +99,7 @@ pub struct Server {
     pub port: AtomicU64,
     pub run_id: String,
     pub shutdown: CancellationToken,
+    pub scripts: crate::scripting::Scripts,
 }
 
 impl Server {
@@ -114,6 +115,7 @@ impl Server {
             port: AtomicU64::new(0),
             run_id,
             shutdown,
+            scripts: crate::scripting::Scripts::default(),
         }
     }
 

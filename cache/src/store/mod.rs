@@ -144,6 +144,27 @@ impl Persistence {
         aof::encode_command(&mut p.data, args);
     }
 
+    /// Appends a script's writes (called while it holds every shard): wrapped in MULTI/EXEC when
+    /// there are several, so a replay applies all of them or, if the file was cut short, none.
+    pub fn append_transaction(&self, cmds: &[(usize, Vec<Bytes>)]) {
+        let mut p = self.pending.lock();
+        let wrap = cmds.len() > 1;
+        if wrap {
+            aof::encode_command(&mut p.data, &[Bytes::from_static(b"MULTI")]);
+        }
+        for (db, args) in cmds {
+            if p.db != *db {
+                let sel = [Bytes::from_static(b"SELECT"), Bytes::from(db.to_string())];
+                aof::encode_command(&mut p.data, &sel);
+                p.db = *db;
+            }
+            aof::encode_command(&mut p.data, args);
+        }
+        if wrap {
+            aof::encode_command(&mut p.data, &[Bytes::from_static(b"EXEC")]);
+        }
+    }
+
     /// Writes pending commands to the file (and fsyncs under `always`). Called before replies go out.
     pub fn commit_aof(&self) {
         if !self.aof_enabled() {

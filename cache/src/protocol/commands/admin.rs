@@ -67,11 +67,14 @@ pub fn info_text(srv: &Server, sections: &[String], in_exec: bool) -> String {
         let used = eng.used_memory() as u64;
         let rss = crate::alloc::rss_bytes() as u64;
         let max = eng.config.maxmemory.load(Ordering::Relaxed);
+        let lua = srv.scripts.lua_memory.load(Ordering::Relaxed) as u64;
         let _ = write!(
             out,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_lua:{lua}\r\nused_memory_lua_human:{}\r\nnumber_of_cached_scripts:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n\r\n",
             human(used),
             human(rss),
+            human(lua),
+            srv.scripts.count(),
             human(max),
             eng.config.policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
@@ -162,6 +165,8 @@ fn params(srv: &Server) -> Vec<(&'static str, String)> {
         ("proto-max-bulk-len", crate::protocol::resp::MAX_BULK_LEN.to_string()),
         ("lazyfree-lazy-eviction", "no".to_string()),
         ("activedefrag", "no".to_string()),
+        ("busy-reply-threshold", srv.scripts.busy_threshold_ms.load(Ordering::Relaxed).to_string()),
+        ("lua-time-limit", srv.scripts.busy_threshold_ms.load(Ordering::Relaxed).to_string()),
     ]
 }
 
@@ -202,6 +207,10 @@ fn set_param(srv: &Server, name: &str, value: &str, in_exec: bool) -> Result<(),
         }
         "save" => srv.persistence.set_save_rules(value)?,
         "requirepass" => *srv.auth.requirepass.write() = if value.is_empty() { None } else { Some(value.to_string()) },
+        "busy-reply-threshold" | "lua-time-limit" => {
+            let ms = value.parse::<u64>().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            srv.scripts.busy_threshold_ms.store(ms, Ordering::Relaxed);
+        }
         "timeout" | "tcp-keepalive" | "lazyfree-lazy-eviction" | "activedefrag" => {}
         _ => return Err("__unknown__".into()),
     }

@@ -6,6 +6,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -37,24 +38,34 @@ pub const LOADING: u32 = 1 << 8;
 pub const STALE: u32 = 1 << 9;
 /// The keys follow a count argument (ZUNION, SINTERCARD…): COMMAND INFO says so, GETKEYS reads it.
 pub const MOVABLEKEYS: u32 = 1 << 10;
+/// Refused inside a Lua script (`redis.call`), with Redis's "not allowed from script".
+pub const NOSCRIPT: u32 = 1 << 11;
+/// Only reported by COMMAND INFO (EVAL's flags in Redis).
+pub const SKIP_MONITOR: u32 = 1 << 12;
+pub const NO_MANDATORY_KEYS: u32 = 1 << 13;
 
-const FLAG_NAMES: [(u32, &str); 11] = [
+const FLAG_NAMES: [(u32, &str); 14] = [
     (WRITE, "write"),
     (READONLY, "readonly"),
     (DENYOOM, "denyoom"),
     (FAST, "fast"),
     (ADMIN, "admin"),
     (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
     (NOAUTH, "no_auth"),
     (BLOCKING, "blocking"),
     (LOADING, "loading"),
     (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
     (MOVABLEKEYS, "movablekeys"),
 ];
 
 pub enum Flow {
     Done,
     Block(Blocked),
+    /// A script for the Lua thread: the connection awaits its reply (see `crate::scripting`).
+    Script(crate::scripting::Job),
 }
 
 /// A pop that found nothing and may wait.
@@ -75,15 +86,21 @@ pub struct Ctx<'a> {
     pub propagate: Option<Vec<Vec<Bytes>>>,
     pub in_exec: bool,
     pub block: Option<Blocked>,
+    /// A script the connection must hand to the Lua thread.
+    pub script: Option<crate::scripting::Job>,
 }
 
 pub type KeyedFn = fn(&mut Ctx<'_>, &mut View<'_>, &[Bytes]) -> CacheResult<()>;
 pub type PlainFn = fn(&mut Ctx<'_>, &[Bytes]) -> CacheResult<()>;
+/// EVAL and friends: given EXEC's view when inside one, else nothing locked (the script takes
+/// every shard itself, on the Lua thread).
+pub type ScriptFn = fn(&mut Ctx<'_>, Option<&mut View<'_>>, &[Bytes]) -> CacheResult<()>;
 
 #[derive(Clone, Copy)]
 pub enum Handler {
     Keyed(KeyedFn),
     Plain(PlainFn),
+    Script(ScriptFn),
 }
 
 /// Which shards a command locks: its keys (first, last, step; last < 0 counts from the end), a whole
@@ -132,7 +149,8 @@ impl Command {
         let (first, last, step) = self.key_range();
         let mut keys: Vec<&Bytes> = if first > 0 { key_args(args, first, last, step).collect() } else { Vec::new() };
         if self.flags & MOVABLEKEYS != 0 {
-            let at = keys.len() + 1;
+            // The count follows the fixed keys, or (EVAL's) the script.
+            let at = if self.group == "scripting" { 2 } else { keys.len() + 1 };
             let n = args.get(at).and_then(|n| crate::engine::strings::parse_int(n)).unwrap_or(0).max(0) as usize;
             keys.extend(args.iter().skip(at + 1).take(n));
         }
@@ -186,6 +204,7 @@ pub fn table() -> &'static Table {
         commands.extend(server::commands());
         commands.extend(txn::commands());
         commands.extend(pubsub::commands());
+        commands.extend(scripting::commands());
         let by_name = commands.iter().enumerate().map(|(i, c)| (c.name.as_bytes(), i)).collect();
         Table { commands, by_name }
     })
@@ -210,7 +229,7 @@ fn table_index(cmd: &'static Command) -> usize {
 }
 
 /// `argc` (the name included) fits `cmd`'s arity: exactly n when positive, at least -n when negative.
-fn arity_ok(cmd: &Command, argc: usize) -> bool {
+pub(crate) fn arity_ok(cmd: &Command, argc: usize) -> bool {
     let n = argc as i32;
     (cmd.arity > 0 && n == cmd.arity) || (cmd.arity < 0 && n >= -cmd.arity)
 }
@@ -279,8 +298,10 @@ pub fn dispatch(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
     let mut flow = dispatch_one(srv, client, out, args);
     if skip || client.replies == Replies::Off {
         out.buf.truncate(mark);
-        if let Flow::Block(block) = &mut flow {
-            block.quiet = true;
+        match &mut flow {
+            Flow::Block(block) => block.quiet = true,
+            Flow::Script(job) => job.quiet = true,
+            Flow::Done => {}
         }
     }
     flow
@@ -323,6 +344,13 @@ fn dispatch_one(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
         out.error("NOAUTH Authentication required.");
         return Flow::Done;
     }
+    if crate::scripting::refused_while_busy(srv, args) {
+        if client.multi.is_some() {
+            client.multi_failed = true;
+        }
+        out.error(crate::scripting::BUSY);
+        return Flow::Done;
+    }
     if !client.resp3 && client.subscriptions() > 0 && !pubsub::allowed_in_subscribe(cmd.name) {
         out.error(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -345,10 +373,7 @@ fn dispatch_one(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]
     if cached.is_none() {
         remember(client, cmd);
     }
-    match execute(srv, client, out, cmd, args, None) {
-        Some(b) => Flow::Block(b),
-        None => Flow::Done,
-    }
+    execute(srv, client, out, cmd, args, None)
 }
 
 /// The command a run of pipelined requests with this name, argument count and one same key may
@@ -390,10 +415,11 @@ pub fn execute_held(
     if client.last_command.is_none_or(|c| !std::ptr::eq(c, cmd)) {
         remember(client, cmd);
     }
-    run(srv, client, out, cmd, args, Some(view), false);
+    let _ = run(srv, client, out, cmd, args, Some(view), false);
 }
 
-/// Executes `cmd`; within EXEC `view` is the transaction's all-shards view.
+/// Executes `cmd`; within EXEC (or a script) `view` is the all-shards view. Returns what the
+/// connection must still do: wait for a blocked pop, or hand a script to the Lua thread.
 pub fn execute(
     srv: &Server,
     client: &mut Client,
@@ -401,7 +427,7 @@ pub fn execute(
     cmd: &Command,
     args: &[Bytes],
     view: Option<&mut View<'_>>,
-) -> Option<Blocked> {
+) -> Flow {
     let in_exec = view.is_some();
     run(srv, client, out, cmd, args, view, in_exec)
 }
@@ -416,18 +442,20 @@ fn run(
     args: &[Bytes],
     view: Option<&mut View<'_>>,
     in_exec: bool,
-) -> Option<Blocked> {
+) -> Flow {
     if cmd.flags & DENYOOM != 0
         && !client.loading
         && view.is_none()
         && let Err(e) = srv.engine.ensure_memory()
     {
         out.error(&wire_error(&e, cmd.name));
-        return None;
+        return Flow::Done;
     }
-    let mut ctx = Ctx { srv, client, out, propagate: None, in_exec, block: None };
+    let mut ctx = Ctx { srv, client, out, propagate: None, in_exec, block: None, script: None };
     let result = match cmd.handler {
         Handler::Plain(f) => f(&mut ctx, args),
+        // A script logs its own commands' effects (see `crate::scripting`).
+        Handler::Script(f) => f(&mut ctx, view, args),
         Handler::Keyed(f) => match view {
             Some(v) => {
                 v.db = ctx.client.db;
@@ -455,7 +483,11 @@ fn run(
     if let Err(e) = result {
         ctx.out.error(&wire_error(&e, cmd.name));
     }
-    ctx.block.take()
+    match (ctx.block.take(), ctx.script.take()) {
+        (Some(b), _) => Flow::Block(b),
+        (None, Some(job)) => Flow::Script(job),
+        (None, None) => Flow::Done,
+    }
 }
 
 fn propagate(ctx: &mut Ctx<'_>, cmd: &Command, args: &[Bytes], view: &View<'_>, r: &CacheResult<()>) {
@@ -465,6 +497,14 @@ fn propagate(ctx: &mut Ctx<'_>, cmd: &Command, args: &[Bytes], view: &View<'_>, 
     ctx.client.dirty += 1;
     let p = &ctx.srv.persistence;
     if !p.aof_enabled() {
+        return;
+    }
+    // A script's writes are logged together when it ends.
+    if let Some(effects) = ctx.client.script_effects.as_mut() {
+        match ctx.propagate.take() {
+            Some(lines) => effects.extend(lines.into_iter().map(|l| (view.db, l))),
+            None => effects.push((view.db, args.to_vec())),
+        }
         return;
     }
     match ctx.propagate.take() {
@@ -489,7 +529,7 @@ pub fn key_args(args: &[Bytes], first: i32, last: i32, step: i32) -> impl Iterat
 pub fn retry_blocked(srv: &Server, client: &mut Client, out: &mut Out, args: &[Bytes]) -> bool {
     let Some(cmd) = lookup(&args[0]) else { return true };
     out.resp3 = client.resp3;
-    execute(srv, client, out, cmd, args, None).is_none()
+    !matches!(execute(srv, client, out, cmd, args, None), Flow::Block(_))
 }
 
 /// Releases what a closing connection holds (WATCHes, subscriptions).

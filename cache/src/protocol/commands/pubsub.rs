@@ -5,17 +5,17 @@ use bytes::Bytes;
 use super::super::Server;
 use super::super::conn::Client;
 use super::super::resp::Out;
-use super::{Command, Ctx, FAST, LOADING, PUBSUB, STALE, plain};
+use super::{Command, Ctx, FAST, LOADING, NOSCRIPT, PUBSUB, STALE, plain};
 use crate::engine::pubsub::Message;
 use crate::engine::{CacheError, CacheResult};
 
 pub fn commands() -> Vec<Command> {
     let g = "pubsub";
     vec![
-        plain(g, "subscribe", -2, PUBSUB | LOADING | STALE, subscribe),
-        plain(g, "psubscribe", -2, PUBSUB | LOADING | STALE, subscribe),
-        plain(g, "unsubscribe", -1, PUBSUB | LOADING | STALE, unsubscribe),
-        plain(g, "punsubscribe", -1, PUBSUB | LOADING | STALE, unsubscribe),
+        plain(g, "subscribe", -2, PUBSUB | LOADING | STALE | NOSCRIPT, subscribe),
+        plain(g, "psubscribe", -2, PUBSUB | LOADING | STALE | NOSCRIPT, subscribe),
+        plain(g, "unsubscribe", -1, PUBSUB | LOADING | STALE | NOSCRIPT, unsubscribe),
+        plain(g, "punsubscribe", -1, PUBSUB | LOADING | STALE | NOSCRIPT, unsubscribe),
         plain(g, "publish", 3, PUBSUB | LOADING | STALE | FAST, publish),
         plain(g, "pubsub", -2, PUBSUB | LOADING | STALE, pubsub_cmd),
     ]

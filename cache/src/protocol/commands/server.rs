@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{ADMIN, Command, Ctx, FAST, LOADING, NOAUTH, STALE, WRITE, eq, flag_names, plain, table, text};
+use super::{ADMIN, Command, Ctx, FAST, LOADING, NOAUTH, NOSCRIPT, STALE, WRITE, eq, flag_names, plain, table, text};
 use crate::engine::{CacheError, CacheResult, DATABASES};
 use crate::protocol::conn::Replies;
 
@@ -16,20 +16,20 @@ pub fn commands() -> Vec<Command> {
     vec![
         plain(c, "ping", -1, FAST | STALE, ping),
         plain(c, "echo", 2, FAST, echo),
-        plain(c, "quit", -1, NOAUTH | FAST | LOADING | STALE, quit),
-        plain(c, "reset", 1, NOAUTH | FAST | LOADING | STALE, reset),
+        plain(c, "quit", -1, NOAUTH | FAST | LOADING | STALE | NOSCRIPT, quit),
+        plain(c, "reset", 1, NOAUTH | FAST | LOADING | STALE | NOSCRIPT, reset),
         plain(c, "select", 2, FAST | LOADING | STALE, select),
-        plain(c, "auth", -2, NOAUTH | FAST | LOADING | STALE, auth),
-        plain(c, "hello", -1, NOAUTH | FAST | LOADING | STALE, hello),
-        plain(c, "client", -2, ADMIN | LOADING | STALE, client),
+        plain(c, "auth", -2, NOAUTH | FAST | LOADING | STALE | NOSCRIPT, auth),
+        plain(c, "hello", -1, NOAUTH | FAST | LOADING | STALE | NOSCRIPT, hello),
+        plain(c, "client", -2, ADMIN | LOADING | STALE | NOSCRIPT, client),
         plain(g, "command", -1, LOADING | STALE, command),
         plain(g, "info", -1, LOADING | STALE, info),
-        plain(g, "config", -2, ADMIN | LOADING | STALE, config_cmd),
+        plain(g, "config", -2, ADMIN | LOADING | STALE | NOSCRIPT, config_cmd),
         plain(g, "time", 1, FAST | LOADING | STALE, time),
-        plain(g, "save", 1, ADMIN, save),
-        plain(g, "bgsave", -1, ADMIN, bgsave),
+        plain(g, "save", 1, ADMIN | NOSCRIPT, save),
+        plain(g, "bgsave", -1, ADMIN | NOSCRIPT, bgsave),
         plain(g, "lastsave", 1, FAST | LOADING | STALE, lastsave),
-        plain(g, "bgrewriteaof", 1, ADMIN, bgrewriteaof),
+        plain(g, "bgrewriteaof", 1, ADMIN | NOSCRIPT, bgrewriteaof),
         plain(g, "memory", -2, 0, memory),
         plain(g, "swapdb", 3, WRITE | FAST, unsupported),
     ]
@@ -379,7 +379,7 @@ fn command(c: &mut Ctx<'_>, a: &[Bytes]) -> CacheResult<()> {
         "getkeys" if a.len() > 2 => {
             let cmd = super::lookup(&a[2]).ok_or(CacheError::Other("ERR Invalid command specified".into()))?;
             let keys = cmd.keys_of(&a[2..]);
-            if keys.is_empty() {
+            if keys.is_empty() && cmd.flags & super::NO_MANDATORY_KEYS == 0 {
                 return Err(CacheError::Other("ERR The command has no key arguments".into()));
             }
             c.out.array(keys.len());

@@ -8,17 +8,17 @@ use bytes::Bytes;
 
 use super::super::Server;
 use super::super::conn::Client;
-use super::{Command, Ctx, FAST, LOADING, STALE, execute, keyed, lookup, plain};
+use super::{Command, Ctx, FAST, LOADING, NOSCRIPT, STALE, execute, keyed, lookup, plain};
 use crate::engine::{CacheError, CacheResult, View};
 
 pub fn commands() -> Vec<Command> {
     let g = "transactions";
     vec![
-        plain(g, "multi", 1, FAST | LOADING | STALE, multi),
-        plain(g, "exec", 1, LOADING | STALE, exec),
-        plain(g, "discard", 1, FAST | LOADING | STALE, discard),
-        keyed(g, "watch", -2, FAST | LOADING | STALE, (1, -1, 1), watch),
-        plain(g, "unwatch", 1, FAST | LOADING | STALE, unwatch),
+        plain(g, "multi", 1, FAST | LOADING | STALE | NOSCRIPT, multi),
+        plain(g, "exec", 1, LOADING | STALE | NOSCRIPT, exec),
+        plain(g, "discard", 1, FAST | LOADING | STALE | NOSCRIPT, discard),
+        keyed(g, "watch", -2, FAST | LOADING | STALE | NOSCRIPT, (1, -1, 1), watch),
+        plain(g, "unwatch", 1, FAST | LOADING | STALE | NOSCRIPT, unwatch),
     ]
 }
 
