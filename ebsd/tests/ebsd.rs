@@ -190,6 +190,29 @@ fn aws_cli_drives_the_volume_lifecycle() {
         .map(|t| t["Key"].as_str().unwrap().to_string())
         .collect::<Vec<_>>();
     assert_eq!(tags, vec!["Name", "team"]);
+    let listed = ebs.ok(&["describe-tags", "--filters", &format!("Name=resource-id,Values={id}")]);
+    let pairs: Vec<(String, String, String)> = listed["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["Key"].as_str().unwrap().into(),
+                t["Value"].as_str().unwrap().into(),
+                t["ResourceType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![("Name".into(), "data".into(), "volume".into()), ("team".into(), "storage".into(), "volume".into())]
+    );
+    let team = ebs.ok(&["describe-tags", "--filters", "Name=key,Values=team", "Name=resource-type,Values=volume"]);
+    assert_eq!(team["Tags"].as_array().unwrap().len(), 1);
+    assert_eq!(team["Tags"][0]["ResourceId"], id.as_str());
+    let paged = ebs.ok(&["describe-tags", "--page-size", "5"]);
+    assert!(paged["Tags"].as_array().unwrap().len() >= 2);
+    ebs.err(&["describe-tags", "--filters", "Name=colour,Values=red"], "InvalidParameterValue");
     ebs.err(
         &["create-tags", "--resources", "vol-0123456789abcdef0", "--tags", "Key=a,Value=b"],
         "InvalidVolume.NotFound",
@@ -734,6 +757,10 @@ fn snapshot_under_writes_is_point_in_time_and_restores_lazily() {
     // Describe: by id, by filters, owner self, pagination; errors as EC2.
     let mine = ebs.ok(&["describe-snapshots", "--owner-ids", "self", "--filters", "Name=tag:purpose,Values=test"]);
     assert_eq!(mine["Snapshots"].as_array().unwrap().len(), 1);
+    let snap_tags =
+        ebs.ok(&["describe-tags", "--filters", "Name=resource-type,Values=snapshot", "Name=key,Values=purpose"]);
+    assert_eq!(snap_tags["Tags"][0]["ResourceId"], snap.as_str());
+    assert_eq!(snap_tags["Tags"][0]["Value"], "test");
     let none = ebs.ok(&["describe-snapshots", "--owner-ids", "amazon"]);
     assert!(none["Snapshots"].as_array().unwrap().is_empty());
     ebs.err(&["describe-snapshots", "--snapshot-ids", "snap-0123456789abcdef0"], "InvalidSnapshot.NotFound");

@@ -11,6 +11,7 @@ pub mod hydrate;
 pub mod perf;
 pub mod snapshot;
 pub mod snapshots;
+pub mod tags;
 pub mod volume;
 
 use std::collections::{BTreeMap, HashMap};

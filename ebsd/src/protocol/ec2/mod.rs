@@ -115,6 +115,21 @@ fn dispatch(engine: &VolumeEngine, action: &str, p: &Params, region: &str, rid: 
             engine.delete_tags(&p.list("ResourceId"), &p.tags("Tag")?)?;
             Ok(returns_true(action, rid))
         }
+        "DescribeTags" => {
+            let (entries, next) = engine.describe_tags(&p.filters()?, &page(p)?)?;
+            let mut x = Xml::response(action, rid);
+            x.open("tagSet");
+            for t in &entries {
+                x.open("item")
+                    .elem("resourceId", &t.resource_id)
+                    .elem("resourceType", t.resource_type)
+                    .elem("key", &t.key)
+                    .elem("value", &t.value)
+                    .close("item");
+            }
+            x.close("tagSet").opt("nextToken", next);
+            Ok(x.finish(action))
+        }
         "CreateSnapshot" => {
             let s = engine.create_snapshot(
                 p.required("VolumeId")?,
@@ -174,6 +189,7 @@ const ACTIONS: &[&str] = &[
     "DescribeVolumesModifications",
     "CreateTags",
     "DeleteTags",
+    "DescribeTags",
     "CreateSnapshot",
     "DescribeSnapshots",
     "DeleteSnapshot",
