@@ -1,5 +1,5 @@
 """Seeded fuzzer for s3d's S3 REST API: botocore-signed raw requests with random methods, keys,
-sub-resources and headers; malformed XML bodies (garbage, deep nesting, entity expansion, oversized
+sub-resources and headers; CORS preflights and cross-origin requests; malformed XML bodies (garbage, deep nesting, entity expansion, oversized
 lists) for batch delete, tagging, versioning, lifecycle, ACLs, encryption and CompleteMultipartUpload;
 odd ranges and conditional headers; multipart part numbers and upload ids; aws-chunked bodies with bad
 chunk sizes and trailers; presigned URLs and browser POST forms with garbage; bad signatures; plus HTTP
@@ -28,6 +28,9 @@ try:
 except s3.exceptions.BucketAlreadyOwnedByYou:
     pass
 s3.put_object(Bucket=BUCKET, Key="obj", Body=b"0123456789" * 100)
+s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": [
+    {"AllowedOrigins": ["https://*.example.com"], "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["x-amz-*"]},
+    {"AllowedOrigins": ["*"], "AllowedMethods": ["HEAD"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 5}]})
 # The health check reads this one; no case names it.
 s3.put_object(Bucket=BUCKET, Key="health-obj", Body=b"0123456789" * 100)
 UPLOAD = s3.create_multipart_upload(Bucket=BUCKET, Key="mp")["UploadId"]
@@ -391,8 +394,27 @@ def case_wrong_payload_hash(rng, fz):
     fz.answer("wrong hash 400")
 
 
+def case_cors(rng, fz):
+    # Browser preflights (never signed) and cross-origin requests with odd Origin / method / header lists.
+    origin = rng.choice(["https://a.example.com", "https://example.com", "*", "", "null", "https://" + "x" * 5000,
+                         junk_text(rng, 20), "https://é.example.com"])
+    method = rng.choice(["GET", "PUT", "HEAD", "DELETE", "PATCH", "", "get", junk_text(rng, 8)])
+    requested = rng.choice(["", "x-amz-date", "X-Amz-Date, x-amz-content-sha256", ",,,", "a," * 3000,
+                            junk_text(rng, 30)])
+    headers = [(k, v) for k, v in [("Origin", origin), ("Access-Control-Request-Method", method),
+                                   ("Access-Control-Request-Headers", requested)] if v and rng.random() < 0.85]
+    p = rng.choice([f"/{BUCKET}/obj", f"/{BUCKET}", "/missing-bucket/x", "/", f"/{BUCKET}/" + "k" * 1100])
+    if rng.random() < 0.7:
+        hs = [("Host", HOST)] + headers
+        send(fz, "OPTIONS", p, headers=headers, what=f"preflight {p[:30]}", raw_headers=hs)
+    else:
+        send(fz, rng.choice(["GET", "HEAD", "PUT"]), p, headers=[h for h in headers if h[0] == "Origin"],
+             body=b"x" if rng.random() < 0.3 else b"", what=f"cross-origin request {p[:30]}")
+
+
 CASES = [
     (25, "random_request", case_random_request),
+    (4, "cors", case_cors),
     (12, "xml", case_xml),
     (2, "create_bucket", case_create_bucket),
     (6, "multipart", case_multipart),
