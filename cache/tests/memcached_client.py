@@ -137,5 +137,99 @@ assert ask(b"mg tt T50 t\r\n") == b"HD t50\r\n", "a t after the T sees the new T
 # A data block of the wrong length: memcached drops len + 2 bytes and reads on (no disconnect).
 assert ask(b"set k 0 0 1\r\nvv\r\n", 2) == b"CLIENT_ERROR bad data chunk\r\nERROR\r\n"
 assert ask(b"mn\r\n") == b"MN\r\n"
+def m(cmd):
+    """Sends cmd then mn, and returns every reply before the MN (so quiet ones can be seen
+    missing)."""
+    s.sendall(cmd + b"mn\r\n")
+    data = b""
+    deadline = time.time() + 5
+    while not data.endswith(b"MN\r\n") and time.time() < deadline:
+        data += s.recv(65536)
+    assert data.endswith(b"MN\r\n"), data
+    return data[:-4]
+
+
+# Meta flags, replies as memcached 1.6.18 gives them (differential runs, byte for byte).
+cas_of = lambda reply: int(reply.split(b" c")[1].split()[0])
+# Duplicate and unknown flags; md and ma word every flag error alike.
+for cmd in [b"mg dk v v", b"mg dk T1 T2", b"mg dk O1 O2", b"mg dk b b", b"mg dk Tx v v"]:
+    assert m(cmd + b"\r\n") == b"CLIENT_ERROR duplicate flag\r\n", cmd
+assert m(b"mg dk x\r\n") == b"CLIENT_ERROR invalid flag\r\n"
+assert m(b"mg dk E5\r\n") == b"CLIENT_ERROR invalid flag\r\n", "1.6.18 has no E flag"
+assert m(b"mg dk F\r\n") == b"CLIENT_ERROR bad command line format\r\n"
+assert m(b"mg dk M\r\n") == b"CLIENT_ERROR incorrect length for M token\r\n"
+assert m(b"mg dk Nx\r\n") == b"CLIENT_ERROR bad token in command line format\r\n"
+assert m(b"ms dk 1 F1 F2\r\nv\r\nmg dk v\r\n") == b"CLIENT_ERROR duplicate flag\r\nEN\r\n", "data swallowed"
+assert m(b"ms dk 1 E5\r\nv\r\n") == b"CLIENT_ERROR invalid flag\r\n"
+for cmd in [b"md dk q q", b"md dk C", b"ma dk D1 D2", b"ma dk x", b"md ### b", b"ma dk Dx"]:
+    assert m(cmd + b"\r\n") == b"CLIENT_ERROR invalid or duplicate flag\r\n", cmd
+assert m(b"ma dk Mx\r\n") == b"CLIENT_ERROR invalid mode for ma M token\r\n"
+assert m(b"ms dk 1 Ms\r\nv\r\n") == b"CLIENT_ERROR invalid mode for ms M token\r\n", "modes are upper case"
+# Opaque: up to 32 bytes with the O.
+assert m(b"mg dk O" + b"a" * 31 + b"\r\n") == b"EN O" + b"a" * 31 + b"\r\n"
+for cmd in [b"mg dk", b"md dk"]:
+    assert m(cmd + b" O" + b"a" * 32 + b"\r\n") == b"CLIENT_ERROR opaque token too long\r\n"
+assert m(b"ms dk 1 O" + b"a" * 32 + b"\r\nv\r\nmg dk\r\n") == b"CLIENT_ERROR opaque token too long\r\nEN\r\n"
+# q: mg drops EN only, ms / md HD only, ma HD and VA; NF, NS and EX still answer.
+assert m(b"mg dk q k Oa\r\n") == b""
+assert m(b"ms dk 1 q\r\nv\r\nmg dk q k v\r\n") == b"VA 1 kdk\r\nv\r\n"
+assert m(b"ms dk 1 q MR C99999999999\r\nv\r\nms nodk 1 q MR\r\nv\r\n") == b"EX\r\nNS\r\n"
+assert m(b"ma dk q\r\n") == b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+assert m(b"ms dk 1\r\n5\r\nma dk q v\r\nma nodk q\r\n") == b"HD\r\nNF\r\n"
+assert m(b"md dk q k Oa\r\nmd dk q k Oa\r\n") == b"NF kdk Oa\r\n"
+# ma: modes, C; N (on a created counter), T and t act in request order.
+assert m(b"ma ctr N30 J5 t T40 v\r\n") == b"VA 1 t30\r\n5\r\n"
+assert m(b"ma ctr t\r\n") == b"HD t40\r\n"
+assert m(b"ma ctr M- D2 T50 t v\r\n") == b"VA 1 t50\r\n4\r\n"
+assert m(b"ma ctr M+ C1 v\r\n") == b"EX\r\n"
+# b: base64 keys, echoed encoded and marked by a b after the key.
+assert m(b"ms eHl6 2 b k O1\r\nhi\r\nmg xyz v\r\n") == b"HD keHl6 b O1\r\nVA 2\r\nhi\r\n"
+assert m(b"mg eHl6 b v k\r\n") == b"VA 2 keHl6 b\r\nhi\r\n"
+assert m(b"mg eHl6 b\r\n") == b"HD\r\n", "b alone is not echoed"
+assert m(b"mg ### b v\r\n") == b"CLIENT_ERROR error decoding key\r\n"
+assert m(b"ms ### 1 b\r\nv\r\n") == b"CLIENT_ERROR error decoding key\r\n"
+assert m(b"ma Y3RyMg== b v N0 k\r\n") == b"VA 1 kY3RyMg== b\r\n0\r\n"
+assert m(b"md eHl6 b k\r\nmg xyz\r\n") == b"HD keHl6 b\r\nEN\r\n"
+# h and l: as the item was before this fetch.
+assert m(b"ms hl 1 T100\r\nv\r\n") == b"HD\r\n"
+assert m(b"mg hl v h l t\r\n") == b"VA 1 h0 l0 t100\r\nv\r\n"
+assert m(b"mg hl h\r\n") == b"HD h1\r\n"
+assert m(b"ms hl 1\r\nv\r\nget hl\r\nmg hl h\r\n") == b"HD\r\nVALUE hl 0 1\r\nv\r\nEND\r\nHD h1\r\n", "get fetches"
+assert m(b"ms hl 1\r\nv\r\nmg hl u\r\nmg hl h\r\n") == b"HD\r\nHD\r\nHD h0\r\n", "u does not count a fetch"
+# N: a miss creates an empty item and wins; later readers get Z.
+assert m(b"mg viv1 N30 v s t f h\r\n") == b"VA 0 s0 t30 f0 h0 W\r\n\r\n"
+assert m(b"mg viv1 N30 q k Oab\r\n") == b"HD kviv1 Oab Z\r\n"
+assert m(b"mg viv1 v h\r\n") == b"VA 0 h1 Z\r\n\r\n"
+# R: a win when the TTL is below the token, once.
+assert m(b"ms rc 1 T20\r\nx\r\nms rc2 1\r\nx\r\n") == b"HD\r\nHD\r\n"
+assert m(b"mg rc R10 t\r\n") == b"HD t20\r\n"
+assert m(b"mg rc R30 t\r\n") == b"HD t20 W\r\n"
+assert m(b"mg rc R30 t\r\n") == b"HD t20 Z\r\n"
+assert m(b"mg rc2 R30\r\n") == b"HD\r\n", "no TTL: never recached"
+# I: md marks stale (new CAS, optional T, a fresh win); ms I stores an older CAS as stale.
+c1 = cas_of(m(b"ms st 1 T100 c\r\nz\r\n"))
+assert m(b"md st I T30\r\n") == b"HD\r\n"
+c2 = cas_of(m(b"mg st c\r\n"))
+assert c2 > c1
+assert m(b"mg st v c t\r\n") == b"VA 1 c%d t30 Z X\r\nz\r\n" % c2
+assert m(b"md st I q\r\nmg st\r\n") == b"HD X W\r\n", "md I hands out a new win"
+assert m(b"ms st 1 I C%d T5\r\nw\r\n" % (c2 + 1000)) == b"EX\r\n", "a newer CAS is not stale"
+assert m(b"ms st 1 I C1 T5\r\nw\r\nmg st v t\r\n") == b"HD\r\nVA 1 t30 Z X\r\nw\r\n", "keeps the TTL and the win"
+assert m(b"ms st 1\r\nw\r\nmg st\r\n") == b"HD\r\nHD\r\n", "a plain set clears stale"
+assert m(b"md st I T-1\r\nmg st\r\n") == b"HD\r\nEN\r\n"
+assert m(b"md nost I\r\n") == b"NF\r\n"
+# me: the debug line (size and class as memcached 1.6.18 computes them).
+c3 = cas_of(m(b"ms dbg 1 T100 c\r\nv\r\n"))
+assert m(b"me dbg\r\n") == b"ME dbg exp=-100 la=0 cas=%d fetch=no cls=1 size=63\r\n" % c3
+assert m(b"mg dbg\r\nme dbg\r\n") == b"HD\r\nME dbg exp=-100 la=0 cas=%d fetch=yes cls=1 size=63\r\n" % c3
+c4 = cas_of(m(b"ms big 1000 F5 c\r\n" + b"x" * 1000 + b"\r\n"))
+assert m(b"me big\r\n") == b"ME big exp=-1 la=0 cas=%d fetch=no cls=12 size=1066\r\n" % c4
+assert m(b"me ZGJn b\r\n") == b"ME dbg exp=-100 la=0 cas=%d fetch=yes cls=1 size=63\r\n" % c3
+r = m(b"ms YWJjZA== 1 b\r\nv\r\nme abcd\r\n")
+assert r.startswith(b"HD\r\nME YWJjZA== exp=-1 la=0 cas=") and r.endswith(b" fetch=no cls=1 size=64\r\n"), r
+assert m(b"me nodbg\r\n") == b"EN\r\n"
+assert m(b"me\r\n") == b"CLIENT_ERROR bad command line format\r\n"
+assert m(b"me ### b\r\n") == b"CLIENT_ERROR bad command line format\r\n"
+assert m(b"") == b""
 s.close()
 print("ALL OK")

@@ -1,5 +1,8 @@
 //! memcached's text protocol (get/gets/gat/gats, set/add/replace/append/prepend/cas, delete,
-//! incr/decr, touch, flush_all, stats, version, verbosity, quit) and meta commands (mg/ms/md/ma/mn).
+//! incr/decr, touch, flush_all, stats, version, verbosity, quit); the meta commands are in [`meta`].
+
+mod flags;
+mod meta;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,7 +125,7 @@ fn step(srv: &Server, buf: &[u8], out: &mut BytesMut) -> Step {
     let consumed = nl + 1;
     match cmd {
         "set" | "add" | "replace" | "append" | "prepend" | "cas" => storage(srv, cmd, &words, buf, consumed, out),
-        "ms" => meta_set(srv, &words, buf, consumed, out),
+        "ms" => meta::set(srv, &words, buf, consumed, out),
         _ => {
             match cmd {
                 "quit" => return Step::Close,
@@ -382,9 +385,10 @@ fn simple(srv: &Server, cmd: &str, w: &[&str], out: &mut BytesMut) {
         "mn" => line(out, "MN"),
         // (memcached reads a keyless mg / md / ma as an unknown command)
         "mg" | "md" | "ma" if w.len() < 2 => line(out, "ERROR"),
-        "mg" => meta_get(srv, w, out),
-        "md" => meta_delete(srv, w, out),
-        "ma" => meta_arithmetic(srv, w, out),
+        "mg" => meta::get(srv, w, out),
+        "md" => meta::delete(srv, w, out),
+        "ma" => meta::arithmetic(srv, w, out),
+        "me" => meta::debug(srv, w, out),
         _ => line(out, "ERROR"),
     }
 }
@@ -414,243 +418,4 @@ fn stats(srv: &Server, out: &mut BytesMut) {
         line(out, &format!("STAT {k} {v}"));
     }
     line(out, "END");
-}
-
-/// Meta flags: single letters, some with a token (`T30`, `Oabc`, `C123`).
-struct MetaFlags<'a> {
-    flags: Vec<(char, &'a str)>,
-}
-
-impl<'a> MetaFlags<'a> {
-    fn parse(words: &[&'a str]) -> Self {
-        MetaFlags { flags: words.iter().filter_map(|w| w.chars().next().map(|c| (c, &w[c.len_utf8()..]))).collect() }
-    }
-    fn has(&self, c: char) -> bool {
-        self.flags.iter().any(|(f, _)| *f == c)
-    }
-    fn token(&self, c: char) -> Option<&'a str> {
-        self.flags.iter().find(|(f, _)| *f == c).map(|(_, t)| *t)
-    }
-    fn num<T: std::str::FromStr>(&self, c: char) -> Result<Option<T>, ()> {
-        match self.token(c) {
-            None => Ok(None),
-            Some(t) => t.parse().map(Some).map_err(|_| ()),
-        }
-    }
-    /// The flags echoed back on every response (opaque and key).
-    fn echo(&self, key: &str, out: &mut String) {
-        self.returned(key, out, |_| None);
-    }
-    /// Return flags in the order they were asked for (as memcached): opaque and key always,
-    /// the others as `value` gives them.
-    fn returned(&self, key: &str, out: &mut String, mut value: impl FnMut(char) -> Option<String>) {
-        for (c, token) in &self.flags {
-            match c {
-                'O' => out.push_str(&format!(" O{token}")),
-                'k' => out.push_str(&format!(" k{key}")),
-                c => {
-                    if let Some(v) = value(*c) {
-                        out.push(' ');
-                        out.push_str(&v);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn ttl_left(expire_at: u64, now: u64) -> i64 {
-    if expire_at == 0 { -1 } else { (expire_at.saturating_sub(now) / 1000) as i64 }
-}
-
-fn meta_get(srv: &Server, w: &[&str], out: &mut BytesMut) {
-    if w.len() < 2 || !key_ok(w[1]) {
-        return line(out, "CLIENT_ERROR bad command line format");
-    }
-    let key = w[1];
-    let f = MetaFlags::parse(&w[2..]);
-    let Ok(touch) = f.num::<i64>('T') else { return line(out, "CLIENT_ERROR bad token in command line format") };
-    let mut v = view(srv, key.as_bytes());
-    let now = v.now;
-    // memcached 1.6 applies the flags in request order: a `t` before the `T` reports the TTL the
-    // item had before this request touched it.
-    let pos = |c: char| f.flags.iter().position(|(g, _)| *g == c);
-    let t_before_touch = touch.is_some() && pos('t') < pos('T');
-    let old_expire = if t_before_touch { mc::get(&mut v, key.as_bytes()).map(|i| i.expire_at) } else { None };
-    if let Some(t) = touch {
-        let at = mc::exptime_to_ms(now, t);
-        mc::touch(&mut v, key.as_bytes(), at);
-    }
-    let Some(item) = mc::get(&mut v, key.as_bytes()) else {
-        if !f.has('q') {
-            let mut s = "EN".to_string();
-            f.echo(key, &mut s);
-            line(out, &s);
-        }
-        return;
-    };
-    let mut flags = String::new();
-    f.returned(key, &mut flags, |c| match c {
-        'f' => Some(format!("f{}", item.flags)),
-        'c' => Some(format!("c{}", item.cas)),
-        't' => Some(format!("t{}", ttl_left(old_expire.unwrap_or(item.expire_at), now))),
-        's' => Some(format!("s{}", item.data.len())),
-        _ => None,
-    });
-    if f.has('v') {
-        line(out, &format!("VA {}{flags}", item.data.len()));
-        out.put_slice(item.data);
-        out.put_slice(b"\r\n");
-    } else {
-        line(out, &format!("HD{flags}"));
-    }
-}
-
-fn meta_set(srv: &Server, w: &[&str], buf: &[u8], consumed: usize, out: &mut BytesMut) -> Step {
-    // A bad key refuses the line before the data length is read: the data block is then read as
-    // the next command, as memcached does.
-    if w.len() < 3 || !key_ok(w[1]) {
-        line(out, "CLIENT_ERROR bad command line format");
-        return Step::Done(consumed);
-    }
-    let Ok(len) = w[2].parse::<usize>() else {
-        line(out, "CLIENT_ERROR bad command line format");
-        return Step::Done(consumed);
-    };
-    if len > MAX_ITEM {
-        line(out, "SERVER_ERROR object too large for cache");
-        return if buf.len() >= consumed + len + 2 { Step::Done(consumed + len + 2) } else { Step::Close };
-    }
-    if buf.len() < consumed + len + 2 {
-        return Step::More;
-    }
-    if &buf[consumed + len..consumed + len + 2] != b"\r\n" {
-        // memcached drops the len + 2 bytes it read and goes on with what follows.
-        line(out, "CLIENT_ERROR bad data chunk");
-        return Step::Done(consumed + len + 2);
-    }
-    let data = &buf[consumed..consumed + len];
-    let total = consumed + len + 2;
-    let key = w[1];
-    let f = MetaFlags::parse(&w[3..]);
-    let (Ok(flags), Ok(ttl), Ok(cas)) = (f.num::<u32>('F'), f.num::<i64>('T'), f.num::<u64>('C')) else {
-        line(out, "CLIENT_ERROR bad token in command line format");
-        return Step::Done(total);
-    };
-    let mode = match f.token('M').map(|m| m.to_ascii_uppercase()) {
-        None => Mode::Set,
-        Some(m) => match m.as_str() {
-            "S" => Mode::Set,
-            "E" => Mode::Add,
-            "A" => Mode::Append,
-            "P" => Mode::Prepend,
-            "R" => Mode::Replace,
-            _ => {
-                line(out, "CLIENT_ERROR invalid mode for ms M token");
-                return Step::Done(total);
-            }
-        },
-    };
-    if srv.engine.ensure_memory().is_err() {
-        line(out, "SERVER_ERROR out of memory storing object");
-        return Step::Done(total);
-    }
-    let mut v = view(srv, key.as_bytes());
-    let expire = mc::exptime_to_ms(v.now, ttl.unwrap_or(0));
-    let (r, new_cas) = mc::store(&mut v, key.as_bytes(), mode, flags.unwrap_or(0), expire, data, cas);
-    drop(v);
-    let word = match r {
-        StoreResult::Stored => "HD",
-        StoreResult::NotStored => "NS",
-        StoreResult::Exists => "EX",
-        StoreResult::NotFound => "NF",
-    };
-    if f.has('q') && r == StoreResult::Stored {
-        return Step::Done(total);
-    }
-    // (memcached returns c0 when nothing was stored)
-    let mut s = word.to_string();
-    f.returned(key, &mut s, |c| (c == 'c').then(|| format!("c{new_cas}")));
-    line(out, &s);
-    Step::Done(total)
-}
-
-fn meta_delete(srv: &Server, w: &[&str], out: &mut BytesMut) {
-    if w.len() < 2 || !key_ok(w[1]) {
-        return line(out, "CLIENT_ERROR bad command line format");
-    }
-    let f = MetaFlags::parse(&w[2..]);
-    let Ok(cas) = f.num::<u64>('C') else { return line(out, "CLIENT_ERROR bad token in command line format") };
-    let r = mc::delete(&mut view(srv, w[1].as_bytes()), w[1].as_bytes(), cas);
-    if f.has('q') && r == StoreResult::Stored {
-        return;
-    }
-    let mut s = match r {
-        StoreResult::Stored => "HD",
-        StoreResult::Exists => "EX",
-        _ => "NF",
-    }
-    .to_string();
-    f.echo(w[1], &mut s);
-    line(out, &s);
-}
-
-fn meta_arithmetic(srv: &Server, w: &[&str], out: &mut BytesMut) {
-    if w.len() < 2 || !key_ok(w[1]) {
-        return line(out, "CLIENT_ERROR bad command line format");
-    }
-    let key = w[1];
-    let f = MetaFlags::parse(&w[2..]);
-    let (Ok(delta), Ok(autoviv), Ok(initial)) = (f.num::<u64>('D'), f.num::<i64>('N'), f.num::<u64>('J')) else {
-        return line(out, "CLIENT_ERROR bad token in command line format");
-    };
-    let decr = matches!(f.token('M'), Some("D" | "d" | "-" | "decr"));
-    let mut v = view(srv, key.as_bytes());
-    let now = v.now;
-    let mut r = mc::incr(&mut v, key.as_bytes(), delta.unwrap_or(1), decr);
-    // memcached answers a created (autovivified) counter even under q.
-    let vivified = matches!(r, IncrResult::NotFound) && autoviv.is_some();
-    if matches!(r, IncrResult::NotFound)
-        && let Some(ttl) = autoviv
-    {
-        let init = initial.unwrap_or(0);
-        let (_, cas) = mc::store(
-            &mut v,
-            key.as_bytes(),
-            Mode::Add,
-            0,
-            mc::exptime_to_ms(now, ttl),
-            init.to_string().as_bytes(),
-            None,
-        );
-        r = IncrResult::Value(init, cas);
-    }
-    let exp = v.peek(key.as_bytes()).map_or(0, |e| e.expire_at);
-    drop(v);
-    match r {
-        IncrResult::NotFound => {
-            let mut s = "NF".to_string();
-            f.echo(key, &mut s);
-            line(out, &s);
-        }
-        IncrResult::NonNumeric => line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value"),
-        IncrResult::Value(n, cas) => {
-            if f.has('q') && !vivified {
-                return;
-            }
-            let mut flags = String::new();
-            f.returned(key, &mut flags, |c| match c {
-                't' => Some(format!("t{}", ttl_left(exp, now))),
-                'c' => Some(format!("c{cas}")),
-                _ => None,
-            });
-            if f.has('v') {
-                let s = n.to_string();
-                line(out, &format!("VA {}{flags}", s.len()));
-                line(out, &s);
-            } else {
-                line(out, &format!("HD{flags}"));
-            }
-        }
-    }
 }
