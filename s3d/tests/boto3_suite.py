@@ -386,6 +386,9 @@ def multipart():
     expect_error(s3.get_object_attributes, "InvalidArgument", 400, Bucket="suite", Key="hello.txt", ObjectAttributes=["Colour"])
     expect_error(s3.get_object_attributes, "NoSuchKey", 404, Bucket="suite", Key="absent", ObjectAttributes=["ETag"])
     expect_error(bob.get_object_attributes, "AccessDenied", 403, Bucket="suite", Key="mp", ObjectAttributes=["ETag"])
+    raw_etag = s3.get_object_attributes(Bucket="suite", Key="mp", ObjectAttributes=["ETag"])["ETag"]
+    check(raw_etag == r["ETag"].strip('"'), f"GetObjectAttributes sends its ETag unquoted, as S3 does: {raw_etag}")
+    multipart_checksums(p1, p2)
     expect_error(s3.list_parts, "NoSuchUpload", 404, Bucket="suite", Key="mp", UploadId=uid)
     # A GET streaming a manifest is not cut short by an overwrite of the key meanwhile: the parts
     # it has yet to open stay until it finishes, then go.
@@ -426,6 +429,61 @@ def multipart():
     s3.abort_multipart_upload(Bucket="suite", Key="gone", UploadId=uid)
     expect_error(s3.abort_multipart_upload, "NoSuchUpload", 404, Bucket="suite", Key="gone", UploadId=uid)
     expect_error(s3.upload_part, "NoSuchUpload", 404, Bucket="suite", Key="gone", UploadId="nope", PartNumber=1, Body=b"x")
+
+
+def crc32(data):
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def multipart_checksums(p1, p2):
+    """FULL_OBJECT and COMPOSITE multipart checksums, and the parts' checksums in GetObjectAttributes."""
+    def upload(key, **create):
+        uid = s3.create_multipart_upload(Bucket="suite", Key=key, ChecksumAlgorithm="CRC32", **create)["UploadId"]
+        parts = []
+        for n, body in [(1, p1), (2, p2)]:
+            got = s3.upload_part(Bucket="suite", Key=key, UploadId=uid, PartNumber=n, Body=body, ChecksumAlgorithm="CRC32")
+            check(got["ChecksumCRC32"] == crc32(body), f"part {n} CRC32")
+            parts.append({"PartNumber": n, "ETag": got["ETag"], "ChecksumCRC32": got["ChecksumCRC32"]})
+        return uid, {"Parts": parts}
+
+    whole = crc32(p1 + p2)
+    uid, done = upload("mp-full", ChecksumType="FULL_OBJECT")
+    listed = s3.list_parts(Bucket="suite", Key="mp-full", UploadId=uid)
+    check(listed.get("ChecksumType") == "FULL_OBJECT", f"ListParts names the upload's checksum type: {listed.get('ChecksumType')}")
+    expect_error(s3.complete_multipart_upload, "InvalidRequest", 400, Bucket="suite", Key="mp-full", UploadId=uid,
+                 MultipartUpload=done, ChecksumType="COMPOSITE")
+    expect_error(s3.complete_multipart_upload, "BadDigest", 400, Bucket="suite", Key="mp-full", UploadId=uid,
+                 MultipartUpload=done, ChecksumType="FULL_OBJECT", ChecksumCRC32=crc32(b"something else"))
+    r = s3.complete_multipart_upload(Bucket="suite", Key="mp-full", UploadId=uid, MultipartUpload=done,
+                                     ChecksumType="FULL_OBJECT", ChecksumCRC32=whole)
+    check(r.get("ChecksumCRC32") == whole and r.get("ChecksumType") == "FULL_OBJECT",
+          f"a FULL_OBJECT multipart checksum is the whole body's CRC32, combined from the parts': {r}")
+    h = s3.head_object(Bucket="suite", Key="mp-full", ChecksumMode="ENABLED")
+    check(h.get("ChecksumCRC32") == whole and h.get("ChecksumType") == "FULL_OBJECT", f"HEAD of it: {h}")
+    # boto3 validates a FULL_OBJECT checksum of a GET against the bytes it received.
+    check(s3.get_object(Bucket="suite", Key="mp-full", ChecksumMode="ENABLED")["Body"].read() == p1 + p2, "validated GET")
+
+    uid, done = upload("mp-composite")
+    r = s3.complete_multipart_upload(Bucket="suite", Key="mp-composite", UploadId=uid, MultipartUpload=done)
+    composite = base64.b64encode(zlib.crc32(base64.b64decode(crc32(p1)) + base64.b64decode(crc32(p2))).to_bytes(4, "big")).decode()
+    check(r.get("ChecksumCRC32") == f"{composite}-2" and r.get("ChecksumType") == "COMPOSITE", f"COMPOSITE checksum: {r}")
+    for key in ["mp-full", "mp-composite"]:
+        a = s3.get_object_attributes(Bucket="suite", Key=key, ObjectAttributes=["ObjectParts", "Checksum"])
+        sums = [p.get("ChecksumCRC32") for p in a["ObjectParts"]["Parts"]]
+        check(sums == [crc32(p1), crc32(p2)], f"GetObjectAttributes lists each part's CRC32 ({key}): {a['ObjectParts']}")
+
+    for create, message in [
+        ({"ChecksumAlgorithm": "SHA256", "ChecksumType": "FULL_OBJECT"}, "cannot be used with the sha256"),
+        ({"ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "COMPOSITE"}, "cannot be used with the crc64nvme"),
+        ({"ChecksumType": "FULL_OBJECT"}, "can only be used with the x-amz-checksum-algorithm header"),
+    ]:
+        e = expect_error(s3.create_multipart_upload, "InvalidRequest", 400, Bucket="suite", Key="mp-bad", **create)
+        check(message in e.response["Error"]["Message"], f"{create}: {e.response['Error']['Message']}")
+    up = s3.create_multipart_upload(Bucket="suite", Key="mp-nvme", ChecksumAlgorithm="CRC64NVME")
+    check(up.get("ChecksumType") == "FULL_OBJECT", f"CRC64NVME uploads are FULL_OBJECT: {up}")
+    s3.abort_multipart_upload(Bucket="suite", Key="mp-nvme", UploadId=up["UploadId"])
+    for key in ["mp-full", "mp-composite"]:
+        s3.delete_object(Bucket="suite", Key=key)
 
 
 def presigned_and_post():

@@ -6,6 +6,9 @@ use base64::engine::general_purpose::STANDARD;
 use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
 use sha1::Digest as _;
 
+use super::{EngineError, Result};
+use crate::store::meta::{ChecksumRecord, PartRecord, UploadRecord};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumAlgorithm {
     Crc32,
@@ -71,6 +74,139 @@ impl ChecksumAlgorithm {
     }
 }
 
+/// How a multipart object's checksum comes from its parts' (`x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumType {
+    /// The digest of the parts' concatenated digests, suffixed `-N`: any algorithm but CRC64NVME.
+    Composite,
+    /// The checksum of the whole body, as a single PUT of it would have: CRCs only, since two CRCs
+    /// combine into the CRC of the concatenation without reading the bytes again.
+    FullObject,
+}
+
+impl ChecksumType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Composite => "COMPOSITE",
+            Self::FullObject => "FULL_OBJECT",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Composite, Self::FullObject].into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl ChecksumAlgorithm {
+    fn crc(self) -> Option<CrcAlgorithm> {
+        match self {
+            Self::Crc32 => Some(CrcAlgorithm::Crc32IsoHdlc),
+            Self::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
+            Self::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
+            Self::Sha1 | Self::Sha256 => None,
+        }
+    }
+
+    /// The checksum type a multipart upload with this algorithm gets when `requested` (or, when
+    /// none is, its default: FULL_OBJECT for CRC64NVME, COMPOSITE otherwise); `Err` carries S3's
+    /// message for a combination it refuses.
+    pub fn multipart_type(self, requested: Option<ChecksumType>) -> Result<ChecksumType, String> {
+        let allowed = |t: ChecksumType| match t {
+            ChecksumType::Composite => self != Self::Crc64Nvme,
+            ChecksumType::FullObject => self.crc().is_some(),
+        };
+        match requested {
+            None if self == Self::Crc64Nvme => Ok(ChecksumType::FullObject),
+            None => Ok(ChecksumType::Composite),
+            Some(t) if allowed(t) => Ok(t),
+            Some(t) => Err(format!(
+                "The {} checksum type cannot be used with the {} checksum algorithm.",
+                t.as_str(),
+                self.as_str().to_ascii_lowercase()
+            )),
+        }
+    }
+
+    /// The whole-object CRC of parts given as (base64 CRC, size) in order, from the parts' CRCs
+    /// alone; `None` for a non-CRC algorithm, no parts, or a malformed value.
+    pub fn combine<'a>(self, parts: impl IntoIterator<Item = (&'a str, u64)>) -> Option<String> {
+        let crc = self.crc()?;
+        let width = self.digest_len();
+        let mut total: Option<u64> = None;
+        for (value, size) in parts {
+            let raw = STANDARD.decode(value).ok().filter(|r| r.len() == width)?;
+            let part = raw.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            total = Some(match total {
+                None => part,
+                Some(sum) => crc_fast::checksum_combine(crc, sum, part, size),
+            });
+        }
+        let bytes = total?.to_be_bytes();
+        Some(STANDARD.encode(&bytes[8 - width..]))
+    }
+}
+
+/// What a CompleteMultipartUpload request says of the object's checksum.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimedChecksum {
+    /// `x-amz-checksum-type`: must be the upload's.
+    pub checksum_type: Option<ChecksumType>,
+    /// `x-amz-checksum-<algorithm>`: `(algorithm, base64 value)`, checked against the object's.
+    pub value: Option<(ChecksumAlgorithm, String)>,
+}
+
+/// The checksum type of an upload with an algorithm (COMPOSITE for uploads recorded before types).
+pub(crate) fn upload_checksum_type(upload: &UploadRecord) -> ChecksumType {
+    upload.checksum_type.as_deref().and_then(ChecksumType::parse).unwrap_or(ChecksumType::Composite)
+}
+
+/// The completed object's checksum, made from its parts' as the upload's type says and checked
+/// against what the Complete request claims; `None` when the upload has no algorithm or a part
+/// lacks its checksum.
+pub(crate) fn completed_checksum(
+    upload: &UploadRecord,
+    parts: &[(u32, PartRecord)],
+    claimed: &ClaimedChecksum,
+) -> Result<Option<ChecksumRecord>> {
+    let Some(algo) = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse) else {
+        return Ok(None);
+    };
+    let kind = upload_checksum_type(upload);
+    if claimed.checksum_type.is_some_and(|t| t != kind) {
+        return Err(EngineError::InvalidRequest(format!(
+            "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+            kind.as_str()
+        )));
+    }
+    let values: Option<Vec<String>> = parts
+        .iter()
+        .map(|(_, p)| p.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.clone()))
+        .collect();
+    let Some(values) = values else { return Ok(None) };
+    let value = match kind {
+        ChecksumType::Composite => algo.composite(values.iter().map(String::as_str)),
+        ChecksumType::FullObject => {
+            algo.combine(values.iter().map(String::as_str).zip(parts.iter().map(|(_, p)| p.size)))
+        }
+    };
+    let Some(value) = value else { return Ok(None) };
+    if let Some((claimed_algo, claimed_value)) = &claimed.value {
+        if *claimed_algo != algo {
+            return Err(EngineError::InvalidRequest(format!(
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                algo.as_str().to_ascii_lowercase(),
+                claimed_algo.as_str().to_ascii_lowercase()
+            )));
+        }
+        // A composite value may be claimed with or without its `-N` suffix.
+        let bare = value.split('-').next().unwrap_or(&value);
+        if claimed_value != &value && claimed_value != bare {
+            return Err(EngineError::ChecksumMismatch(algo.as_str()));
+        }
+    }
+    Ok(Some(ChecksumRecord { algorithm: algo.as_str().into(), value, kind: kind.as_str().into(), parts: values }))
+}
+
 enum State {
     Crc(CrcDigest, usize),
     Sha1(sha1::Sha1),
@@ -122,6 +258,41 @@ mod tests {
         assert_eq!(sum(ChecksumAlgorithm::Sha1, b"hello world"), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
         assert_eq!(sum(ChecksumAlgorithm::Sha256, b"hello world"), "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
         assert_eq!(sum(ChecksumAlgorithm::Crc64Nvme, b"hello world").len(), 12);
+    }
+
+    #[test]
+    fn multipart_types_follow_s3s_rules() {
+        use ChecksumAlgorithm::*;
+        use ChecksumType::*;
+        assert_eq!(Crc32.multipart_type(None), Ok(Composite));
+        assert_eq!(Crc64Nvme.multipart_type(None), Ok(FullObject));
+        assert_eq!(Crc32c.multipart_type(Some(FullObject)), Ok(FullObject));
+        assert_eq!(Sha1.multipart_type(Some(Composite)), Ok(Composite));
+        assert_eq!(
+            Sha256.multipart_type(Some(FullObject)),
+            Err("The FULL_OBJECT checksum type cannot be used with the sha256 checksum algorithm.".into())
+        );
+        assert_eq!(
+            Crc64Nvme.multipart_type(Some(Composite)),
+            Err("The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.".into())
+        );
+        assert_eq!(ChecksumType::parse("full_object"), Some(FullObject));
+        assert_eq!(Sha1.combine([(sum(Sha1, b"x").as_str(), 1)]), None);
+    }
+
+    proptest::proptest! {
+        /// The CRC combined from the parts' CRCs is the CRC of the whole body, for every CRC.
+        #[test]
+        fn combined_part_crcs_are_the_whole_body_crc(
+            parts in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 1..6),
+        ) {
+            let whole: Vec<u8> = parts.concat();
+            for a in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme] {
+                let sums: Vec<String> = parts.iter().map(|p| sum(a, p)).collect();
+                let combined = a.combine(sums.iter().map(String::as_str).zip(parts.iter().map(|p| p.len() as u64)));
+                proptest::prop_assert_eq!(combined, Some(sum(a, &whole)), "{:?}", a);
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use md5::{Digest, Md5};
 use time::OffsetDateTime;
 
+use super::checksum::{ChecksumType, ClaimedChecksum, completed_checksum, upload_checksum_type};
 use super::ingest::{Integrity, TrailerReader};
 use super::names::{validate_key, validate_tags, validate_user_metadata};
 use super::object::{ObjectInfo, WriteCondition, full_object_checksum, storage_class};
@@ -29,6 +30,8 @@ pub struct CreateUpload {
     pub user_metadata: BTreeMap<String, String>,
     pub tags: Vec<(String, String)>,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// `x-amz-checksum-type`; the algorithm's default type when `None`.
+    pub checksum_type: Option<ChecksumType>,
     pub storage_class: Option<String>,
     /// Explicit server-side encryption for every part; `None` = the bucket's default.
     pub encryption: Option<SseRequest>,
@@ -55,6 +58,8 @@ pub struct UploadInfo {
     pub owner: String,
     pub storage_class: String,
     pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` or `FULL_OBJECT`, with an algorithm.
+    pub checksum_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,6 +118,15 @@ impl Engine {
         validate_tags(&req.tags)?;
         // Checked now, as S3 does, so an upload never fails at Complete over its ACL.
         let acl = super::acl::for_new_object(&bucket_rec, req.acl.as_ref(), &caller.user)?;
+        let checksum_type = match (req.checksum_algorithm, req.checksum_type) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(EngineError::InvalidRequest(
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".into(),
+                ));
+            }
+            (Some(algo), requested) => Some(algo.multipart_type(requested).map_err(EngineError::InvalidRequest)?),
+        };
         let encryption = self.seal_for(&bucket_rec, bucket, key, req.encryption)?.map(|s| s.record);
         let now = self.now();
         let id = new_upload_id(now);
@@ -123,6 +137,7 @@ impl Engine {
             user_metadata: req.user_metadata,
             tags: req.tags,
             checksum_algorithm: req.checksum_algorithm.map(|a| a.as_str().to_string()),
+            checksum_type: checksum_type.map(|t| t.as_str().to_string()),
             storage_class: storage_class(req.storage_class)?,
             encryption,
             acl,
@@ -276,7 +291,8 @@ impl Engine {
         chosen: &[(i64, String)],
         cond: &WriteCondition,
     ) -> Result<ObjectInfo> {
-        self.complete_multipart_upload_sse(caller, bucket, key, upload_id, chosen, cond, None).await
+        let claimed = ClaimedChecksum::default();
+        self.complete_multipart_upload_sse(caller, bucket, key, upload_id, chosen, cond, None, &claimed).await
     }
 
     /// CompleteMultipartUpload with the SSE-C key the request presents, if any (S3 takes it but does
@@ -292,6 +308,7 @@ impl Engine {
         chosen: &[(i64, String)],
         cond: &WriteCondition,
         customer_key: Option<&CustomerKey>,
+        claimed: &ClaimedChecksum,
     ) -> Result<ObjectInfo> {
         self.owned_bucket(caller, bucket)?;
         if chosen.is_empty() {
@@ -333,12 +350,7 @@ impl Engine {
                 md5s.update(hex::decode(&p.etag).unwrap_or_default());
             }
             let etag = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
-            let checksum = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse).and_then(|algo| {
-                let values: Option<Vec<&str>> =
-                    parts.iter().map(|(_, p)| p.checksum.as_ref().map(|c| c.value.as_str())).collect();
-                let value = algo.composite(values?.into_iter())?;
-                Some(ChecksumRecord { algorithm: algo.as_str().into(), value, kind: "COMPOSITE".into() })
-            });
+            let checksum = completed_checksum(&upload, &parts, claimed)?;
             let record = ObjectRecord {
                 version_id: None,
                 size,
@@ -489,6 +501,7 @@ fn upload_info(key: &str, id: &str, rec: &UploadRecord) -> UploadInfo {
         owner: rec.owner.clone(),
         storage_class: rec.storage_class.clone(),
         checksum_algorithm: rec.checksum_algorithm.clone(),
+        checksum_type: rec.checksum_algorithm.as_ref().map(|_| upload_checksum_type(rec).as_str().to_string()),
     }
 }
 

@@ -357,7 +357,12 @@ impl Engine {
 }
 
 pub(crate) fn full_object_checksum(algorithm: ChecksumAlgorithm, value: &str) -> ChecksumRecord {
-    ChecksumRecord { algorithm: algorithm.as_str().into(), value: value.into(), kind: "FULL_OBJECT".into() }
+    ChecksumRecord {
+        algorithm: algorithm.as_str().into(),
+        value: value.into(),
+        kind: "FULL_OBJECT".into(),
+        parts: Vec::new(),
+    }
 }
 
 #[cfg(test)]

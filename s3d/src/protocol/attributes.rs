@@ -56,6 +56,7 @@ pub async fn get_object_attributes(
             checksum_type: kind,
         }
     });
+    let part_checksums = info.checksum.as_ref().map(|c| (c.algorithm.as_str(), c.parts.as_slice()));
     let object_parts = parts.filter(|_| wants(ObjectAttributes::OBJECT_PARTS)).map(|sizes| {
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let max = input.max_parts.map_or(DEFAULT_MAX_PARTS, |m| m.clamp(0, 1000) as usize);
@@ -68,17 +69,24 @@ pub async fn get_object_attributes(
             is_truncated: Some(truncated),
             parts: Some(
                 page.into_iter()
-                    .map(|(n, size)| ObjectPart {
-                        part_number: Some(n as i32),
-                        size: Some(size as i64),
-                        ..Default::default()
+                    .map(|(n, size)| {
+                        let sum = part_checksums.and_then(|(algo, values)| Some((algo, values.get(n as usize - 1)?)));
+                        let (crc32, crc32c, crc64, sha1, sha256) = convert::checksum_by_algorithm(sum);
+                        ObjectPart {
+                            part_number: Some(n as i32),
+                            size: Some(size as i64),
+                            checksum_crc32: crc32,
+                            checksum_crc32c: crc32c,
+                            checksum_crc64nvme: crc64,
+                            checksum_sha1: sha1,
+                            checksum_sha256: sha256,
+                        }
                     })
                     .collect(),
             ),
         }
     });
-    Ok(S3Response::new(GetObjectAttributesOutput {
-        // S3 sends this one ETag unquoted; s3s's XML always quotes ETags.
+    let mut resp = S3Response::new(GetObjectAttributesOutput {
         e_tag: wants(ObjectAttributes::ETAG).then(|| convert::etag(&info.etag)),
         checksum,
         object_parts,
@@ -87,12 +95,57 @@ pub async fn get_object_attributes(
         last_modified: Some(convert::timestamp(info.last_modified)),
         version_id: info.version_id.clone().or_else(|| version.as_ref().map(|v| v.as_str().to_string())),
         ..Default::default()
-    }))
+    });
+    resp.extensions.insert(UnquotedEtag);
+    Ok(resp)
+}
+
+/// Marks a GetObjectAttributes answer: S3 sends its ETag element unquoted (the only place it does),
+/// while s3s's XML always quotes ETags, so the body is corrected on its way out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnquotedEtag;
+
+/// Largest GetObjectAttributes body corrected (1,000 parts with every checksum is ~200 KB).
+const MAX_ATTRIBUTES_BODY: usize = 1 << 20;
+
+/// Drops the quotes around the value of the body's `<ETag>` element.
+pub(crate) async fn unquote_etag(response: axum::response::Response) -> axum::response::Response {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    let Ok(collected) = http_body_util::Limited::new(body, MAX_ATTRIBUTES_BODY).collect().await else {
+        parts.status = http::StatusCode::INTERNAL_SERVER_ERROR;
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let xml = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(unquoted(&xml)))
+}
+
+fn unquoted(xml: &str) -> String {
+    for quote in ["&quot;", "\""] {
+        let (open, close) = (format!("<ETag>{quote}"), format!("{quote}</ETag>"));
+        if let Some(start) = xml.find(&open)
+            && let Some(len) = xml[start + open.len()..].find(&close)
+        {
+            let value = &xml[start + open.len()..start + open.len() + len];
+            return format!("{}<ETag>{value}</ETag>{}", &xml[..start], &xml[start + open.len() + len + close.len()..]);
+        }
+    }
+    xml.to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parts_page;
+    use super::{parts_page, unquoted};
+
+    #[test]
+    fn the_etag_element_loses_its_quotes_and_nothing_else_changes() {
+        let xml = "<GetObjectAttributesOutput><ETag>&quot;abc-2&quot;</ETag><ObjectSize>3</ObjectSize>";
+        assert_eq!(unquoted(xml), "<GetObjectAttributesOutput><ETag>abc-2</ETag><ObjectSize>3</ObjectSize>");
+        assert_eq!(unquoted("<A><ETag>\"d41d\"</ETag></A>"), "<A><ETag>d41d</ETag></A>");
+        assert_eq!(unquoted("<A><ObjectSize>3</ObjectSize></A>"), "<A><ObjectSize>3</ObjectSize></A>");
+    }
 
     #[test]
     fn parts_come_in_pages_after_the_marker() {

@@ -173,10 +173,20 @@ pub fn request_checksum(
 pub fn checksum_fields(
     c: Option<&ChecksumRecord>,
 ) -> (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<dto::ChecksumType>) {
-    let mut out = (None, None, None, None, None, None);
-    if let Some(c) = c {
-        let v = Some(c.value.clone());
-        match ChecksumAlgorithm::parse(&c.algorithm) {
+    let (crc32, crc32c, crc64, sha1, sha256) = checksum_by_algorithm(c.map(|c| (c.algorithm.as_str(), &c.value)));
+    (crc32, crc32c, crc64, sha1, sha256, c.map(|c| dto::ChecksumType::from(c.kind.clone())))
+}
+
+/// `(algorithm name, base64 value)` in the one of the five output fields (CRC32, CRC32C, CRC64NVME,
+/// SHA1, SHA256) its algorithm names.
+#[allow(clippy::type_complexity)]
+pub fn checksum_by_algorithm(
+    sum: Option<(&str, &String)>,
+) -> (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>) {
+    let mut out = (None, None, None, None, None);
+    if let Some((algorithm, value)) = sum {
+        let v = Some(value.clone());
+        match ChecksumAlgorithm::parse(algorithm) {
             Some(ChecksumAlgorithm::Crc32) => out.0 = v,
             Some(ChecksumAlgorithm::Crc32c) => out.1 = v,
             Some(ChecksumAlgorithm::Crc64Nvme) => out.2 = v,
@@ -184,7 +194,6 @@ pub fn checksum_fields(
             Some(ChecksumAlgorithm::Sha256) => out.4 = v,
             None => {}
         }
-        out.5 = Some(dto::ChecksumType::from(c.kind.clone()));
     }
     out
 }

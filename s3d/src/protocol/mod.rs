@@ -130,6 +130,9 @@ async fn guard(State(slots): State<Arc<Semaphore>>, req: Request, next: Next) ->
     if let Some(StatusOverride(status)) = response.extensions().get::<StatusOverride>().cloned() {
         *response.status_mut() = status;
     }
+    if response.extensions().get::<attributes::UnquotedEtag>().is_some() {
+        return attributes::unquote_etag(response).await;
+    }
     if response.status().is_client_error()
         || response.status().is_server_error()
         || response.status() == StatusCode::NOT_MODIFIED

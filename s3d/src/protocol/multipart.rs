@@ -9,7 +9,8 @@ use super::listing::{encode, url_mode};
 use super::objects::{copy_source, declared_length, trailer_reader};
 use super::service::S3Api;
 use super::sse::{self, set_sse};
-use crate::engine::checksum::ChecksumAlgorithm as Algo;
+use crate::engine::checksum::ClaimedChecksum;
+use crate::engine::checksum::{ChecksumAlgorithm as Algo, ChecksumType as ChecksumKind};
 use crate::engine::ingest::Integrity;
 use crate::engine::multipart::{CreateUpload, UploadListQuery};
 use crate::engine::names::parse_tagging_header;
@@ -29,6 +30,14 @@ pub async fn create_multipart_upload(
         ),
         None => None,
     };
+    let requested_type = input
+        .checksum_type
+        .as_ref()
+        .map(|t| {
+            ChecksumKind::parse(t.as_str())
+                .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))
+        })
+        .transpose()?;
     let tags = match input.tagging.as_deref() {
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
@@ -47,6 +56,7 @@ pub async fn create_multipart_upload(
         user_metadata: convert::user_metadata(input.metadata),
         tags,
         checksum_algorithm: algorithm,
+        checksum_type: requested_type,
         storage_class: input.storage_class.map(|s| s.as_str().to_string()),
         encryption,
         acl,
@@ -58,7 +68,10 @@ pub async fn create_multipart_upload(
         key: Some(input.key),
         upload_id: Some(id),
         checksum_algorithm: input.checksum_algorithm,
-        checksum_type: algorithm.map(|_| ChecksumType::from(ChecksumType::COMPOSITE.to_string())),
+        // The engine accepted the combination, so the type is the one it recorded.
+        checksum_type: algorithm
+            .and_then(|a| a.multipart_type(requested_type).ok())
+            .map(|t| ChecksumType::from(t.as_str().to_string())),
         ..Default::default()
     };
     set_sse!(output, sse::out(encryption.as_ref(), customer.as_ref()));
@@ -159,6 +172,7 @@ pub async fn complete_multipart_upload(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let caller = api.caller(&req)?;
     let input = req.input;
+    let claimed = claimed_checksum(&input)?;
     let parts = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     let chosen = parts
         .into_iter()
@@ -182,6 +196,7 @@ pub async fn complete_multipart_upload(
             &chosen,
             &cond,
             customer.as_ref(),
+            &claimed,
         )
         .await
         .map_err(to_s3)?;
@@ -216,6 +231,28 @@ pub async fn complete_multipart_upload(
     });
     resp.headers = headers;
     Ok(resp)
+}
+
+/// The object checksum a Complete request states (`x-amz-checksum-type`, `x-amz-checksum-<algorithm>`).
+fn claimed_checksum(input: &CompleteMultipartUploadInput) -> S3Result<ClaimedChecksum> {
+    let checksum_type = input
+        .checksum_type
+        .as_ref()
+        .map(|t| {
+            ChecksumKind::parse(t.as_str())
+                .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))
+        })
+        .transpose()?;
+    let value = [
+        (Algo::Crc32, &input.checksum_crc32),
+        (Algo::Crc32c, &input.checksum_crc32c),
+        (Algo::Crc64Nvme, &input.checksum_crc64nvme),
+        (Algo::Sha1, &input.checksum_sha1),
+        (Algo::Sha256, &input.checksum_sha256),
+    ]
+    .into_iter()
+    .find_map(|(algo, v)| v.clone().map(|v| (algo, v)));
+    Ok(ClaimedChecksum { checksum_type, value })
 }
 
 pub async fn abort_multipart_upload(
@@ -267,6 +304,7 @@ pub async fn list_parts(api: &S3Api, req: S3Request<ListPartsInput>) -> S3Result
         owner: Some(owner),
         storage_class: Some(StorageClass::from(upload.storage_class)),
         checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
+        checksum_type: upload.checksum_type.map(ChecksumType::from),
         ..Default::default()
     }))
 }
@@ -303,7 +341,7 @@ pub async fn list_multipart_uploads(
                 storage_class: Some(StorageClass::from(u.storage_class)),
                 upload_id: Some(u.upload_id),
                 checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
-                checksum_type: None,
+                checksum_type: u.checksum_type.map(ChecksumType::from),
             }
         })
         .collect();

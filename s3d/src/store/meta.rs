@@ -90,6 +90,10 @@ pub struct ChecksumRecord {
     pub value: String,
     /// `FULL_OBJECT` or `COMPOSITE` (multipart checksum of part checksums).
     pub kind: String,
+    /// A multipart object's part checksums (same algorithm), in part order: GetObjectAttributes
+    /// lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +191,10 @@ pub struct UploadRecord {
     pub user_metadata: BTreeMap<String, String>,
     pub tags: Vec<(String, String)>,
     pub checksum_algorithm: Option<String>,
+    /// `COMPOSITE` or `FULL_OBJECT` when `checksum_algorithm` is set (uploads recorded before
+    /// FULL_OBJECT existed have none: they are COMPOSITE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
     pub storage_class: String,
     /// The encryption every part is sealed with (chosen at CreateMultipartUpload).
     #[serde(default)]
@@ -594,6 +602,7 @@ mod tests {
             user_metadata: BTreeMap::new(),
             tags: vec![],
             checksum_algorithm: None,
+            checksum_type: None,
             storage_class: "STANDARD".into(),
             encryption: None,
             acl: None,

@@ -161,11 +161,30 @@ async fn completing_needs_the_uploads_kms_key_enabled_and_only_its_sse_c_key() {
     let chosen = [(1, part.etag)];
     let wrong = CustomerKey::new([8u8; 32]);
     assert!(matches!(
-        e.complete_multipart_upload_sse(&alice(), "bkt", "c", &id, &chosen, &Default::default(), Some(&wrong)).await,
+        e.complete_multipart_upload_sse(
+            &alice(),
+            "bkt",
+            "c",
+            &id,
+            &chosen,
+            &Default::default(),
+            Some(&wrong),
+            &Default::default()
+        )
+        .await,
         Err(EngineError::Sse(SseError::WrongCustomerKey))
     ));
     let info = e
-        .complete_multipart_upload_sse(&alice(), "bkt", "c", &id, &chosen, &Default::default(), Some(&ck))
+        .complete_multipart_upload_sse(
+            &alice(),
+            "bkt",
+            "c",
+            &id,
+            &chosen,
+            &Default::default(),
+            Some(&ck),
+            &Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(info.encryption, Some(super::EncryptionSummary::Customer));
