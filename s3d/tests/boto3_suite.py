@@ -464,6 +464,14 @@ def multipart_checksums(p1, p2):
     check(s3.get_object(Bucket="suite", Key="mp-full", ChecksumMode="ENABLED")["Body"].read() == p1 + p2, "validated GET")
 
     uid, done = upload("mp-composite")
+    bare = {"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in done["Parts"]]}
+    e = expect_error(s3.complete_multipart_upload, "InvalidRequest", 400, Bucket="suite", Key="mp-composite",
+                     UploadId=uid, MultipartUpload=bare)
+    check("must include the checksum for each part. It was missing for part 1" in e.response["Error"]["Message"],
+          f"a COMPOSITE upload's Complete lists every part's checksum: {e.response['Error']['Message']}")
+    wrong = {"Parts": [dict(done["Parts"][0], ChecksumCRC32=crc32(b"other")), done["Parts"][1]]}
+    expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket="suite", Key="mp-composite", UploadId=uid,
+                 MultipartUpload=wrong)
     r = s3.complete_multipart_upload(Bucket="suite", Key="mp-composite", UploadId=uid, MultipartUpload=done)
     composite = base64.b64encode(zlib.crc32(base64.b64decode(crc32(p1)) + base64.b64decode(crc32(p2))).to_bytes(4, "big")).decode()
     check(r.get("ChecksumCRC32") == f"{composite}-2" and r.get("ChecksumType") == "COMPOSITE", f"COMPOSITE checksum: {r}")

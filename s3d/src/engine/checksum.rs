@@ -6,6 +6,8 @@ use base64::engine::general_purpose::STANDARD;
 use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
 use sha1::Digest as _;
 
+use std::collections::HashMap;
+
 use super::{EngineError, Result};
 use crate::store::meta::{ChecksumRecord, PartRecord, UploadRecord};
 
@@ -153,6 +155,9 @@ pub struct ClaimedChecksum {
     pub checksum_type: Option<ChecksumType>,
     /// `x-amz-checksum-<algorithm>`: `(algorithm, base64 value)`, checked against the object's.
     pub value: Option<(ChecksumAlgorithm, String)>,
+    /// Each listed part's `<Checksum…>` element, by part number: checked against the stored part's,
+    /// and required (for every part) by a COMPOSITE upload, as S3 does.
+    pub parts: HashMap<i64, (ChecksumAlgorithm, String)>,
 }
 
 /// The checksum type of an upload with an algorithm (COMPOSITE for uploads recorded before types).
@@ -177,6 +182,21 @@ pub(crate) fn completed_checksum(
             "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
             kind.as_str()
         )));
+    }
+    for (n, part) in parts {
+        let stored = part.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.as_str());
+        match claimed.parts.get(&i64::from(*n)) {
+            None if kind == ChecksumType::Composite => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "The upload was created using a {} checksum. The complete request must include the checksum for each part. It was missing for part {n} in the request.",
+                    algo.as_str().to_ascii_lowercase()
+                )));
+            }
+            Some((part_algo, value)) if *part_algo != algo || Some(value.as_str()) != stored => {
+                return Err(EngineError::InvalidPart(super::multipart::INVALID_PART.into()));
+            }
+            _ => {}
+        }
     }
     let values: Option<Vec<String>> = parts
         .iter()

@@ -21,6 +21,8 @@ use crate::store::meta::{
 };
 
 pub const MAX_PARTS: u32 = 10_000;
+/// S3's message when a listed part is not the one uploaded (number, ETag or checksum).
+pub(crate) const INVALID_PART: &str = "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
 /// Every part but the last must be at least this big.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
@@ -333,9 +335,11 @@ impl Engine {
                     return Err(EngineError::InvalidPartOrder);
                 }
                 previous = n;
-                let part = self.meta.part(upload_id, n)?.filter(|p| p.etag == *etag).ok_or_else(|| {
-                    EngineError::InvalidPart("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.".into())
-                })?;
+                let part = self
+                    .meta
+                    .part(upload_id, n)?
+                    .filter(|p| p.etag == *etag)
+                    .ok_or_else(|| EngineError::InvalidPart(INVALID_PART.into()))?;
                 parts.push((n, part));
             }
             if parts[..parts.len() - 1].iter().any(|(_, p)| p.size < MIN_PART_SIZE) {

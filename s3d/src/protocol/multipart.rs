@@ -252,7 +252,22 @@ fn claimed_checksum(input: &CompleteMultipartUploadInput) -> S3Result<ClaimedChe
     ]
     .into_iter()
     .find_map(|(algo, v)| v.clone().map(|v| (algo, v)));
-    Ok(ClaimedChecksum { checksum_type, value })
+    let parts = input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten());
+    let parts = parts
+        .filter_map(|p| {
+            let sum = [
+                (Algo::Crc32, &p.checksum_crc32),
+                (Algo::Crc32c, &p.checksum_crc32c),
+                (Algo::Crc64Nvme, &p.checksum_crc64nvme),
+                (Algo::Sha1, &p.checksum_sha1),
+                (Algo::Sha256, &p.checksum_sha256),
+            ]
+            .into_iter()
+            .find_map(|(algo, v)| v.clone().map(|v| (algo, v)))?;
+            Some((i64::from(p.part_number?), sum))
+        })
+        .collect();
+    Ok(ClaimedChecksum { checksum_type, value, parts })
 }
 
 pub async fn abort_multipart_upload(
