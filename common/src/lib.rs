@@ -6,6 +6,7 @@ pub mod config;
 pub mod credentials;
 pub mod ids;
 pub mod kv;
+pub mod linger;
 pub mod s3client;
 pub mod server;
 pub mod sigv4;

@@ -361,6 +361,7 @@ pub async fn serve_http(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let stream = crate::linger::LingeringStream::new(stream);
         async move {
             let result = match tls {
                 None => {

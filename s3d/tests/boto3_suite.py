@@ -7,6 +7,7 @@ import base64
 import datetime
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -563,6 +564,35 @@ def addressing_and_errors():
         check(part in r.content, f"error XML has {part}: {r.text}")
     check(r.headers.get("x-amz-request-id"), "x-amz-request-id on errors")
     expect_error(s3.get_bucket_website, "NotImplemented", 501, Bucket="suite")
+    pipelined_answers_survive_a_close()
+
+
+def pipelined_answers_survive_a_close():
+    """A GET of 2 MiB, then a PUT refused before its body is read (the server closes after it): a
+    client that reads late still gets the whole object and the error, not a connection reset (a close
+    with unread bytes made the kernel drop what it had not sent yet)."""
+    body = os.urandom(2 << 20)
+    s3.put_object(Bucket="suite", Key="pipelined", Body=body)
+    host = ENDPOINT.split("//", 1)[1]
+    req = AWSRequest(method="GET", url=f"{ENDPOINT}/suite/pipelined", headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()})
+    SigV4Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]), "s3", "us-east-1").add_auth(req)
+    get = f"GET /suite/pipelined HTTP/1.1\r\nHost: {host}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in req.headers.items() if k.lower() != "host")
+    refused = f"PUT /Bad_Bucket/x HTTP/1.1\r\nHost: {host}\r\nContent-Length: 400000\r\n\r\n".encode() + b"y" * 300000
+    name, port = host.rsplit(":", 1)
+    sock = socket.create_connection((name, int(port)), timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.sendall(get.encode() + b"\r\n" + refused)
+    time.sleep(0.5)
+    got = b""
+    try:
+        while chunk := sock.recv(1 << 20):
+            got += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    check(body in got and b"<Code>InvalidBucketName</Code>" in got,
+          f"both pipelined answers arrive whole before the close: {len(got)} bytes, {got[-200:]!r}")
 
 
 def versioning():

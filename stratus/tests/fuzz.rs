@@ -41,9 +41,12 @@ fn seed() -> u64 {
     std::env::var("STRATUS_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SEED)
 }
 
+fn scale() -> f64 {
+    std::env::var("STRATUS_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0)
+}
+
 fn cases(n: u32) -> u32 {
-    let scale: f64 = std::env::var("STRATUS_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    ((f64::from(n) * scale) as u32).max(1)
+    ((f64::from(n) * scale()) as u32).max(1)
 }
 
 fn tail(s: &str, lines: usize) -> String {
@@ -67,7 +70,8 @@ fn fuzz(d: &DaemonProcess, python: &str, name: &str, count: u32, args: &[String]
         .env_remove("AWS_CA_BUNDLE")
         .env_remove("FUZZ_LIMIT");
     let started = Instant::now();
-    let (status, out, err) = run_with_timeout(&mut cmd, TIMEOUT);
+    // More cases take longer: the hang guard grows with them.
+    let (status, out, err) = run_with_timeout(&mut cmd, TIMEOUT.mul_f64(scale().max(1.0)));
     let log = d.log();
     assert!(
         status.success() && out.contains("\nok "),
