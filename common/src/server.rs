@@ -354,7 +354,9 @@ pub async fn serve_http(
     let router =
         router.layer(axum::middleware::from_fn(move |req: Request, next: Next| access_log(series.clone(), req, next)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    // A client may shut its write side once its request is sent (`nc -N`, pipelining fuzzers): it
+    // still gets its answers (hyper otherwise drops the connection on that EOF, answers unsent).
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).half_close(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     accept_loop(daemon, listener, MAX_CONNECTIONS, shutdown, |stream, peer| {
         let service = TowerToHyperService::new(router.clone());

@@ -30,14 +30,7 @@ pub async fn create_multipart_upload(
         ),
         None => None,
     };
-    let requested_type = input
-        .checksum_type
-        .as_ref()
-        .map(|t| {
-            ChecksumKind::parse(t.as_str())
-                .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))
-        })
-        .transpose()?;
+    let requested_type = checksum_type_of(input.checksum_type.as_ref())?;
     let tags = match input.tagging.as_deref() {
         Some(h) => parse_tagging_header(h).map_err(to_s3)?,
         None => Vec::new(),
@@ -235,39 +228,45 @@ pub async fn complete_multipart_upload(
 
 /// The object checksum a Complete request states (`x-amz-checksum-type`, `x-amz-checksum-<algorithm>`).
 fn claimed_checksum(input: &CompleteMultipartUploadInput) -> S3Result<ClaimedChecksum> {
-    let checksum_type = input
-        .checksum_type
-        .as_ref()
-        .map(|t| {
-            ChecksumKind::parse(t.as_str())
-                .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))
-        })
-        .transpose()?;
-    let value = [
-        (Algo::Crc32, &input.checksum_crc32),
-        (Algo::Crc32c, &input.checksum_crc32c),
-        (Algo::Crc64Nvme, &input.checksum_crc64nvme),
-        (Algo::Sha1, &input.checksum_sha1),
-        (Algo::Sha256, &input.checksum_sha256),
-    ]
-    .into_iter()
-    .find_map(|(algo, v)| v.clone().map(|v| (algo, v)));
+    let checksum_type = checksum_type_of(input.checksum_type.as_ref())?;
+    let i = input;
+    let value = first_checksum([
+        &i.checksum_crc32,
+        &i.checksum_crc32c,
+        &i.checksum_crc64nvme,
+        &i.checksum_sha1,
+        &i.checksum_sha256,
+    ]);
     let parts = input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten());
     let parts = parts
         .filter_map(|p| {
-            let sum = [
-                (Algo::Crc32, &p.checksum_crc32),
-                (Algo::Crc32c, &p.checksum_crc32c),
-                (Algo::Crc64Nvme, &p.checksum_crc64nvme),
-                (Algo::Sha1, &p.checksum_sha1),
-                (Algo::Sha256, &p.checksum_sha256),
-            ]
-            .into_iter()
-            .find_map(|(algo, v)| v.clone().map(|v| (algo, v)))?;
+            let sum = first_checksum([
+                &p.checksum_crc32,
+                &p.checksum_crc32c,
+                &p.checksum_crc64nvme,
+                &p.checksum_sha1,
+                &p.checksum_sha256,
+            ])?;
             Some((i64::from(p.part_number?), sum))
         })
         .collect();
     Ok(ClaimedChecksum { checksum_type, value, parts })
+}
+
+/// `x-amz-checksum-type`, parsed.
+fn checksum_type_of(header: Option<&ChecksumType>) -> S3Result<Option<ChecksumKind>> {
+    header
+        .map(|t| {
+            ChecksumKind::parse(t.as_str())
+                .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))
+        })
+        .transpose()
+}
+
+/// The first checksum given among S3's five members (CRC32, CRC32C, CRC64NVME, SHA1, SHA256 order).
+fn first_checksum(members: [&Option<String>; 5]) -> Option<(Algo, String)> {
+    let algorithms = [Algo::Crc32, Algo::Crc32c, Algo::Crc64Nvme, Algo::Sha1, Algo::Sha256];
+    algorithms.into_iter().zip(members).find_map(|(algo, v)| v.clone().map(|v| (algo, v)))
 }
 
 pub async fn abort_multipart_upload(

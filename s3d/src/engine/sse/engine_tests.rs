@@ -160,33 +160,10 @@ async fn completing_needs_the_uploads_kms_key_enabled_and_only_its_sse_c_key() {
     let part = e.upload_part_sse(&alice(), "bkt", "c", &id, 1, body(b"data"), ingest, None, Some(&ck)).await.unwrap();
     let chosen = [(1, part.etag)];
     let wrong = CustomerKey::new([8u8; 32]);
-    assert!(matches!(
-        e.complete_multipart_upload_sse(
-            &alice(),
-            "bkt",
-            "c",
-            &id,
-            &chosen,
-            &Default::default(),
-            Some(&wrong),
-            &Default::default()
-        )
-        .await,
-        Err(EngineError::Sse(SseError::WrongCustomerKey))
-    ));
-    let info = e
-        .complete_multipart_upload_sse(
-            &alice(),
-            "bkt",
-            "c",
-            &id,
-            &chosen,
-            &Default::default(),
-            Some(&ck),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+    let (caller, cond, claimed) = (alice(), Default::default(), Default::default());
+    let complete = |key| e.complete_multipart_upload_sse(&caller, "bkt", "c", &id, &chosen, &cond, key, &claimed);
+    assert!(matches!(complete(Some(&wrong)).await, Err(EngineError::Sse(SseError::WrongCustomerKey))));
+    let info = complete(Some(&ck)).await.unwrap();
     assert_eq!(info.encryption, Some(super::EncryptionSummary::Customer));
     assert_eq!(read_object(&e, "c", Some(&ck), None, None).await.unwrap(), b"data");
 }
