@@ -436,6 +436,42 @@ def crc32(data):
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
+def crc64nvme(data):
+    """CRC-64/NVME, table-driven (reflected polynomial 0x9A6C9329AC4BC9B5, init and xorout all ones)."""
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ (0x9A6C9329AC4BC9B5 if c & 1 else 0)
+        table.append(c)
+    crc = 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return base64.b64encode((crc ^ 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")).decode()
+
+
+def default_checksums(p1, p2):
+    """A body sent without any checksum gets the CRC64NVME S3 keeps by default (since 2024-12), whole
+    for multipart objects too (combined from the parts')."""
+    check(crc64nvme(b"123456789") == base64.b64encode(bytes.fromhex("ae8b14860a799888")).decode(), "CRC-64/NVME check value")
+    plain = client(request_checksum_calculation="when_required")
+    plain.put_object(Bucket="suite", Key="no-sum", Body=b"checksum me")
+    h = s3.head_object(Bucket="suite", Key="no-sum", ChecksumMode="ENABLED")
+    check(h.get("ChecksumCRC64NVME") == crc64nvme(b"checksum me") and h.get("ChecksumType") == "FULL_OBJECT",
+          f"a PUT without a checksum keeps a CRC64NVME: {h}")
+    uid = plain.create_multipart_upload(Bucket="suite", Key="no-sum-mp")["UploadId"]
+    done = [{"PartNumber": n, "ETag": plain.upload_part(Bucket="suite", Key="no-sum-mp", UploadId=uid, PartNumber=n,
+                                                         Body=b)["ETag"]} for n, b in [(1, p1), (2, p2)]]
+    plain.complete_multipart_upload(Bucket="suite", Key="no-sum-mp", UploadId=uid, MultipartUpload={"Parts": done})
+    plain.put_object(Bucket="suite", Key="no-sum-whole", Body=p1 + p2)
+    whole = s3.head_object(Bucket="suite", Key="no-sum-whole", ChecksumMode="ENABLED").get("ChecksumCRC64NVME")
+    h = s3.head_object(Bucket="suite", Key="no-sum-mp", ChecksumMode="ENABLED")
+    check(whole and h.get("ChecksumCRC64NVME") == whole and h.get("ChecksumType") == "FULL_OBJECT",
+          f"a multipart upload without a checksum keeps the whole body's CRC64NVME: {h.get('ChecksumCRC64NVME')} vs {whole}")
+    for key in ["no-sum", "no-sum-mp", "no-sum-whole"]:
+        s3.delete_object(Bucket="suite", Key=key)
+
+
 def multipart_checksums(p1, p2):
     """FULL_OBJECT and COMPOSITE multipart checksums, and the parts' checksums in GetObjectAttributes."""
     def upload(key, **create):
@@ -488,6 +524,7 @@ def multipart_checksums(p1, p2):
     ]:
         e = expect_error(s3.create_multipart_upload, "InvalidRequest", 400, Bucket="suite", Key="mp-bad", **create)
         check(message in e.response["Error"]["Message"], f"{create}: {e.response['Error']['Message']}")
+    default_checksums(p1, p2)
     up = s3.create_multipart_upload(Bucket="suite", Key="mp-nvme", ChecksumAlgorithm="CRC64NVME")
     check(up.get("ChecksumType") == "FULL_OBJECT", f"CRC64NVME uploads are FULL_OBJECT: {up}")
     s3.abort_multipart_upload(Bucket="suite", Key="mp-nvme", UploadId=up["UploadId"])

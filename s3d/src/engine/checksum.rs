@@ -165,6 +165,20 @@ pub(crate) fn upload_checksum_type(upload: &UploadRecord) -> ChecksumType {
     upload.checksum_type.as_deref().and_then(ChecksumType::parse).unwrap_or(ChecksumType::Composite)
 }
 
+/// The whole-object checksum S3 keeps for a multipart object whose upload named no algorithm: the
+/// parts' default CRC64NVMEs combined (`None` if a part has another algorithm's, as when its client
+/// chose one for that part).
+fn default_checksum(parts: &[(u32, PartRecord)]) -> Option<ChecksumRecord> {
+    let algo = super::ingest::DEFAULT_CHECKSUM;
+    let values: Vec<String> = parts
+        .iter()
+        .map(|(_, p)| p.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.clone()))
+        .collect::<Option<_>>()?;
+    let value = algo.combine(values.iter().map(String::as_str).zip(parts.iter().map(|(_, p)| p.size)))?;
+    let kind = ChecksumType::FullObject.as_str().into();
+    Some(ChecksumRecord { algorithm: algo.as_str().into(), value, kind, parts: values })
+}
+
 /// The completed object's checksum, made from its parts' as the upload's type says and checked
 /// against what the Complete request claims; `None` when the upload has no algorithm or a part
 /// lacks its checksum.
@@ -174,7 +188,7 @@ pub(crate) fn completed_checksum(
     claimed: &ClaimedChecksum,
 ) -> Result<Option<ChecksumRecord>> {
     let Some(algo) = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse) else {
-        return Ok(None);
+        return Ok(default_checksum(parts));
     };
     let kind = upload_checksum_type(upload);
     if claimed.checksum_type.is_some_and(|t| t != kind) {

@@ -19,6 +19,10 @@ use crate::store::meta::BodyRecord;
 /// check its sender declared (the request's payload hash); any other, that it ended early or broke.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
+/// The checksum kept for a body sent without one, as S3 does since its default integrity
+/// protections (December 2024).
+pub const DEFAULT_CHECKSUM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64Nvme;
+
 /// How long a body may stall between two chunks before the request fails with RequestTimeout.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -210,7 +214,9 @@ impl Engine {
         if integrity.declared_length.is_some_and(|n| n > limit) {
             return Err(EngineError::EntityTooLarge);
         }
-        let mut digests = Digests::new(integrity.algorithm);
+        // S3 keeps a CRC64NVME of every body its client sent no checksum for (since 2024-12).
+        let algorithm = integrity.algorithm.unwrap_or(DEFAULT_CHECKSUM);
+        let mut digests = Digests::new(Some(algorithm));
         let mut size: u64 = 0;
         let mut small = BytesMut::new();
         let mut writer: Option<Box<dyn crate::store::BlobWriter>> = None;
@@ -256,6 +262,7 @@ impl Engine {
             }
         }
         let checksum = match (integrity.algorithm, checksum) {
+            (None, Some(h)) => Some((algorithm, h.finish())),
             (Some(algo), Some(h)) => {
                 let value = h.finish();
                 let expected = match (&integrity.expected, trailer) {
