@@ -77,10 +77,11 @@ impl<'a> Flags<'a> {
         let mut err = None;
         for w in words {
             let c = w.as_bytes()[0];
-            let token = &w[1..];
             if c >= 127 || seen & (1 << c) != 0 {
                 return Err(FlagError::Duplicate);
             }
+            // Only now is `c` known to be ASCII, so the token after it starts on a char boundary.
+            let token = &w[1..];
             seen |= 1 << c;
             match c {
                 b'b' => {
@@ -189,6 +190,10 @@ mod tests {
         // (a bad token is reported only if nothing worse follows)
         assert_eq!(parse("k Tx v v").err(), Some(FlagError::Duplicate));
         assert_eq!(parse("k Tx").err(), Some(FlagError::BadToken));
+        // A flag that starts with a multi-byte character is refused, not sliced inside it (a panic
+        // in the connection's task before).
+        assert_eq!(parse("k é").err(), Some(FlagError::Duplicate));
+        assert_eq!(parse("k v éx").err(), Some(FlagError::Duplicate));
     }
 
     #[test]
