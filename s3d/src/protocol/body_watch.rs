@@ -43,7 +43,19 @@ impl Watch {
     /// `req` with its body watched (idle timeout, and the hash check above), failures reported here.
     pub fn wrap(&self, req: Request) -> Request {
         let declared = req.headers().get("x-amz-content-sha256").and_then(|v| hex::decode(v.as_bytes()).ok());
-        let length = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3): an
+        // empty one, which s3s still checks against a declared hash (an InternalError if it differs).
+        let framed = req.headers().contains_key(http::header::CONTENT_LENGTH)
+            || req.headers().contains_key(http::header::TRANSFER_ENCODING);
+        let length = match req.headers().get(http::header::CONTENT_LENGTH) {
+            Some(v) => v.to_str().ok().and_then(|v| v.parse::<u64>().ok()),
+            None if !framed => Some(0),
+            None => None,
+        };
+        // An empty body is judged now: nothing may ever poll it (its stream ends before it starts).
+        if length == Some(0) && declared.as_ref().is_some_and(|d| d.len() == 32 && d[..] != Sha256::digest(b"")[..]) {
+            let _ = self.0.set(BodyFailure::HashMismatch);
+        }
         let wanted = length.is_some_and(|n| n <= HASHED_UP_TO) || req.method() == http::Method::POST;
         let check = declared.filter(|d| d.len() == 32 && wanted).map(|d| HashCheck {
             hasher: Sha256::new(),
@@ -206,6 +218,30 @@ mod tests {
         // Other answers are the handler's own.
         let fine = Response::new(Body::empty());
         assert_eq!(watch.correct(fine).status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_body_is_checked_against_its_declared_sha256() {
+        let request = |declared: &[u8], length: Option<&str>| {
+            let mut b = Request::builder().method("PUT").uri("/bucket?versioning");
+            b = b.header("x-amz-content-sha256", hex::encode(declared));
+            if let Some(n) = length {
+                b = b.header("content-length", n);
+            }
+            b.body(Body::empty()).unwrap()
+        };
+        let other = <Sha256 as Digest>::digest(b"1000 bytes that never came").to_vec();
+        let empty = <Sha256 as Digest>::digest(b"").to_vec();
+        for (declared, length, failed) in [
+            (&other, None, Some(&BodyFailure::HashMismatch)),
+            (&other, Some("0"), Some(&BodyFailure::HashMismatch)),
+            (&empty, None, None),
+            (&other, Some("1000"), None),
+        ] {
+            let watch = Watch::default();
+            let _ = watch.wrap(request(declared, length));
+            assert_eq!(watch.0.get(), failed, "{length:?}");
+        }
     }
 
     #[tokio::test]
