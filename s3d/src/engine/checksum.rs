@@ -165,30 +165,34 @@ pub(crate) fn upload_checksum_type(upload: &UploadRecord) -> ChecksumType {
     upload.checksum_type.as_deref().and_then(ChecksumType::parse).unwrap_or(ChecksumType::Composite)
 }
 
-/// The whole-object checksum S3 keeps for a multipart object whose upload named no algorithm: the
-/// parts' default CRC64NVMEs combined (`None` if a part has another algorithm's, as when its client
-/// chose one for that part).
-fn default_checksum(parts: &[(u32, PartRecord)]) -> Option<ChecksumRecord> {
-    let algo = super::ingest::DEFAULT_CHECKSUM;
-    let values: Vec<String> = parts
-        .iter()
-        .map(|(_, p)| p.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.clone()))
-        .collect::<Option<_>>()?;
-    let value = algo.combine(values.iter().map(String::as_str).zip(parts.iter().map(|(_, p)| p.size)))?;
-    let kind = ChecksumType::FullObject.as_str().into();
-    Some(ChecksumRecord { algorithm: algo.as_str().into(), value, kind, parts: values })
+/// A part's stored checksum of `algo`, if it has one of that algorithm.
+fn part_sum(part: &PartRecord, algo: ChecksumAlgorithm) -> Option<&str> {
+    part.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.as_str())
+}
+
+/// The object checksum of `kind` made from every part's `algo` checksum (kept with it, in part order);
+/// `None` when a part lacks one.
+fn object_checksum(algo: ChecksumAlgorithm, kind: ChecksumType, parts: &[(u32, PartRecord)]) -> Option<ChecksumRecord> {
+    let values: Vec<String> = parts.iter().map(|(_, p)| part_sum(p, algo).map(str::to_owned)).collect::<Option<_>>()?;
+    let sums = values.iter().map(String::as_str);
+    let value = match kind {
+        ChecksumType::Composite => algo.composite(sums),
+        ChecksumType::FullObject => algo.combine(sums.zip(parts.iter().map(|(_, p)| p.size))),
+    }?;
+    Some(ChecksumRecord { algorithm: algo.as_str().into(), value, kind: kind.as_str().into(), parts: values })
 }
 
 /// The completed object's checksum, made from its parts' as the upload's type says and checked
-/// against what the Complete request claims; `None` when the upload has no algorithm or a part
-/// lacks its checksum.
+/// against what the Complete request claims; `None` when a part lacks its checksum. An upload that
+/// named no algorithm gets what S3 keeps by default: the whole body's CRC64NVME, combined from the
+/// parts' default ones (`None` if a part's client chose another algorithm for it).
 pub(crate) fn completed_checksum(
     upload: &UploadRecord,
     parts: &[(u32, PartRecord)],
     claimed: &ClaimedChecksum,
 ) -> Result<Option<ChecksumRecord>> {
     let Some(algo) = upload.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::parse) else {
-        return Ok(default_checksum(parts));
+        return Ok(object_checksum(super::ingest::DEFAULT_CHECKSUM, ChecksumType::FullObject, parts));
     };
     let kind = upload_checksum_type(upload);
     if claimed.checksum_type.is_some_and(|t| t != kind) {
@@ -198,7 +202,6 @@ pub(crate) fn completed_checksum(
         )));
     }
     for (n, part) in parts {
-        let stored = part.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.as_str());
         match claimed.parts.get(&i64::from(*n)) {
             None if kind == ChecksumType::Composite => {
                 return Err(EngineError::InvalidRequest(format!(
@@ -206,24 +209,13 @@ pub(crate) fn completed_checksum(
                     algo.as_str().to_ascii_lowercase()
                 )));
             }
-            Some((part_algo, value)) if *part_algo != algo || Some(value.as_str()) != stored => {
+            Some((part_algo, value)) if *part_algo != algo || Some(value.as_str()) != part_sum(part, algo) => {
                 return Err(EngineError::InvalidPart(super::multipart::INVALID_PART.into()));
             }
             _ => {}
         }
     }
-    let values: Option<Vec<String>> = parts
-        .iter()
-        .map(|(_, p)| p.checksum.as_ref().filter(|c| c.algorithm == algo.as_str()).map(|c| c.value.clone()))
-        .collect();
-    let Some(values) = values else { return Ok(None) };
-    let value = match kind {
-        ChecksumType::Composite => algo.composite(values.iter().map(String::as_str)),
-        ChecksumType::FullObject => {
-            algo.combine(values.iter().map(String::as_str).zip(parts.iter().map(|(_, p)| p.size)))
-        }
-    };
-    let Some(value) = value else { return Ok(None) };
+    let Some(record) = object_checksum(algo, kind, parts) else { return Ok(None) };
     if let Some((claimed_algo, claimed_value)) = &claimed.value {
         if *claimed_algo != algo {
             return Err(EngineError::InvalidRequest(format!(
@@ -233,12 +225,12 @@ pub(crate) fn completed_checksum(
             )));
         }
         // A composite value may be claimed with or without its `-N` suffix.
-        let bare = value.split('-').next().unwrap_or(&value);
-        if claimed_value != &value && claimed_value != bare {
+        let bare = record.value.split('-').next().unwrap_or(&record.value);
+        if *claimed_value != record.value && claimed_value != bare {
             return Err(EngineError::ChecksumMismatch(algo.as_str()));
         }
     }
-    Ok(Some(ChecksumRecord { algorithm: algo.as_str().into(), value, kind: kind.as_str().into(), parts: values }))
+    Ok(Some(record))
 }
 
 enum State {
