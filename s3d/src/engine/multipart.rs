@@ -64,6 +64,14 @@ pub struct UploadInfo {
     pub checksum_type: Option<String>,
 }
 
+/// What CreateMultipartUpload made: the upload's id and what it recorded of encryption and checksums.
+#[derive(Debug, Clone)]
+pub struct CreatedUpload {
+    pub id: String,
+    pub encryption: Option<EncryptionSummary>,
+    pub checksum_type: Option<ChecksumType>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct UploadListQuery {
     pub prefix: String,
@@ -103,17 +111,18 @@ impl Engine {
         key: &str,
         req: CreateUpload,
     ) -> Result<String> {
-        Ok(self.create_multipart_upload_sse(caller, bucket, key, req).await?.0)
+        Ok(self.create_multipart_upload_sse(caller, bucket, key, req).await?.id)
     }
 
-    /// CreateMultipartUpload, also saying how the parts will be encrypted.
+    /// CreateMultipartUpload, also saying how the parts will be encrypted and which checksum type the
+    /// upload has.
     pub async fn create_multipart_upload_sse(
         &self,
         caller: &Caller,
         bucket: &str,
         key: &str,
         req: CreateUpload,
-    ) -> Result<(String, Option<EncryptionSummary>)> {
+    ) -> Result<CreatedUpload> {
         let bucket_rec = self.owned_bucket(caller, bucket)?;
         validate_key(key)?;
         validate_user_metadata(&req.user_metadata)?;
@@ -148,7 +157,7 @@ impl Engine {
         let mut batch = MetaBatch::new();
         batch.put_upload(bucket, key, &id, &rec);
         self.commit(batch).await?;
-        Ok((id, rec.encryption.as_ref().map(EncryptionSummary::of)))
+        Ok(CreatedUpload { id, encryption: rec.encryption.as_ref().map(EncryptionSummary::of), checksum_type })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -107,20 +107,30 @@ pub struct RequestChecksum {
     pub trailer: Option<String>,
 }
 
-/// [`request_checksum`] of a write DTO with the five `checksum_*` fields (PutObject and UploadPart
-/// carry them under the same names as different s3s types).
+/// The five `checksum_*` members S3's DTOs carry (PutObject, UploadPart, CompleteMultipartUpload and
+/// each CompletedPart name them alike in different s3s types), paired with their algorithm, in
+/// S3's order: CRC32, CRC32C, CRC64NVME, SHA1, SHA256.
+macro_rules! checksum_members {
+    ($dto:expr) => {{
+        use $crate::engine::checksum::ChecksumAlgorithm as A;
+        let d = &$dto;
+        [
+            (A::Crc32, &d.checksum_crc32),
+            (A::Crc32c, &d.checksum_crc32c),
+            (A::Crc64Nvme, &d.checksum_crc64nvme),
+            (A::Sha1, &d.checksum_sha1),
+            (A::Sha256, &d.checksum_sha256),
+        ]
+    }};
+}
+pub(crate) use checksum_members;
+
+/// [`request_checksum`] of a write request with the five [`checksum_members`].
 macro_rules! request_checksum_of {
     ($req:expr) => {{
-        let i = &$req.input;
         $crate::protocol::convert::request_checksum(
-            i.checksum_algorithm.as_ref(),
-            [
-                ($crate::engine::checksum::ChecksumAlgorithm::Crc32, i.checksum_crc32.clone()),
-                ($crate::engine::checksum::ChecksumAlgorithm::Crc32c, i.checksum_crc32c.clone()),
-                ($crate::engine::checksum::ChecksumAlgorithm::Crc64Nvme, i.checksum_crc64nvme.clone()),
-                ($crate::engine::checksum::ChecksumAlgorithm::Sha1, i.checksum_sha1.clone()),
-                ($crate::engine::checksum::ChecksumAlgorithm::Sha256, i.checksum_sha256.clone()),
-            ],
+            $req.input.checksum_algorithm.as_ref(),
+            $crate::protocol::convert::checksum_members!($req.input),
             &$req.headers,
         )
     }};
@@ -129,7 +139,7 @@ pub(crate) use request_checksum_of;
 
 pub fn request_checksum(
     algorithm: Option<&dto::ChecksumAlgorithm>,
-    values: [(ChecksumAlgorithm, Option<String>); 5],
+    values: [(ChecksumAlgorithm, &Option<String>); 5],
     headers: &http::HeaderMap,
 ) -> S3Result<RequestChecksum> {
     let trailer = headers
@@ -157,7 +167,7 @@ pub fn request_checksum(
                 return Err(s3_error!(InvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid."));
             }
             algo = Some(a);
-            value = Some(v);
+            value = Some(v.clone());
         }
     }
     if algo.is_none()

@@ -54,20 +54,17 @@ pub async fn create_multipart_upload(
         encryption,
         acl,
     };
-    let (id, encryption) =
+    let created =
         api.engine.create_multipart_upload_sse(&caller, &input.bucket, &input.key, create).await.map_err(to_s3)?;
     let mut output = CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
-        upload_id: Some(id),
+        upload_id: Some(created.id),
         checksum_algorithm: input.checksum_algorithm,
-        // The engine accepted the combination, so the type is the one it recorded.
-        checksum_type: algorithm
-            .and_then(|a| a.multipart_type(requested_type).ok())
-            .map(|t| ChecksumType::from(t.as_str().to_string())),
+        checksum_type: created.checksum_type.map(|t| ChecksumType::from(t.as_str().to_string())),
         ..Default::default()
     };
-    set_sse!(output, sse::out(encryption.as_ref(), customer.as_ref()));
+    set_sse!(output, sse::out(created.encryption.as_ref(), customer.as_ref()));
     Ok(S3Response::new(output))
 }
 
@@ -229,24 +226,11 @@ pub async fn complete_multipart_upload(
 /// The object checksum a Complete request states (`x-amz-checksum-type`, `x-amz-checksum-<algorithm>`).
 fn claimed_checksum(input: &CompleteMultipartUploadInput) -> S3Result<ClaimedChecksum> {
     let checksum_type = checksum_type_of(input.checksum_type.as_ref())?;
-    let i = input;
-    let value = first_checksum([
-        &i.checksum_crc32,
-        &i.checksum_crc32c,
-        &i.checksum_crc64nvme,
-        &i.checksum_sha1,
-        &i.checksum_sha256,
-    ]);
+    let value = first_checksum(convert::checksum_members!(input));
     let parts = input.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten());
     let parts = parts
         .filter_map(|p| {
-            let sum = first_checksum([
-                &p.checksum_crc32,
-                &p.checksum_crc32c,
-                &p.checksum_crc64nvme,
-                &p.checksum_sha1,
-                &p.checksum_sha256,
-            ])?;
+            let sum = first_checksum(convert::checksum_members!(p))?;
             Some((i64::from(p.part_number?), sum))
         })
         .collect();
@@ -263,10 +247,9 @@ fn checksum_type_of(header: Option<&ChecksumType>) -> S3Result<Option<ChecksumKi
         .transpose()
 }
 
-/// The first checksum given among S3's five members (CRC32, CRC32C, CRC64NVME, SHA1, SHA256 order).
-fn first_checksum(members: [&Option<String>; 5]) -> Option<(Algo, String)> {
-    let algorithms = [Algo::Crc32, Algo::Crc32c, Algo::Crc64Nvme, Algo::Sha1, Algo::Sha256];
-    algorithms.into_iter().zip(members).find_map(|(algo, v)| v.clone().map(|v| (algo, v)))
+/// The first checksum given among S3's five members.
+fn first_checksum(members: [(Algo, &Option<String>); 5]) -> Option<(Algo, String)> {
+    members.into_iter().find_map(|(algo, v)| v.clone().map(|v| (algo, v)))
 }
 
 pub async fn abort_multipart_upload(
